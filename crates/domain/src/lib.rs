@@ -1,0 +1,21 @@
+//! The conversation domain: the rules of DESIGN.md ("Domain rules") as plain Rust.
+//!
+//! Nothing here performs I/O. Transport layers parse raw input into the value types of
+//! [`values`], hand a [`Command`] to [`decide`], persist the returned [`Event`]s and apply
+//! them with [`Conversation::apply`]. Keeping the rules here means the HTTP API, the
+//! inbound mail pipe and the tests all exercise the very same code.
+
+pub mod conversation;
+pub mod error;
+pub mod ids;
+pub mod limits;
+pub mod reply_address;
+pub mod values;
+
+pub use conversation::{
+    Command, Conversation, ConversationKind, Event, EventKind, Message, NewParticipant,
+    Participant, ParticipantChanges, decide,
+};
+pub use error::DomainError;
+pub use ids::{AppId, ConversationId, ParticipantId};
+pub use values::{DisplayName, EmailAddress, ExternalId, MessageText, Source, Subject};

@@ -1,0 +1,207 @@
+//! Per-participant reply addresses: `r<code>@REPLY_DOMAIN`, where the code carries the
+//! conversation, the participant and an HMAC over (application, conversation,
+//! participant). Notification mails use it as `Reply-To`; inbound mail verifies it, so a
+//! guessed or altered address is refused, never posted.
+//!
+//! The code is base32 without padding and decoded case-insensitively, because some MTAs
+//! lower-case (or upper-case) local parts. It is 62 characters, under the 64 allowed.
+
+use data_encoding::BASE32_NOPAD;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use crate::ids::{AppId, ConversationId, ParticipantId};
+
+/// Bytes of HMAC-SHA256 kept in the address: 48 bits, enough against online guessing of
+/// mail addresses, short enough for the local-part limit.
+const TAG_BYTES: usize = 6;
+const PREFIX: &str = "r";
+
+/// Encodes and verifies reply addresses with the deployment's secret.
+#[derive(Clone)]
+pub struct ReplyAddressCodec {
+    secret: Vec<u8>,
+    domain: String,
+}
+
+impl std::fmt::Debug for ReplyAddressCodec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplyAddressCodec")
+            .field("domain", &self.domain)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a valid reply address names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplyTarget {
+    /// The conversation replied to.
+    pub conversation_id: ConversationId,
+    /// The participant the address was given to.
+    pub participant_id: ParticipantId,
+}
+
+/// Why an address was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplyAddressError {
+    /// Not one of our reply addresses (other domain, shape or length).
+    #[error("not a reply address of this deployment")]
+    Malformed,
+    /// Well-formed, but the HMAC does not match: guessed, altered, or another application's.
+    #[error("the reply address does not verify")]
+    BadSignature,
+}
+
+impl ReplyAddressCodec {
+    /// `secret` should be at least 32 random bytes; `domain` is `REPLY_DOMAIN`.
+    pub fn new(secret: impl Into<Vec<u8>>, domain: impl Into<String>) -> Self {
+        Self {
+            secret: secret.into(),
+            domain: domain.into().to_ascii_lowercase(),
+        }
+    }
+
+    fn tag(
+        &self,
+        app: AppId,
+        conversation: ConversationId,
+        participant: ParticipantId,
+    ) -> [u8; TAG_BYTES] {
+        // An HMAC accepts keys of any length, so this cannot fail; the fallback keeps the
+        // function total without a panic path.
+        let mut out = [0u8; TAG_BYTES];
+        if let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.secret) {
+            mac.update(b"conversations-reply-v1");
+            mac.update(app.as_uuid().as_bytes());
+            mac.update(conversation.as_uuid().as_bytes());
+            mac.update(participant.as_uuid().as_bytes());
+            let full = mac.finalize().into_bytes();
+            out.copy_from_slice(&full[..TAG_BYTES]);
+        }
+        out
+    }
+
+    /// The reply address for one participant of one conversation.
+    pub fn encode(
+        &self,
+        app: AppId,
+        conversation: ConversationId,
+        participant: ParticipantId,
+    ) -> String {
+        let mut raw = Vec::with_capacity(32 + TAG_BYTES);
+        raw.extend_from_slice(conversation.as_uuid().as_bytes());
+        raw.extend_from_slice(participant.as_uuid().as_bytes());
+        raw.extend_from_slice(&self.tag(app, conversation, participant));
+        let code = BASE32_NOPAD.encode(&raw).to_ascii_lowercase();
+        format!("{PREFIX}{code}@{}", self.domain)
+    }
+
+    /// Reads the conversation and participant out of an address without checking the
+    /// HMAC, which needs the conversation's application; call [`Self::verify`] next.
+    pub fn decode(&self, address: &str) -> Result<ReplyTarget, ReplyAddressError> {
+        let (local, domain) = address
+            .trim()
+            .rsplit_once('@')
+            .ok_or(ReplyAddressError::Malformed)?;
+        if !domain.eq_ignore_ascii_case(&self.domain) {
+            return Err(ReplyAddressError::Malformed);
+        }
+        let code = local
+            .get(..PREFIX.len())
+            .filter(|p| p.eq_ignore_ascii_case(PREFIX))
+            .and_then(|_| local.get(PREFIX.len()..))
+            .ok_or(ReplyAddressError::Malformed)?;
+        let raw = BASE32_NOPAD
+            .decode(code.to_ascii_uppercase().as_bytes())
+            .map_err(|_| ReplyAddressError::Malformed)?;
+        if raw.len() != 32 + TAG_BYTES {
+            return Err(ReplyAddressError::Malformed);
+        }
+        let uuid = |bytes: &[u8]| {
+            <[u8; 16]>::try_from(bytes)
+                .map(uuid::Uuid::from_bytes)
+                .map_err(|_| ReplyAddressError::Malformed)
+        };
+        Ok(ReplyTarget {
+            conversation_id: ConversationId::from_uuid(uuid(&raw[..16])?),
+            participant_id: ParticipantId::from_uuid(uuid(&raw[16..32])?),
+        })
+    }
+
+    /// Decodes the address and checks its HMAC against the conversation's application.
+    pub fn verify(&self, address: &str, app: AppId) -> Result<ReplyTarget, ReplyAddressError> {
+        let target = self.decode(address)?;
+        let expected = self.encode(app, target.conversation_id, target.participant_id);
+        let (expected_local, _) = expected
+            .rsplit_once('@')
+            .ok_or(ReplyAddressError::Malformed)?;
+        let (local, _) = address
+            .trim()
+            .rsplit_once('@')
+            .ok_or(ReplyAddressError::Malformed)?;
+        if constant_time_eq(
+            expected_local.as_bytes(),
+            local.to_ascii_lowercase().as_bytes(),
+        ) {
+            Ok(target)
+        } else {
+            Err(ReplyAddressError::BadSignature)
+        }
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codec() -> ReplyAddressCodec {
+        ReplyAddressCodec::new(
+            b"0123456789abcdef0123456789abcdef".to_vec(),
+            "Reply.Example.com",
+        )
+    }
+
+    #[test]
+    fn an_encoded_address_verifies_in_any_letter_case() {
+        let (app, conv, part) = (AppId::new(), ConversationId::new(), ParticipantId::new());
+        let address = codec().encode(app, conv, part);
+        let local = address.split('@').next().unwrap();
+        assert!(local.len() <= 64, "local part too long: {}", local.len());
+        for variant in [address.clone(), address.to_uppercase()] {
+            let target = codec().verify(&variant, app).unwrap();
+            assert_eq!(target.conversation_id, conv);
+            assert_eq!(target.participant_id, part);
+        }
+    }
+
+    #[test]
+    fn altered_or_foreign_addresses_are_refused() {
+        let (app, conv, part) = (AppId::new(), ConversationId::new(), ParticipantId::new());
+        let address = codec().encode(app, conv, part);
+        assert_eq!(
+            codec().verify(&address, AppId::new()),
+            Err(ReplyAddressError::BadSignature)
+        );
+        let other_secret = ReplyAddressCodec::new(b"another secret".to_vec(), "reply.example.com");
+        assert_eq!(
+            other_secret.verify(&address, app),
+            Err(ReplyAddressError::BadSignature)
+        );
+        let mut tampered = address.clone().into_bytes();
+        tampered[10] = if tampered[10] == b'a' { b'b' } else { b'a' };
+        let tampered = String::from_utf8(tampered).unwrap();
+        assert!(codec().verify(&tampered, app).is_err());
+        assert_eq!(
+            codec().decode("r123@elsewhere.com"),
+            Err(ReplyAddressError::Malformed)
+        );
+        assert_eq!(
+            codec().decode("hello@reply.example.com"),
+            Err(ReplyAddressError::Malformed)
+        );
+    }
+}
