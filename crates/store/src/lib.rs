@@ -1,1 +1,24 @@
+//! The conversation write store: conversations, participants, messages, applications and
+//! the transactional outbox, on PostgreSQL (production) or SQLite (all-in-one), through one
+//! diesel code path.
+//!
+//! Everything here is blocking (diesel + r2d2); async callers run it on a blocking thread
+//! (`actix_web::web::block`, `tokio::task::spawn_blocking`).
 
+mod applications;
+mod connection;
+mod conversations;
+mod error;
+mod idempotency;
+mod messages;
+mod outbox;
+mod rows;
+mod schema;
+
+pub use applications::NewApiKey;
+pub use connection::{Backend, Store, migrate, redo_all_migrations};
+pub use conversations::Commit;
+pub use error::StoreError;
+pub use idempotency::StoredResponse;
+pub use messages::{MessagePage, StoredMessage};
+pub use outbox::{OutboxEvent, OutboxRow};

@@ -1,0 +1,174 @@
+//! Opening the database: backend choice from the URL, migrations, the connection pool.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::error::StoreError;
+
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// One connection type over both backends, so every query is written once.
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    /// Production.
+    Postgresql(diesel::PgConnection),
+    /// All-in-one and tests.
+    Sqlite(diesel::SqliteConnection),
+}
+
+/// Which database the store runs on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    /// `postgres://…` or `postgresql://…`: passed to libpq as is.
+    Postgres(String),
+    /// `sqlite://path` (or `sqlite:path`): a file, created with its folder if missing.
+    Sqlite(String),
+}
+
+impl Backend {
+    /// Reads `DATABASE_URL`.
+    pub fn from_url(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres(url.to_owned()))
+        } else if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            if path.is_empty() {
+                return Err(StoreError::UnsupportedUrl(url.to_owned()));
+            }
+            Ok(Self::Sqlite(path.to_owned()))
+        } else {
+            Err(StoreError::UnsupportedUrl(url.to_owned()))
+        }
+    }
+}
+
+/// Sets SQLite up for a server: WAL so readers never block the writer, a busy timeout
+/// instead of immediate `SQLITE_BUSY`, and enforced foreign keys.
+#[derive(Debug)]
+struct SqlitePragmas;
+
+impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for SqlitePragmas {
+    fn on_acquire(&self, conn: &mut AnyConnection) -> Result<(), diesel::r2d2::Error> {
+        if let AnyConnection::Sqlite(conn) = conn {
+            for pragma in [
+                "PRAGMA journal_mode = WAL",
+                "PRAGMA busy_timeout = 10000",
+                "PRAGMA foreign_keys = ON",
+                "PRAGMA synchronous = NORMAL",
+            ] {
+                diesel::sql_query(pragma)
+                    .execute(conn)
+                    .map_err(diesel::r2d2::Error::QueryError)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The store: a connection pool plus, on SQLite, a lock that serialises writers (SQLite
+/// allows one writer at a time; queueing them here beats retrying on `SQLITE_BUSY`).
+#[derive(Clone)]
+pub struct Store {
+    pool: Pool<ConnectionManager<AnyConnection>>,
+    write_lock: Option<Arc<Mutex<()>>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("sqlite", &self.write_lock.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Connects, applies pending migrations, and opens a pool of `pool_size` connections.
+    pub fn open(database_url: &str, pool_size: u32) -> Result<Self, StoreError> {
+        let backend = Backend::from_url(database_url)?;
+        migrate(&backend)?;
+        let url = match &backend {
+            Backend::Postgres(url) => url.clone(),
+            Backend::Sqlite(path) => path.clone(),
+        };
+        let pool = Pool::builder()
+            .max_size(pool_size.max(1))
+            .connection_timeout(Duration::from_secs(10))
+            .connection_customizer(Box::new(SqlitePragmas))
+            .build(ConnectionManager::<AnyConnection>::new(url))
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let write_lock = matches!(backend, Backend::Sqlite(_)).then(|| Arc::new(Mutex::new(())));
+        Ok(Self { pool, write_lock })
+    }
+
+    /// A pooled connection.
+    pub(crate) fn conn(
+        &self,
+    ) -> Result<PooledConnection<ConnectionManager<AnyConnection>>, StoreError> {
+        Ok(self.pool.get()?)
+    }
+
+    /// Held for the duration of a write transaction on SQLite; a no-op on PostgreSQL.
+    pub(crate) fn write_guard(&self) -> Option<MutexGuard<'_, ()>> {
+        self.write_lock
+            .as_ref()
+            .map(|lock| lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Checks that the database answers (for `/readyz`).
+    pub fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn()?;
+        diesel::sql_query("SELECT 1").execute(&mut *conn)?;
+        Ok(())
+    }
+}
+
+/// Applies pending migrations (`conversations admin migrate`, and on every start).
+pub fn migrate(backend: &Backend) -> Result<(), StoreError> {
+    let migration_error = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
+    match backend {
+        Backend::Postgres(url) => {
+            let mut conn = diesel::PgConnection::establish(url)?;
+            conn.run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map_err(migration_error)?;
+        }
+        Backend::Sqlite(path) => {
+            if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    StoreError::Unavailable(format!("cannot create {}: {e}", parent.display()))
+                })?;
+            }
+            let mut conn = diesel::SqliteConnection::establish(path)?;
+            diesel::sql_query("PRAGMA journal_mode = WAL").execute(&mut conn)?;
+            conn.run_pending_migrations(SQLITE_MIGRATIONS)
+                .map_err(migration_error)?;
+        }
+    }
+    Ok(())
+}
+
+/// Runs every migration down and up again on a connection, for the migration test.
+#[doc(hidden)]
+pub fn redo_all_migrations(backend: &Backend) -> Result<(), StoreError> {
+    let migration_error = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
+    match backend {
+        Backend::Postgres(url) => {
+            let mut conn = diesel::PgConnection::establish(url)?;
+            conn.revert_all_migrations(POSTGRES_MIGRATIONS).map_err(migration_error)?;
+            conn.run_pending_migrations(POSTGRES_MIGRATIONS).map_err(migration_error)?;
+        }
+        Backend::Sqlite(path) => {
+            let mut conn = diesel::SqliteConnection::establish(path)?;
+            conn.revert_all_migrations(SQLITE_MIGRATIONS).map_err(migration_error)?;
+            conn.run_pending_migrations(SQLITE_MIGRATIONS).map_err(migration_error)?;
+        }
+    }
+    Ok(())
+}
