@@ -1,1 +1,57 @@
+//! Getting outbox events to their consumers.
+//!
+//! The [`relay::Relay`] reads the outbox in commit order and hands each event to a
+//! [`Sink`]: RabbitMQ ([`amqp::AmqpSink`], publisher confirms, our own reconnect loop) in
+//! production, or the [`in_process::InProcessBus`] in the all-in-one binary. An event is
+//! marked published only once the sink has confirmed it, so a crash anywhere loses nothing
+//! (it may, rarely, publish an event twice; consumers de-duplicate on `event_id`).
 
+pub mod amqp;
+pub mod in_process;
+pub mod relay;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+pub use amqp::{AmqpConfig, AmqpSink};
+pub use in_process::{InProcessBus, PublishedEvent};
+pub use relay::{Relay, RelayConfig};
+
+/// Where the relay publishes to.
+#[derive(Clone, Debug)]
+pub enum Sink {
+    /// RabbitMQ.
+    Amqp(Arc<AmqpSink>),
+    /// In-process broadcast (all-in-one).
+    InProcess(InProcessBus),
+}
+
+/// Whether the relay currently reaches its sink; read by `/readyz`.
+#[derive(Debug, Default)]
+pub struct SinkHealth(AtomicBool);
+
+impl SinkHealth {
+    /// Records the current state.
+    pub fn set(&self, connected: bool) {
+        self.0.store(connected, Ordering::Relaxed);
+    }
+
+    /// True while the sink is reachable.
+    pub fn is_connected(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Why publishing failed; the relay keeps the events and tries again.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// The broker could not be reached or dropped the connection.
+    #[error("broker unavailable: {0}")]
+    Unavailable(String),
+    /// The broker refused (nacked) an event.
+    #[error("broker refused event {0}")]
+    Nacked(String),
+    /// The outbox could not be read or updated.
+    #[error(transparent)]
+    Store(#[from] conversations_store::StoreError),
+}

@@ -1,0 +1,203 @@
+//! Publishing to RabbitMQ with publisher confirms, over a connection we (re)open
+//! ourselves: lapin's auto-recovery is not relied upon.
+
+use std::time::Duration;
+
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
+use lapin::{Confirmation, PublisherConfirm};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use tokio::sync::Mutex;
+
+use crate::BusError;
+use conversations_store::OutboxRow;
+
+/// Where and how to publish.
+#[derive(Debug, Clone)]
+pub struct AmqpConfig {
+    /// `AMQP_URL`, e.g. `amqp://guest:guest@127.0.0.1:5672/%2f`.
+    pub url: String,
+    /// The durable topic exchange (`AMQP_EXCHANGE`, default `conversations.events`).
+    pub exchange: String,
+    /// Give up a connection attempt after this long.
+    pub connect_timeout: Duration,
+}
+
+/// An open connection and its confirm-mode channel.
+struct Link {
+    connection: Connection,
+    channel: Channel,
+}
+
+/// A RabbitMQ publisher that reconnects on demand.
+pub struct AmqpSink {
+    config: AmqpConfig,
+    link: Mutex<Option<Link>>,
+}
+
+impl std::fmt::Debug for AmqpSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpSink")
+            .field("exchange", &self.config.exchange)
+            .finish_non_exhaustive()
+    }
+}
+
+fn unavailable(e: impl std::fmt::Display) -> BusError {
+    BusError::Unavailable(e.to_string())
+}
+
+impl AmqpSink {
+    /// A sink that connects on first use.
+    pub fn new(config: AmqpConfig) -> Self {
+        Self {
+            config,
+            link: Mutex::new(None),
+        }
+    }
+
+    async fn open(&self) -> Result<Link, BusError> {
+        let connect = Connection::connect(&self.config.url, ConnectionProperties::default());
+        let connection = tokio::time::timeout(self.config.connect_timeout, connect)
+            .await
+            .map_err(|_| unavailable("connection attempt timed out"))?
+            .map_err(unavailable)?;
+        let channel = connection.create_channel().await.map_err(unavailable)?;
+        // Confirms: an event is marked published only after the broker has taken it.
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(unavailable)?;
+        // Durable topic exchange: survives broker restarts; consumers bind by event type.
+        channel
+            .exchange_declare(
+                ShortString::from(self.config.exchange.as_str()),
+                ExchangeKind::Topic,
+                ExchangeDeclareOptions {
+                    durable: true,
+                    ..ExchangeDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(Link {
+            connection,
+            channel,
+        })
+    }
+
+    /// Opens the connection if there is none; true when connected afterwards.
+    pub async fn ensure_connected(&self) -> Result<(), BusError> {
+        let mut link = self.link.lock().await;
+        if link
+            .as_ref()
+            .is_some_and(|l| l.connection.status().connected() && l.channel.status().connected())
+        {
+            return Ok(());
+        }
+        *link = Some(self.open().await?);
+        Ok(())
+    }
+
+    /// Forgets the current connection so the next call reconnects.
+    pub async fn disconnect(&self) {
+        if let Some(link) = self.link.lock().await.take() {
+            let _ = link.connection.close(200, ShortString::from("relay reconnecting")).await;
+        }
+    }
+
+    /// Publishes the rows in order, pipelined, and waits for every confirm. Returns the
+    /// ids confirmed, a prefix of `rows`; on an error the rest is retried later.
+    pub async fn publish(&self, rows: &[OutboxRow]) -> (Vec<i64>, Option<BusError>) {
+        let link = self.link.lock().await;
+        let Some(link) = link.as_ref() else {
+            return (Vec::new(), Some(unavailable("not connected")));
+        };
+        let mut pending = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut headers = FieldTable::default();
+            headers.insert(
+                ShortString::from("conversation_id"),
+                AMQPValue::LongString(row.conversation_id.as_str().into()),
+            );
+            headers.insert(
+                ShortString::from("conversation_seq"),
+                AMQPValue::LongLongInt(row.conversation_seq),
+            );
+            let properties = BasicProperties::default()
+                // Persistent: written to disk by the broker before it confirms.
+                .with_delivery_mode(2)
+                .with_message_id(row.event_id.as_str().into())
+                .with_type(row.event_type.as_str().into())
+                .with_app_id(row.app_id.as_str().into())
+                .with_content_type(conversations_events::CONTENT_TYPE.into())
+                .with_timestamp(u64::try_from(row.created_at_utc().timestamp()).unwrap_or(0))
+                .with_headers(headers);
+            let published = link
+                .channel
+                .basic_publish(
+                    ShortString::from(self.config.exchange.as_str()),
+                    ShortString::from(row.event_type.as_str()),
+                    // Mandatory: an event no queue is bound for comes back and is logged.
+                    BasicPublishOptions {
+                        mandatory: true,
+                        ..BasicPublishOptions::default()
+                    },
+                    &row.payload,
+                    properties,
+                )
+                .await;
+            match published {
+                Ok(confirm) => pending.push((row, confirm)),
+                Err(e) => {
+                    return (confirmed_prefix(pending).await, Some(unavailable(e)));
+                }
+            }
+        }
+        let total = pending.len();
+        let confirmed = confirmed_prefix(pending).await;
+        if confirmed.len() == total {
+            (confirmed, None)
+        } else {
+            let failed = rows
+                .get(confirmed.len())
+                .map(|r| r.event_id.clone())
+                .unwrap_or_default();
+            (confirmed, Some(BusError::Nacked(failed)))
+        }
+    }
+}
+
+/// Awaits confirms in order and returns the ids acknowledged before the first failure.
+async fn confirmed_prefix(
+    pending: Vec<(&OutboxRow, PublisherConfirm)>,
+) -> Vec<i64> {
+    let mut ids = Vec::with_capacity(pending.len());
+    let mut failed = false;
+    for (row, confirm) in pending {
+        match confirm.await {
+            Ok(Confirmation::Ack(returned)) if !failed => {
+                if let Some(returned) = returned {
+                    tracing::warn!(
+                        event_id = %row.event_id,
+                        event_type = %row.event_type,
+                        reply = %returned.reply_text,
+                        "event published but no queue is bound for it"
+                    );
+                }
+                ids.push(row.id);
+            }
+            Ok(Confirmation::Ack(_)) => {}
+            Ok(other) => {
+                tracing::warn!(event_id = %row.event_id, confirmation = ?other, "broker did not confirm event");
+                failed = true;
+            }
+            Err(e) => {
+                tracing::warn!(event_id = %row.event_id, error = %e, "lost confirm for event");
+                failed = true;
+            }
+        }
+    }
+    ids
+}
