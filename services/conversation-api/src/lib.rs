@@ -1,1 +1,20 @@
+//! conversation-api: the public write API and conversation view, single writer of the
+//! conversation store. `main.rs` reads [`config::Config`] and calls [`startup::Application`];
+//! tests build the same application on a random port.
 
+pub mod auth;
+pub mod body;
+pub mod config;
+pub mod dto;
+pub mod error;
+pub mod idempotency;
+pub mod openapi;
+pub mod outbox_events;
+pub mod routes;
+pub mod service;
+pub mod startup;
+pub mod telemetry;
+pub mod views;
+
+pub use config::Config;
+pub use startup::Application;

@@ -1,0 +1,158 @@
+//! Typed configuration from environment variables. Every default suits the all-in-one
+//! mode; README.md ("Configuration") documents each variable.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use rand::RngCore;
+use secrecy::{ExposeSecret, SecretBox};
+
+/// Settings of conversation-api (and of the all-in-one binary that embeds it).
+#[derive(Debug)]
+pub struct Config {
+    /// `DATABASE_URL`: `postgres://…` or `sqlite://path`. Default `sqlite://./data/conversations.db`.
+    pub database_url: String,
+    /// `DATABASE_POOL_SIZE`: connections in the pool. Default 10.
+    pub database_pool_size: u32,
+    /// `AMQP_URL`: RabbitMQ; unset means the in-process bus (all-in-one).
+    pub amqp_url: Option<String>,
+    /// `AMQP_EXCHANGE`: the topic exchange events go to. Default `conversations.events`.
+    pub amqp_exchange: String,
+    /// `HTTP_ADDR`: where to listen. Default `127.0.0.1:8080`.
+    pub http_addr: SocketAddr,
+    /// `PUBLIC_URL`: how integrators and mail recipients reach us. Default `http://HTTP_ADDR`.
+    pub public_url: String,
+    /// `REPLY_DOMAIN`: domain of reply addresses. Default `reply.localhost`.
+    pub reply_domain: String,
+    /// `REPLY_SECRET`: HMAC key of reply addresses (≥ 32 characters). Required with
+    /// PostgreSQL; on SQLite, generated once into `reply-secret` beside the database.
+    pub reply_secret: SecretBox<Vec<u8>>,
+    /// `SMTP_URL`: read for the notifier; conversation-api itself sends no mail.
+    pub smtp_url: Option<String>,
+    /// `MAX_BODY_BYTES`: largest accepted request body. Default 262144 (256 KiB).
+    pub max_body_bytes: usize,
+}
+
+/// A setting that is missing or malformed.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// Reads settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let database_url = lookup("DATABASE_URL")
+            .unwrap_or_else(|| "sqlite://./data/conversations.db".to_owned());
+        let http_addr: SocketAddr = lookup("HTTP_ADDR")
+            .unwrap_or_else(|| "127.0.0.1:8080".to_owned())
+            .parse()
+            .map_err(|e| ConfigError(format!("HTTP_ADDR: {e}")))?;
+        let public_url = lookup("PUBLIC_URL")
+            .unwrap_or_else(|| format!("http://{http_addr}"))
+            .trim_end_matches('/')
+            .to_owned();
+        let reply_secret = match lookup("REPLY_SECRET") {
+            Some(secret) if secret.len() >= 32 => secret.into_bytes(),
+            Some(_) => return Err(ConfigError("REPLY_SECRET must be at least 32 characters".into())),
+            None => default_reply_secret(&database_url)?,
+        };
+        Ok(Self {
+            database_pool_size: parse_or(&lookup, "DATABASE_POOL_SIZE", 10)?,
+            amqp_url: lookup("AMQP_URL"),
+            amqp_exchange: lookup("AMQP_EXCHANGE")
+                .unwrap_or_else(|| "conversations.events".to_owned()),
+            http_addr,
+            public_url,
+            reply_domain: lookup("REPLY_DOMAIN").unwrap_or_else(|| "reply.localhost".to_owned()),
+            reply_secret: SecretBox::new(Box::new(reply_secret)),
+            smtp_url: lookup("SMTP_URL"),
+            max_body_bytes: parse_or(&lookup, "MAX_BODY_BYTES", 256 * 1024)?,
+            database_url,
+        })
+    }
+
+    /// The reply-address secret, for building the codec.
+    pub fn reply_secret_bytes(&self) -> &[u8] {
+        self.reply_secret.expose_secret()
+    }
+}
+
+fn parse_or<T: std::str::FromStr>(
+    lookup: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: T,
+) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    match lookup(name) {
+        Some(raw) => raw
+            .parse()
+            .map_err(|e| ConfigError(format!("{name}: {e}"))),
+        None => Ok(default),
+    }
+}
+
+/// On SQLite the secret lives in `reply-secret` beside the database file, created on first
+/// start, so reply addresses stay valid across restarts without any setup.
+fn default_reply_secret(database_url: &str) -> Result<Vec<u8>, ConfigError> {
+    let Some(path) = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))
+    else {
+        return Err(ConfigError(
+            "REPLY_SECRET is required (at least 32 random characters) with PostgreSQL".into(),
+        ));
+    };
+    let dir = PathBuf::from(path)
+        .parent()
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let file = dir.join("reply-secret");
+    if let Ok(existing) = std::fs::read(&file) {
+        if existing.len() >= 32 {
+            return Ok(existing);
+        }
+    }
+    let mut secret = [0u8; 32];
+    rand::rng().fill_bytes(&mut secret);
+    let encoded = data_encoding::HEXLOWER.encode(&secret).into_bytes();
+    if !dir.as_os_str().is_empty() {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| ConfigError(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    std::fs::write(&file, &encoded)
+        .map_err(|e| ConfigError(format!("cannot write {}: {e}", file.display())))?;
+    Ok(encoded)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    #[test]
+    fn postgres_without_a_reply_secret_is_refused() {
+        let env = HashMap::from([("DATABASE_URL", "postgres://localhost/x")]);
+        let err = Config::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap_err();
+        assert!(err.0.contains("REPLY_SECRET"));
+    }
+
+    #[test]
+    fn sqlite_generates_and_keeps_a_reply_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/db.sqlite", dir.path().display());
+        let env = HashMap::from([("DATABASE_URL", url.as_str())]);
+        let first = Config::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        let second = Config::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(first.reply_secret_bytes(), second.reply_secret_bytes());
+        assert_eq!(first.http_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(first.public_url, "http://127.0.0.1:8080");
+    }
+}

@@ -1,0 +1,166 @@
+//! The API's one error type and its mapping to RFC 9457 `application/problem+json`.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use conversations_domain::DomainError;
+use conversations_store::StoreError;
+use serde::Serialize;
+
+/// Everything a request can fail with. Each variant has one status and one problem type.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No or an unknown API key.
+    #[error("a valid API key is required: send `Authorization: Bearer <key>`")]
+    Unauthorized,
+    /// The resource does not exist, or belongs to another application.
+    #[error("{0}")]
+    NotFound(String),
+    /// The body is not JSON at all.
+    #[error("the request body is not valid JSON: {0}")]
+    MalformedJson(String),
+    /// JSON of the wrong shape: unknown or missing fields, wrong types.
+    #[error("the request body does not match the expected shape: {0}")]
+    InvalidBody(String),
+    /// A query parameter is malformed.
+    #[error("{0}")]
+    InvalidQuery(String),
+    /// The body exceeds `MAX_BODY_BYTES`.
+    #[error("the request body exceeds {0} bytes")]
+    PayloadTooLarge(usize),
+    /// Not JSON.
+    #[error("send the body as application/json")]
+    UnsupportedMediaType,
+    /// The method is not defined on this resource.
+    #[error("this method is not allowed on this resource")]
+    MethodNotAllowed,
+    /// A domain rule refused the request.
+    #[error(transparent)]
+    Domain(#[from] DomainError),
+    /// An `Idempotency-Key` was re-used with a different request.
+    #[error("this Idempotency-Key was already used with a different request")]
+    IdempotencyKeyReused,
+    /// An `Idempotency-Key` header that is empty or too long.
+    #[error("an Idempotency-Key is 1 to 255 visible ASCII characters")]
+    InvalidIdempotencyKey,
+    /// Kept colliding with concurrent writers.
+    #[error("the conversation is being changed by other requests; retry")]
+    Busy,
+    /// The database is unreachable.
+    #[error("the service is temporarily unavailable; retry later")]
+    Unavailable(String),
+    /// A bug or an unexpected failure; details are logged, not returned.
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict | StoreError::IdempotencyRace => Self::Busy,
+            StoreError::Unavailable(detail) => Self::Unavailable(detail),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        Self::Internal(e.to_string())
+    }
+}
+
+/// RFC 9457 problem details.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// A URI reference naming the kind of problem.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short summary of the kind of problem.
+    pub title: &'static str,
+    /// The HTTP status.
+    pub status: u16,
+    /// What went wrong with this request, for a human.
+    pub detail: String,
+}
+
+impl ApiError {
+    fn slug_and_title(&self) -> (&'static str, &'static str) {
+        match self {
+            Self::Unauthorized => ("unauthorized", "Unauthorized"),
+            Self::NotFound(_) => ("not-found", "Not found"),
+            Self::MalformedJson(_) => ("malformed-json", "Malformed JSON"),
+            Self::InvalidBody(_) | Self::Domain(DomainError::InvalidValue { .. }) => {
+                ("validation", "Invalid request")
+            }
+            Self::InvalidQuery(_) => ("invalid-query", "Invalid query parameter"),
+            Self::PayloadTooLarge(_) => ("payload-too-large", "Request body too large"),
+            Self::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
+            Self::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
+            Self::Domain(DomainError::NotAParticipant(_)) => ("not-a-participant", "Not a participant"),
+            Self::Domain(DomainError::AlreadyParticipant(_)) => {
+                ("already-a-participant", "Already a participant")
+            }
+            Self::Domain(DomainError::TooManyParticipants { .. }) => {
+                ("too-many-participants", "Too many participants")
+            }
+            Self::Domain(_) => ("rule-violation", "Request violates a conversation rule"),
+            Self::IdempotencyKeyReused => ("idempotency-key-reused", "Idempotency key reused"),
+            Self::InvalidIdempotencyKey => ("invalid-idempotency-key", "Invalid idempotency key"),
+            Self::Busy => ("busy", "Conflict"),
+            Self::Unavailable(_) => ("unavailable", "Service unavailable"),
+            Self::Internal(_) => ("internal", "Internal server error"),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::NotFound(_) | Self::Domain(DomainError::NotAParticipant(_)) => {
+                StatusCode::NOT_FOUND
+            }
+            Self::MalformedJson(_) | Self::InvalidQuery(_) | Self::InvalidIdempotencyKey => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::InvalidBody(_) | Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Domain(DomainError::AlreadyParticipant(_) | DomainError::InvalidCommand(_))
+            | Self::Busy => StatusCode::CONFLICT,
+            Self::Domain(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        match self {
+            Self::Internal(detail) => tracing::error!(error = %detail, "request failed"),
+            Self::Unavailable(detail) => tracing::warn!(error = %detail, "dependency unavailable"),
+            _ => {}
+        }
+        let (slug, title) = self.slug_and_title();
+        let problem = Problem {
+            kind: format!("/problems/{slug}"),
+            title,
+            status: status.as_u16(),
+            detail: self.to_string(),
+        };
+        let mut response = HttpResponse::build(status);
+        response.insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        ));
+        if matches!(self, Self::Unauthorized) {
+            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        if matches!(self, Self::Unavailable(_) | Self::Busy) {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        }
+        response.body(serde_json::to_string(&problem).unwrap_or_default())
+    }
+}

@@ -1,0 +1,13 @@
+//! conversation-api as its own process (production: PostgreSQL + RabbitMQ).
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    conversation_api::telemetry::init("info");
+    let config = conversation_api::Config::from_env()?;
+    tracing::info!(addr = %config.http_addr, "conversation-api starting");
+    conversation_api::Application::build(config)
+        .await?
+        .run_until_stopped()
+        .await?;
+    Ok(())
+}

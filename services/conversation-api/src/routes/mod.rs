@@ -1,0 +1,84 @@
+//! HTTP routes, one module per resource. Handlers translate HTTP into commands or queries
+//! and back; the rules live in the domain crate, the write path in [`crate::service`].
+
+pub mod conversations;
+pub mod health;
+pub mod messages;
+pub mod participants;
+pub mod read;
+
+use actix_web::web;
+use conversations_domain::ConversationId;
+
+use crate::error::ApiError;
+
+/// Parses a conversation id from the path; a malformed one is simply not found.
+pub fn conversation_id(raw: &str) -> Result<ConversationId, ApiError> {
+    raw.parse()
+        .map_err(|_| ApiError::NotFound(format!("conversation {raw} does not exist")))
+}
+
+/// The collection path, for `Location` headers.
+pub fn conversation_path(id: ConversationId) -> String {
+    format!("/api/v1/conversations/{id}")
+}
+
+async fn method_not_allowed() -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::MethodNotAllowed)
+}
+
+/// Registers every route. Literal segments (`messages`, `participants`, `read`) come
+/// before `/{seq}` so they are never taken for message numbers.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let not_allowed = || web::route().to(method_not_allowed);
+    cfg.service(
+        web::scope("/api/v1")
+            .service(
+                web::resource("/openapi.json")
+                    .route(web::get().to(crate::openapi::serve))
+                    .default_service(not_allowed()),
+            )
+            .service(
+                web::resource("/conversations")
+                    .route(web::post().to(conversations::create))
+                    .default_service(not_allowed()),
+            )
+            .service(
+                web::resource("/conversations/{id}")
+                    .route(web::get().to(conversations::view))
+                    .route(web::post().to(conversations::post_message))
+                    .route(web::patch().to(conversations::update))
+                    .route(web::delete().to(conversations::delete))
+                    .default_service(not_allowed()),
+            )
+            .service(
+                web::resource("/conversations/{id}/messages")
+                    .route(web::get().to(messages::list))
+                    .default_service(not_allowed()),
+            )
+            .service(
+                web::resource("/conversations/{id}/participants")
+                    .route(web::get().to(participants::list))
+                    .route(web::post().to(participants::add))
+                    .default_service(not_allowed()),
+            )
+            .service(
+                web::resource("/conversations/{id}/participants/{email}")
+                    .route(web::patch().to(participants::update))
+                    .route(web::delete().to(participants::remove))
+                    .default_service(not_allowed()),
+            )
+            .service(
+                web::resource("/conversations/{id}/read")
+                    .route(web::post().to(read::mark_read))
+                    .default_service(not_allowed()),
+            )
+            .service(
+                web::resource("/conversations/{id}/{seq}")
+                    .route(web::get().to(messages::view))
+                    .default_service(not_allowed()),
+            ),
+    )
+    .service(web::resource("/livez").route(web::get().to(health::livez)))
+    .service(web::resource("/readyz").route(web::get().to(health::readyz)));
+}

@@ -1,0 +1,175 @@
+//! The write path shared by every mutating route (and, later, inbound mail): load the
+//! conversation, let the domain decide, encode the events, commit everything in one
+//! transaction, wake the relay. Concurrent writers are detected by the conversation's
+//! version and the whole decision is retried on fresh state.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use chrono::{DurationRound, TimeDelta, Utc};
+use conversations_domain::conversation::Context;
+use conversations_domain::{AppId, Command, Conversation, ConversationId, Event, ParticipantId, decide};
+use conversations_store::{Commit, Store, StoreError, StoredResponse};
+
+use crate::error::ApiError;
+use crate::idempotency::IdempotencyRequest;
+use crate::outbox_events;
+use crate::startup::AppState;
+
+/// How many times a decision is retried when other writers keep winning.
+const MAX_ATTEMPTS: usize = 8;
+
+/// Which conversation a command is for.
+#[derive(Debug, Clone, Copy)]
+pub enum Target {
+    /// A new one, with this id.
+    New(ConversationId),
+    /// An existing one of the caller's application.
+    Existing(ConversationId),
+}
+
+/// The decided change, handed to the response builder.
+#[derive(Debug)]
+pub struct Outcome {
+    /// State before.
+    pub before: Conversation,
+    /// State after.
+    pub after: Conversation,
+    /// What happened.
+    pub events: Vec<Event>,
+}
+
+/// A response computed inside the write transaction (so it can be stored for replay).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// `Location` header.
+    pub location: Option<String>,
+    /// JSON body.
+    pub body: String,
+}
+
+impl Reply {
+    /// A JSON reply.
+    pub fn json(status: StatusCode, location: Option<String>, body: &impl serde::Serialize) -> Result<Self, ApiError> {
+        Ok(Self {
+            status,
+            location,
+            body: serde_json::to_string(body).map_err(|e| ApiError::Internal(e.to_string()))?,
+        })
+    }
+
+    /// Turns it into the HTTP response.
+    pub fn into_response(self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status);
+        response.insert_header((header::CONTENT_TYPE, "application/json"));
+        if let Some(location) = self.location {
+            response.insert_header((header::LOCATION, location));
+        }
+        response.body(self.body)
+    }
+}
+
+impl From<StoredResponse> for Reply {
+    fn from(s: StoredResponse) -> Self {
+        Self {
+            status: StatusCode::from_u16(s.status).unwrap_or(StatusCode::OK),
+            location: s.location,
+            body: s.body,
+        }
+    }
+}
+
+/// Runs one command end to end. `plan` turns the current state into commands (it may
+/// refuse); `respond` builds the reply from the outcome (it may read the store).
+pub async fn execute<P, R>(
+    state: &web::Data<AppState>,
+    app: AppId,
+    target: Target,
+    idempotency: Option<IdempotencyRequest>,
+    plan: P,
+    respond: R,
+) -> Result<HttpResponse, ApiError>
+where
+    P: Fn(&Conversation) -> Result<Vec<Command>, ApiError> + Send + 'static,
+    R: Fn(&Store, &Outcome) -> Result<Reply, ApiError> + Send + 'static,
+{
+    let store = state.store.clone();
+    let codec = state.codec.clone();
+    let reply = web::block(move || -> Result<Reply, ApiError> {
+        if let Some(idem) = &idempotency {
+            if let Some(stored) = store.idempotent_response(app, &idem.key)? {
+                return idem.replay(stored);
+            }
+        }
+        for _ in 0..MAX_ATTEMPTS {
+            let now = Utc::now()
+                .duration_trunc(TimeDelta::microseconds(1))
+                .unwrap_or_else(|_| Utc::now());
+            let before = match target {
+                Target::New(id) => Conversation::shell(id, app, now),
+                Target::Existing(id) => store
+                    .load_conversation(app, id)?
+                    .ok_or_else(|| ApiError::NotFound(format!("conversation {id} does not exist")))?,
+            };
+            let mut after = before.clone();
+            let mut events = Vec::new();
+            let mut new_id = ParticipantId::new;
+            for command in plan(&before)? {
+                let mut ctx = Context {
+                    now,
+                    new_participant_id: &mut new_id,
+                };
+                let decided = decide(&after, command, &mut ctx)?;
+                for event in &decided {
+                    after.apply(event);
+                }
+                events.extend(decided);
+            }
+            let outbox = outbox_events::encode(&codec, &before, &events);
+            let outcome = Outcome {
+                before,
+                after,
+                events,
+            };
+            let reply = respond(&store, &outcome)?;
+            let idempotent_response = idempotency.as_ref().map(|idem| {
+                (
+                    idem.key.clone(),
+                    StoredResponse {
+                        request_hash: idem.request_hash.clone(),
+                        status: reply.status.as_u16(),
+                        location: reply.location.clone(),
+                        body: reply.body.clone(),
+                    },
+                )
+            });
+            let committed = store.commit(Commit {
+                before: &outcome.before,
+                after: &outcome.after,
+                events: &outcome.events,
+                outbox,
+                idempotent_response,
+                now,
+            });
+            match committed {
+                Ok(()) => return Ok(reply),
+                Err(StoreError::Conflict) => continue,
+                Err(StoreError::IdempotencyRace) => {
+                    if let Some(idem) = &idempotency {
+                        if let Some(stored) = store.idempotent_response(app, &idem.key)? {
+                            return idem.replay(stored);
+                        }
+                    }
+                    return Err(ApiError::Busy);
+                }
+                Err(other) => return Err(other.into()),
+            }
+        }
+        Err(ApiError::Busy)
+    })
+    .await??;
+    state.relay_wake.notify_one();
+    Ok(reply.into_response())
+}

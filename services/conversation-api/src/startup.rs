@@ -1,0 +1,153 @@
+//! Building and running the service: open the store, start the relay, serve HTTP.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::{Server, Service};
+use actix_web::{App, HttpServer, web};
+use conversations_bus::{AmqpConfig, AmqpSink, InProcessBus, Relay, RelayConfig, Sink, SinkHealth};
+use conversations_domain::reply_address::ReplyAddressCodec;
+use conversations_store::Store;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::body::BodyLimit;
+use crate::config::Config;
+use crate::error::ApiError;
+
+/// What every handler shares.
+pub struct AppState {
+    /// The write store.
+    pub store: Store,
+    /// Signs reply addresses shown in participant details and events.
+    pub codec: ReplyAddressCodec,
+    /// Notified after each commit so the relay publishes at once.
+    pub relay_wake: Arc<Notify>,
+    /// Whether the relay reaches its broker (for `/readyz`).
+    pub sink_health: Arc<SinkHealth>,
+}
+
+/// A running conversation-api: HTTP server plus outbox relay.
+pub struct Application {
+    port: u16,
+    server: Server,
+    relay: JoinHandle<()>,
+    bus: Option<InProcessBus>,
+    store: Store,
+}
+
+impl Application {
+    /// Binds `HTTP_ADDR` and builds the service.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.http_addr)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.http_addr))?;
+        Self::build_with_listener(config, listener).await
+    }
+
+    /// Builds the service on an already bound listener (tests bind port 0).
+    pub async fn build_with_listener(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
+        let url = config.database_url.clone();
+        let pool_size = config.database_pool_size;
+        let store = tokio::task::spawn_blocking(move || Store::open(&url, pool_size)).await??;
+        let codec = ReplyAddressCodec::new(config.reply_secret_bytes().to_vec(), config.reply_domain.clone());
+        let relay_wake = Arc::new(Notify::new());
+        let sink_health = Arc::new(SinkHealth::default());
+        let (sink, bus) = match &config.amqp_url {
+            Some(url) => (
+                Sink::Amqp(Arc::new(AmqpSink::new(AmqpConfig {
+                    url: url.clone(),
+                    exchange: config.amqp_exchange.clone(),
+                    connect_timeout: Duration::from_secs(10),
+                }))),
+                None,
+            ),
+            None => {
+                let bus = InProcessBus::new(4096);
+                (Sink::InProcess(bus.clone()), Some(bus))
+            }
+        };
+        let relay = Relay::new(
+            store.clone(),
+            sink,
+            relay_wake.clone(),
+            sink_health.clone(),
+            RelayConfig::default(),
+        );
+        let relay = tokio::spawn(relay.run());
+
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(AppState {
+            store: store.clone(),
+            codec,
+            relay_wake,
+            sink_health,
+        });
+        let limit = web::Data::new(BodyLimit(config.max_body_bytes));
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(state.clone())
+                .app_data(limit.clone())
+                .app_data(web::PathConfig::default().error_handler(|e, _| {
+                    ApiError::NotFound(format!("no such resource: {e}")).into()
+                }))
+                .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                    ApiError::InvalidQuery(format!("invalid query string: {e}")).into()
+                }))
+                .wrap_fn(|req, srv| {
+                    let started = Instant::now();
+                    let method = req.method().clone();
+                    let path = req.path().to_owned();
+                    let call = srv.call(req);
+                    async move {
+                        let response = call.await?;
+                        tracing::info!(
+                            http.method = %method,
+                            http.path = %path,
+                            http.status = response.status().as_u16(),
+                            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                            "request"
+                        );
+                        Ok(response)
+                    }
+                })
+                .configure(crate::routes::configure)
+                .default_service(web::to(|| async {
+                    Err::<actix_web::HttpResponse, _>(ApiError::NotFound("no such resource".into()))
+                }))
+        })
+        .listen(listener)?
+        .shutdown_timeout(10)
+        .run();
+        Ok(Self {
+            port,
+            server,
+            relay,
+            bus,
+            store,
+        })
+    }
+
+    /// The port actually listened on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The in-process bus (all-in-one mode), for in-process consumers.
+    pub fn bus(&self) -> Option<InProcessBus> {
+        self.bus.clone()
+    }
+
+    /// The store, for admin commands and tests.
+    pub fn store(&self) -> Store {
+        self.store.clone()
+    }
+
+    /// Serves until the server stops (SIGINT/SIGTERM, handled by actix), then stops the
+    /// relay; anything it had not published stays in the outbox for the next start.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.relay.abort();
+        result
+    }
+}
