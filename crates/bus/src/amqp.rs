@@ -4,9 +4,9 @@
 use std::time::Duration;
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
-use lapin::{Confirmation, PublisherConfirm};
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use lapin::{Confirmation, PublisherConfirm};
 use tokio::sync::Mutex;
 
 use crate::BusError;
@@ -103,7 +103,10 @@ impl AmqpSink {
     /// Forgets the current connection so the next call reconnects.
     pub async fn disconnect(&self) {
         if let Some(link) = self.link.lock().await.take() {
-            let _ = link.connection.close(200, ShortString::from("relay reconnecting")).await;
+            let _ = link
+                .connection
+                .close(200, ShortString::from("relay reconnecting"))
+                .await;
         }
     }
 
@@ -170,9 +173,7 @@ impl AmqpSink {
 }
 
 /// Awaits confirms in order and returns the ids acknowledged before the first failure.
-async fn confirmed_prefix(
-    pending: Vec<(&OutboxRow, PublisherConfirm)>,
-) -> Vec<i64> {
+async fn confirmed_prefix(pending: Vec<(&OutboxRow, PublisherConfirm)>) -> Vec<i64> {
     let mut ids = Vec::with_capacity(pending.len());
     let mut failed = false;
     for (row, confirm) in pending {

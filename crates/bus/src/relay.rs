@@ -90,16 +90,16 @@ impl Relay {
                 }
                 Ok(Round::Idle) => {
                     backoff = self.config.min_backoff;
-                    let _ = tokio::time::timeout(self.config.poll_interval, self.wake.notified())
-                        .await;
+                    let _ =
+                        tokio::time::timeout(self.config.poll_interval, self.wake.notified()).await;
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "outbox relay failed; retrying");
-                    if let Sink::Amqp(sink) = &self.sink {
-                        if matches!(e, BusError::Unavailable(_)) {
-                            self.health.set(false);
-                            sink.disconnect().await;
-                        }
+                    if let Sink::Amqp(sink) = &self.sink
+                        && matches!(e, BusError::Unavailable(_))
+                    {
+                        self.health.set(false);
+                        sink.disconnect().await;
                     }
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(self.config.max_backoff);

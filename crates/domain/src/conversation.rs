@@ -562,13 +562,13 @@ pub fn decide(
             for recipient in &to {
                 d.ensure_participant(recipient)?;
             }
-            if d.state.subject.is_none() {
-                if let Some(subject) = subject.or_else(|| Subject::derive_from(&text)) {
-                    d.emit(EventKind::ConversationUpdated {
-                        subject: Some(subject),
-                        pinned_message: None,
-                    });
-                }
+            if d.state.subject.is_none()
+                && let Some(subject) = subject.or_else(|| Subject::derive_from(&text))
+            {
+                d.emit(EventKind::ConversationUpdated {
+                    subject: Some(subject),
+                    pinned_message: None,
+                });
             }
             let sender = d.require_active(&sender.email)?;
             let recipients = d
@@ -627,10 +627,10 @@ pub fn decide(
             pinned_message,
         } => {
             require_created(is_created)?;
-            if let Some(Some(seq)) = pinned_message {
-                if seq == 0 || seq > d.state.message_count {
-                    return Err(DomainError::NoSuchMessage(seq));
-                }
+            if let Some(Some(seq)) = pinned_message
+                && (seq == 0 || seq > d.state.message_count)
+            {
+                return Err(DomainError::NoSuchMessage(seq));
             }
             let subject = subject.filter(|s| d.state.subject.as_ref() != Some(s));
             let pinned_message = pinned_message.filter(|p| *p != d.state.pinned_message);

@@ -31,7 +31,11 @@ fn hash_key(key: &str) -> String {
 
 impl Store {
     /// Creates an application with one API key.
-    pub fn create_application(&self, name: &str, now: DateTime<Utc>) -> Result<NewApiKey, StoreError> {
+    pub fn create_application(
+        &self,
+        name: &str,
+        now: DateTime<Utc>,
+    ) -> Result<NewApiKey, StoreError> {
         let app_id = AppId::new();
         let mut secret = [0u8; 32];
         rand::rng().fill_bytes(&mut secret);

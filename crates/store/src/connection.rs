@@ -117,9 +117,10 @@ impl Store {
 
     /// Held for the duration of a write transaction on SQLite; a no-op on PostgreSQL.
     pub(crate) fn write_guard(&self) -> Option<MutexGuard<'_, ()>> {
-        self.write_lock
-            .as_ref()
-            .map(|lock| lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+        self.write_lock.as_ref().map(|lock| {
+            lock.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        })
     }
 
     /// Checks that the database answers (for `/readyz`).
@@ -132,7 +133,8 @@ impl Store {
 
 /// Applies pending migrations (`conversations admin migrate`, and on every start).
 pub fn migrate(backend: &Backend) -> Result<(), StoreError> {
-    let migration_error = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
+    let migration_error =
+        |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
     match backend {
         Backend::Postgres(url) => {
             let mut conn = diesel::PgConnection::establish(url)?;
@@ -140,7 +142,10 @@ pub fn migrate(backend: &Backend) -> Result<(), StoreError> {
                 .map_err(migration_error)?;
         }
         Backend::Sqlite(path) => {
-            if let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty()) {
+            if let Some(parent) = Path::new(path)
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+            {
                 std::fs::create_dir_all(parent).map_err(|e| {
                     StoreError::Unavailable(format!("cannot create {}: {e}", parent.display()))
                 })?;
@@ -157,17 +162,22 @@ pub fn migrate(backend: &Backend) -> Result<(), StoreError> {
 /// Runs every migration down and up again on a connection, for the migration test.
 #[doc(hidden)]
 pub fn redo_all_migrations(backend: &Backend) -> Result<(), StoreError> {
-    let migration_error = |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
+    let migration_error =
+        |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
     match backend {
         Backend::Postgres(url) => {
             let mut conn = diesel::PgConnection::establish(url)?;
-            conn.revert_all_migrations(POSTGRES_MIGRATIONS).map_err(migration_error)?;
-            conn.run_pending_migrations(POSTGRES_MIGRATIONS).map_err(migration_error)?;
+            conn.revert_all_migrations(POSTGRES_MIGRATIONS)
+                .map_err(migration_error)?;
+            conn.run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map_err(migration_error)?;
         }
         Backend::Sqlite(path) => {
             let mut conn = diesel::SqliteConnection::establish(path)?;
-            conn.revert_all_migrations(SQLITE_MIGRATIONS).map_err(migration_error)?;
-            conn.run_pending_migrations(SQLITE_MIGRATIONS).map_err(migration_error)?;
+            conn.revert_all_migrations(SQLITE_MIGRATIONS)
+                .map_err(migration_error)?;
+            conn.run_pending_migrations(SQLITE_MIGRATIONS)
+                .map_err(migration_error)?;
         }
     }
     Ok(())

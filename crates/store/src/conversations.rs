@@ -135,8 +135,11 @@ fn write(conn: &mut AnyConnection, c: &Commit<'_>) -> Result<(), StoreError> {
         write_participants(conn, c)?;
         for event in c.events {
             if let EventKind::MessagePosted(m) = &event.kind {
-                let recipients: Vec<RecipientJson> =
-                    m.recipients.iter().map(RecipientJson::from_domain).collect();
+                let recipients: Vec<RecipientJson> = m
+                    .recipients
+                    .iter()
+                    .map(RecipientJson::from_domain)
+                    .collect();
                 let recipients = serde_json::to_string(&recipients)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 diesel::insert_into(messages::table)

@@ -42,9 +42,6 @@ impl From<diesel::ConnectionError> for StoreError {
 pub(crate) fn is_unique_violation(e: &diesel::result::Error) -> bool {
     matches!(
         e,
-        diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _
-        )
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
     )
 }

@@ -1,6 +1,8 @@
 //! Reading messages: one by number, or a page after a cursor, optionally by source.
 
-use conversations_domain::{ConversationId, EmailAddress, DisplayName, Message, MessageText, Source};
+use conversations_domain::{
+    ConversationId, DisplayName, EmailAddress, Message, MessageText, Source,
+};
 use diesel::prelude::*;
 
 use crate::connection::Store;

@@ -66,7 +66,10 @@ impl ConversationRow {
         }
     }
 
-    pub fn into_domain(self, participants: Vec<ParticipantRow>) -> Result<Conversation, StoreError> {
+    pub fn into_domain(
+        self,
+        participants: Vec<ParticipantRow>,
+    ) -> Result<Conversation, StoreError> {
         Ok(Conversation {
             id: parse_id::<ConversationId>("conversation id", &self.id)?,
             app_id: parse_id::<AppId>("application id", &self.app_id)?,

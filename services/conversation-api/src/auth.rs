@@ -25,7 +25,9 @@ impl FromRequest for Authenticated {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| {
                 let (scheme, key) = v.trim().split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then(|| key.trim().to_owned())
+                scheme
+                    .eq_ignore_ascii_case("bearer")
+                    .then(|| key.trim().to_owned())
             });
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {

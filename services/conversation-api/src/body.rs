@@ -40,7 +40,8 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
                 v.to_str()
                     .map(|s| {
                         let s = s.trim().to_ascii_lowercase();
-                        s.starts_with("application/json") || s.starts_with("application/merge-patch+json")
+                        s.starts_with("application/json")
+                            || s.starts_with("application/merge-patch+json")
                     })
                     .unwrap_or(false)
             })
@@ -82,7 +83,7 @@ pub fn parse<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
     match serde_json::from_str::<T>(text) {
         Ok(value) => Ok(value),
         Err(e) if e.is_syntax() || e.is_eof() => match single_quotes_to_double(text) {
-            Some(converted) => serde_json::from_str::<T>(&converted).map_err(|e2| classify(e2)),
+            Some(converted) => serde_json::from_str::<T>(&converted).map_err(classify),
             None => Err(classify(e)),
         },
         Err(e) => Err(classify(e)),
@@ -179,7 +180,10 @@ mod tests {
 
     #[test]
     fn malformed_json_and_unknown_fields_are_told_apart() {
-        assert!(matches!(parse::<Reply>(b"{'sender"), Err(ApiError::MalformedJson(_))));
+        assert!(matches!(
+            parse::<Reply>(b"{'sender"),
+            Err(ApiError::MalformedJson(_))
+        ));
         assert!(matches!(
             parse::<Reply>(br#"{"sender":"a","text":"b","extra":1}"#),
             Err(ApiError::InvalidBody(_))

@@ -46,8 +46,8 @@ impl Config {
 
     /// Reads settings through `lookup` (the environment, or a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let database_url = lookup("DATABASE_URL")
-            .unwrap_or_else(|| "sqlite://./data/conversations.db".to_owned());
+        let database_url =
+            lookup("DATABASE_URL").unwrap_or_else(|| "sqlite://./data/conversations.db".to_owned());
         let http_addr: SocketAddr = lookup("HTTP_ADDR")
             .unwrap_or_else(|| "127.0.0.1:8080".to_owned())
             .parse()
@@ -58,7 +58,11 @@ impl Config {
             .to_owned();
         let reply_secret = match lookup("REPLY_SECRET") {
             Some(secret) if secret.len() >= 32 => secret.into_bytes(),
-            Some(_) => return Err(ConfigError("REPLY_SECRET must be at least 32 characters".into())),
+            Some(_) => {
+                return Err(ConfigError(
+                    "REPLY_SECRET must be at least 32 characters".into(),
+                ));
+            }
             None => default_reply_secret(&database_url)?,
         };
         Ok(Self {
@@ -91,9 +95,7 @@ where
     T::Err: std::fmt::Display,
 {
     match lookup(name) {
-        Some(raw) => raw
-            .parse()
-            .map_err(|e| ConfigError(format!("{name}: {e}"))),
+        Some(raw) => raw.parse().map_err(|e| ConfigError(format!("{name}: {e}"))),
         None => Ok(default),
     }
 }
@@ -114,10 +116,10 @@ fn default_reply_secret(database_url: &str) -> Result<Vec<u8>, ConfigError> {
         .map(PathBuf::from)
         .unwrap_or_default();
     let file = dir.join("reply-secret");
-    if let Ok(existing) = std::fs::read(&file) {
-        if existing.len() >= 32 {
-            return Ok(existing);
-        }
+    if let Ok(existing) = std::fs::read(&file)
+        && existing.len() >= 32
+    {
+        return Ok(existing);
     }
     let mut secret = [0u8; 32];
     rand::rng().fill_bytes(&mut secret);

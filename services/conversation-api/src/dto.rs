@@ -35,7 +35,9 @@ impl ParticipantInput {
     /// Parses into the domain type; `field` names the input in errors.
     pub fn parse(&self, field: &'static str) -> Result<NewParticipant, DomainError> {
         match self {
-            Self::Email(email) => Ok(NewParticipant::from_email(EmailAddress::parse(field, email)?)),
+            Self::Email(email) => Ok(NewParticipant::from_email(EmailAddress::parse(
+                field, email,
+            )?)),
             Self::Detailed(d) => Ok(NewParticipant {
                 email: EmailAddress::parse(field, &d.email)?,
                 display_name: d

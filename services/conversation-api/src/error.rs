@@ -97,7 +97,9 @@ impl ApiError {
             Self::PayloadTooLarge(_) => ("payload-too-large", "Request body too large"),
             Self::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
             Self::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
-            Self::Domain(DomainError::NotAParticipant(_)) => ("not-a-participant", "Not a participant"),
+            Self::Domain(DomainError::NotAParticipant(_)) => {
+                ("not-a-participant", "Not a participant")
+            }
             Self::Domain(DomainError::AlreadyParticipant(_)) => {
                 ("already-a-participant", "Already a participant")
             }

@@ -18,8 +18,16 @@ fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
 fn info(c: &Conversation) -> v1::ConversationInfo {
     v1::ConversationInfo {
         kind: c.kind.as_str().to_owned(),
-        subject: c.subject.as_ref().map(|s| s.as_str().to_owned()).unwrap_or_default(),
-        owner_email: c.owner.as_ref().map(|o| o.as_str().to_owned()).unwrap_or_default(),
+        subject: c
+            .subject
+            .as_ref()
+            .map(|s| s.as_str().to_owned())
+            .unwrap_or_default(),
+        owner_email: c
+            .owner
+            .as_ref()
+            .map(|o| o.as_str().to_owned())
+            .unwrap_or_default(),
         message_count: c.message_count,
         created_at: Some(timestamp(c.created_at)),
         pinned_message: c.pinned_message.unwrap_or(0),
@@ -30,8 +38,16 @@ fn participant(codec: &ReplyAddressCodec, c: &Conversation, p: &Participant) -> 
     v1::Participant {
         participant_id: p.id.to_string(),
         email: p.email.as_str().to_owned(),
-        display_name: p.display_name.as_ref().map(|n| n.as_str().to_owned()).unwrap_or_default(),
-        external_id: p.external_id.as_ref().map(|n| n.as_str().to_owned()).unwrap_or_default(),
+        display_name: p
+            .display_name
+            .as_ref()
+            .map(|n| n.as_str().to_owned())
+            .unwrap_or_default(),
+        external_id: p
+            .external_id
+            .as_ref()
+            .map(|n| n.as_str().to_owned())
+            .unwrap_or_default(),
         reply_address: codec.encode(c.app_id, c.id, p.id),
         muted: p.muted,
         pinned: p.pinned,
@@ -54,7 +70,11 @@ fn participant_by_id(
 }
 
 /// Encodes `events` (decided against `before`) as outbox rows, in order.
-pub fn encode(codec: &ReplyAddressCodec, before: &Conversation, events: &[Event]) -> Vec<OutboxEvent> {
+pub fn encode(
+    codec: &ReplyAddressCodec,
+    before: &Conversation,
+    events: &[Event],
+) -> Vec<OutboxEvent> {
     let mut state = before.clone();
     let mut rows = Vec::with_capacity(events.len());
     for event in events {

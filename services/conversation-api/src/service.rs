@@ -8,7 +8,9 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use chrono::{DurationRound, TimeDelta, Utc};
 use conversations_domain::conversation::Context;
-use conversations_domain::{AppId, Command, Conversation, ConversationId, Event, ParticipantId, decide};
+use conversations_domain::{
+    AppId, Command, Conversation, ConversationId, Event, ParticipantId, decide,
+};
 use conversations_store::{Commit, Store, StoreError, StoredResponse};
 
 use crate::error::ApiError;
@@ -52,7 +54,11 @@ pub struct Reply {
 
 impl Reply {
     /// A JSON reply.
-    pub fn json(status: StatusCode, location: Option<String>, body: &impl serde::Serialize) -> Result<Self, ApiError> {
+    pub fn json(
+        status: StatusCode,
+        location: Option<String>,
+        body: &impl serde::Serialize,
+    ) -> Result<Self, ApiError> {
         Ok(Self {
             status,
             location,
@@ -98,10 +104,10 @@ where
     let store = state.store.clone();
     let codec = state.codec.clone();
     let reply = web::block(move || -> Result<Reply, ApiError> {
-        if let Some(idem) = &idempotency {
-            if let Some(stored) = store.idempotent_response(app, &idem.key)? {
-                return idem.replay(stored);
-            }
+        if let Some(idem) = &idempotency
+            && let Some(stored) = store.idempotent_response(app, &idem.key)?
+        {
+            return idem.replay(stored);
         }
         for _ in 0..MAX_ATTEMPTS {
             let now = Utc::now()
@@ -109,9 +115,9 @@ where
                 .unwrap_or_else(|_| Utc::now());
             let before = match target {
                 Target::New(id) => Conversation::shell(id, app, now),
-                Target::Existing(id) => store
-                    .load_conversation(app, id)?
-                    .ok_or_else(|| ApiError::NotFound(format!("conversation {id} does not exist")))?,
+                Target::Existing(id) => store.load_conversation(app, id)?.ok_or_else(|| {
+                    ApiError::NotFound(format!("conversation {id} does not exist"))
+                })?,
             };
             let mut after = before.clone();
             let mut events = Vec::new();
@@ -157,10 +163,10 @@ where
                 Ok(()) => return Ok(reply),
                 Err(StoreError::Conflict) => continue,
                 Err(StoreError::IdempotencyRace) => {
-                    if let Some(idem) = &idempotency {
-                        if let Some(stored) = store.idempotent_response(app, &idem.key)? {
-                            return idem.replay(stored);
-                        }
+                    if let Some(idem) = &idempotency
+                        && let Some(stored) = store.idempotent_response(app, &idem.key)?
+                    {
+                        return idem.replay(stored);
                     }
                     return Err(ApiError::Busy);
                 }

@@ -46,11 +46,17 @@ impl Application {
     }
 
     /// Builds the service on an already bound listener (tests bind port 0).
-    pub async fn build_with_listener(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
+    pub async fn build_with_listener(
+        config: Config,
+        listener: TcpListener,
+    ) -> anyhow::Result<Self> {
         let url = config.database_url.clone();
         let pool_size = config.database_pool_size;
         let store = tokio::task::spawn_blocking(move || Store::open(&url, pool_size)).await??;
-        let codec = ReplyAddressCodec::new(config.reply_secret_bytes().to_vec(), config.reply_domain.clone());
+        let codec = ReplyAddressCodec::new(
+            config.reply_secret_bytes().to_vec(),
+            config.reply_domain.clone(),
+        );
         let relay_wake = Arc::new(Notify::new());
         let sink_health = Arc::new(SinkHealth::default());
         let (sink, bus) = match &config.amqp_url {

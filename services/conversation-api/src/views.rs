@@ -213,7 +213,11 @@ impl Views<'_> {
     }
 
     /// A message with the conversation's participants.
-    pub fn message_with_participants(&self, c: &Conversation, m: &Message) -> MessageWithParticipants {
+    pub fn message_with_participants(
+        &self,
+        c: &Conversation,
+        m: &Message,
+    ) -> MessageWithParticipants {
         MessageWithParticipants {
             message: self.message(c, m),
             participants: participant_emails(c),

@@ -73,14 +73,20 @@ fn parse_create(body: &CreateConversation) -> Result<ParsedCreate, ApiError> {
     let kind = body
         .kind
         .as_deref()
-        .map_or(Ok(ConversationKind::Group), |k| ConversationKind::parse("type", k))?;
+        .map_or(Ok(ConversationKind::Group), |k| {
+            ConversationKind::parse("type", k)
+        })?;
     let subject = dto::parse_subject(body.subject.as_deref())?;
     let owner = body
         .owner
         .as_deref()
         .map(|o| EmailAddress::parse("owner", o))
         .transpose()?;
-    let sender = body.sender.as_ref().map(|s| s.parse("sender")).transpose()?;
+    let sender = body
+        .sender
+        .as_ref()
+        .map(|s| s.parse("sender"))
+        .transpose()?;
     let to = body
         .to
         .iter()
@@ -104,7 +110,9 @@ fn parse_create(body: &CreateConversation) -> Result<ParsedCreate, ApiError> {
         (None, Some(_)) => return Err(ApiError::InvalidBody("`text` needs a `sender`".into())),
     };
     if body.source.is_some() && first_message.is_none() {
-        return Err(ApiError::InvalidBody("`source` applies to a first message only".into()));
+        return Err(ApiError::InvalidBody(
+            "`source` applies to a first message only".into(),
+        ));
     }
     let people: Vec<NewParticipant> = sender.into_iter().chain(to).chain(others).collect();
     Ok(ParsedCreate {
@@ -161,7 +169,11 @@ pub async fn create(
             };
             let respond = move |_: &conversations_store::Store, o: &Outcome| {
                 let view = Views { codec: &codec }.conversation(&o.after, &new_messages(o), None);
-                Reply::json(StatusCode::CREATED, Some(conversation_path(o.after.id)), &view)
+                Reply::json(
+                    StatusCode::CREATED,
+                    Some(conversation_path(o.after.id)),
+                    &view,
+                )
             };
             execute(&state, app, Target::New(id), idempotency, plan, respond).await
         }
@@ -189,7 +201,15 @@ pub async fn create(
                 let view = Views { codec: &codec }.conversation(&o.after, &messages, cursor);
                 Reply::json(StatusCode::OK, Some(conversation_path(o.after.id)), &view)
             };
-            execute(&state, app, Target::Existing(id), idempotency, plan, respond).await
+            execute(
+                &state,
+                app,
+                Target::Existing(id),
+                idempotency,
+                plan,
+                respond,
+            )
+            .await
         }
     }
 }
@@ -216,7 +236,10 @@ pub async fn view(
     })
     .await??;
     let cursor = page.next_after.map(|n| n.to_string());
-    let view = Views { codec: &state.codec }.conversation(&conversation, &page.messages, cursor);
+    let view = Views {
+        codec: &state.codec,
+    }
+    .conversation(&conversation, &page.messages, cursor);
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -256,7 +279,15 @@ pub async fn post_message(
         let view = Views { codec: &codec }.message_with_participants(&o.after, &message);
         Reply::json(StatusCode::CREATED, Some(location), &view)
     };
-    execute(&state, app, Target::Existing(id), idempotency, plan, respond).await
+    execute(
+        &state,
+        app,
+        Target::Existing(id),
+        idempotency,
+        plan,
+        respond,
+    )
+    .await
 }
 
 /// `PATCH /api/v1/conversations/{id}`: change the subject or the pinned message.

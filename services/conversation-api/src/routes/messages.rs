@@ -59,7 +59,9 @@ pub async fn list(
         .transpose()?
         .unwrap_or_default();
     if sources.len() > MAX_SOURCES {
-        return Err(ApiError::InvalidQuery(format!("at most {MAX_SOURCES} sources")));
+        return Err(ApiError::InvalidQuery(format!(
+            "at most {MAX_SOURCES} sources"
+        )));
     }
     let store = state.store.clone();
     let (conversation, page) = web::block(move || -> Result<_, ApiError> {
@@ -70,7 +72,9 @@ pub async fn list(
         Ok((conversation, page))
     })
     .await??;
-    let views = Views { codec: &state.codec };
+    let views = Views {
+        codec: &state.codec,
+    };
     Ok(HttpResponse::Ok().json(MessageList {
         messages: page
             .messages
@@ -102,5 +106,10 @@ pub async fn view(
     })
     .await??;
     let (conversation, message) = found.ok_or_else(not_found)?;
-    Ok(HttpResponse::Ok().json(Views { codec: &state.codec }.message_with_participants(&conversation, &message)))
+    Ok(HttpResponse::Ok().json(
+        Views {
+            codec: &state.codec,
+        }
+        .message_with_participants(&conversation, &message),
+    ))
 }

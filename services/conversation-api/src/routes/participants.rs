@@ -47,7 +47,9 @@ pub async fn list(
     let conversation = web::block(move || store.load_conversation(app, id))
         .await??
         .ok_or_else(|| ApiError::NotFound(format!("conversation {id} does not exist")))?;
-    let views = Views { codec: &state.codec };
+    let views = Views {
+        codec: &state.codec,
+    };
     Ok(HttpResponse::Ok().json(ParticipantList {
         participants: conversation
             .participants
@@ -79,7 +81,15 @@ pub async fn add(
         let location = format!("{}/participants/{}", conversation_path(o.after.id), email);
         Reply::json(StatusCode::CREATED, Some(location), &view)
     };
-    execute(&state, app, Target::Existing(id), idempotency, plan, respond).await
+    execute(
+        &state,
+        app,
+        Target::Existing(id),
+        idempotency,
+        plan,
+        respond,
+    )
+    .await
 }
 
 fn path_email(raw: &str) -> Result<EmailAddress, ApiError> {
@@ -116,7 +126,11 @@ pub async fn update(
         }])
     };
     let respond = move |_: &conversations_store::Store, o: &Outcome| {
-        Reply::json(StatusCode::OK, None, &participant_view(&codec, &o.after, &email)?)
+        Reply::json(
+            StatusCode::OK,
+            None,
+            &participant_view(&codec, &o.after, &email)?,
+        )
     };
     execute(&state, app, Target::Existing(id), None, plan, respond).await
 }

@@ -40,7 +40,11 @@ pub async fn mark_read(
             .after
             .participant(&email)
             .ok_or_else(|| ApiError::NotFound(format!("{email} is not a participant")))?;
-        Reply::json(StatusCode::OK, None, &Views { codec: &codec }.participant(&o.after, p))
+        Reply::json(
+            StatusCode::OK,
+            None,
+            &Views { codec: &codec }.participant(&o.after, p),
+        )
     };
     execute(&state, app, Target::Existing(id), None, plan, respond).await
 }
