@@ -14,6 +14,7 @@ mod messages;
 mod outbox;
 mod rows;
 mod schema;
+mod stats;
 
 pub use applications::NewApiKey;
 pub use connection::{Backend, Store, migrate, redo_all_migrations};
@@ -22,3 +23,4 @@ pub use error::StoreError;
 pub use idempotency::StoredResponse;
 pub use messages::{MessagePage, StoredMessage};
 pub use outbox::{OutboxEvent, OutboxRow};
+pub use stats::Counts;

@@ -1,0 +1,257 @@
+//! `spawn_app`: one service per test with its own database, like zero2prod's harness.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use conversation_api::{Application, Config};
+use conversations_bus::InProcessBus;
+use conversations_store::{Counts, Store};
+use diesel::{Connection, RunQueryDsl};
+use reqwest::Response;
+use serde_json::Value;
+
+/// Which database a test runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Postgres,
+    Sqlite,
+}
+
+/// Runs one scenario against both backends, as two tests.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name($crate::helpers::Db::Postgres).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Db::Sqlite).await;
+            }
+        }
+    };
+}
+
+/// The PostgreSQL server tests create their databases on.
+pub fn postgres_admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// The RabbitMQ tests publish to.
+pub fn amqp_url() -> String {
+    std::env::var("TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
+}
+
+/// A database that exists for one test and is dropped after it.
+pub enum TestDb {
+    Postgres { name: String },
+    Sqlite { _dir: tempfile::TempDir },
+}
+
+impl TestDb {
+    pub fn create(kind: Db) -> (Self, String) {
+        match kind {
+            Db::Postgres => {
+                let name = format!("conv_test_{}", uuid::Uuid::new_v4().simple());
+                let mut admin = diesel::PgConnection::establish(&postgres_admin_url())
+                    .expect("PostgreSQL must run on 127.0.0.1:5432 (scripts/test starts it)");
+                diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+                    .execute(&mut admin)
+                    .unwrap();
+                let base = postgres_admin_url();
+                let url = match base.rfind('/') {
+                    Some(i) => format!("{}/{name}", &base[..i]),
+                    None => panic!("bad TEST_POSTGRES_URL"),
+                };
+                (Self::Postgres { name }, url)
+            }
+            Db::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}/conversations.db", dir.path().display());
+                (Self::Sqlite { _dir: dir }, url)
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Self::Postgres { name } = self {
+            if let Ok(mut admin) = diesel::PgConnection::establish(&postgres_admin_url()) {
+                let _ =
+                    diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                        .execute(&mut admin);
+            }
+        }
+    }
+}
+
+/// Options beyond the database.
+#[derive(Default)]
+pub struct Options {
+    /// Publish to RabbitMQ at this URL instead of the in-process bus.
+    pub amqp_url: Option<String>,
+    /// The exchange to publish to (unique per test).
+    pub exchange: Option<String>,
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub key: String,
+    pub client: reqwest::Client,
+    pub store: Store,
+    pub bus: Option<InProcessBus>,
+    _db: Arc<TestDb>,
+}
+
+pub async fn spawn_app(db: Db) -> TestApp {
+    spawn_app_with(db, Options::default()).await
+}
+
+pub async fn spawn_app_with(db: Db, options: Options) -> TestApp {
+    if std::env::var("TEST_LOG").is_ok() {
+        conversation_api::telemetry::init("debug");
+    }
+    let (test_db, url) = tokio::task::spawn_blocking(move || TestDb::create(db))
+        .await
+        .unwrap();
+    let mut env = std::collections::HashMap::from([
+        ("DATABASE_URL".to_owned(), url),
+        (
+            "REPLY_SECRET".to_owned(),
+            "test-secret-test-secret-test-secret-0123".to_owned(),
+        ),
+        ("REPLY_DOMAIN".to_owned(), "reply.example.com".to_owned()),
+        ("HTTP_ADDR".to_owned(), "127.0.0.1:0".to_owned()),
+        ("DATABASE_POOL_SIZE".to_owned(), "4".to_owned()),
+    ]);
+    if let Some(amqp) = options.amqp_url {
+        env.insert("AMQP_URL".to_owned(), amqp);
+    }
+    if let Some(exchange) = options.exchange {
+        env.insert("AMQP_EXCHANGE".to_owned(), exchange);
+    }
+    let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let app = Application::build_with_listener(config, listener)
+        .await
+        .unwrap();
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let store = app.store();
+    let bus = app.bus();
+    tokio::spawn(app.run_until_stopped());
+    let key_store = store.clone();
+    let key = tokio::task::spawn_blocking(move || {
+        key_store.create_application("Test app", chrono::Utc::now())
+    })
+    .await
+    .unwrap()
+    .unwrap()
+    .key;
+    TestApp {
+        address,
+        key,
+        client: reqwest::Client::new(),
+        store,
+        bus,
+        _db: Arc::new(test_db),
+    }
+}
+
+impl TestApp {
+    /// Another application on the same deployment, with its own key.
+    pub async fn second_application_key(&self) -> String {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            store.create_application("Other app", chrono::Utc::now())
+        })
+        .await
+        .unwrap()
+        .unwrap()
+        .key
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(&self.key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn patch_json(&self, path: &str, body: &Value) -> Response {
+        self.client
+            .patch(self.url(path))
+            .bearer_auth(&self.key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn delete(&self, path: &str) -> Response {
+        self.client
+            .delete(self.url(path))
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates a conversation with a first message and returns its id.
+    pub async fn create_conversation(&self, sender: &str, to: &[&str], text: &str) -> String {
+        let response = self
+            .post_json(
+                "/api/v1/conversations",
+                &serde_json::json!({"sender": sender, "to": to, "subject": "Test", "text": text}),
+            )
+            .await;
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.unwrap();
+        body["conversation"]["id"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn counts(&self) -> Counts {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.counts())
+            .await
+            .unwrap()
+            .unwrap()
+    }
+}
+
+/// Asserts an RFC 9457 problem with this status and returns its body.
+pub async fn assert_problem(response: Response, status: u16) -> Value {
+    assert_eq!(response.status(), status, "unexpected status");
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    assert_eq!(content_type, "application/problem+json");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["status"], status);
+    assert!(body["type"].as_str().is_some_and(|t| !t.is_empty()));
+    assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()));
+    assert!(body["detail"].as_str().is_some_and(|t| !t.is_empty()));
+    body
+}

@@ -1,0 +1,11 @@
+//! Integration tests: the real service on a random port, against a fresh PostgreSQL
+//! database or SQLite file per test, and (for the outbox) a real RabbitMQ.
+
+mod helpers;
+
+mod bad_input;
+mod conversation_flows;
+mod idempotency;
+mod outbox_relay;
+mod seed_samples;
+mod tenant_isolation;
