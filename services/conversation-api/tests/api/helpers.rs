@@ -80,12 +80,11 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if let Self::Postgres { name } = self {
-            if let Ok(mut admin) = diesel::PgConnection::establish(&postgres_admin_url()) {
-                let _ =
-                    diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                        .execute(&mut admin);
-            }
+        if let Self::Postgres { name } = self
+            && let Ok(mut admin) = diesel::PgConnection::establish(&postgres_admin_url())
+        {
+            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                .execute(&mut admin);
         }
     }
 }
