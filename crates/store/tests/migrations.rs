@@ -1,0 +1,50 @@
+//! Every migration runs up, down and up again on both backends (a broken `down.sql`
+//! would otherwise only show during a production rollback).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use conversations_store::{Backend, Store, migrate, redo_all_migrations};
+use diesel::{Connection, RunQueryDsl};
+
+fn postgres_admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+fn check(url: &str) {
+    let backend = Backend::from_url(url).unwrap();
+    migrate(&backend).unwrap();
+    redo_all_migrations(&backend).unwrap();
+    let store = Store::open(url, 1).unwrap();
+    let created = store.create_application("app", chrono::Utc::now()).unwrap();
+    assert_eq!(store.authenticate(&created.key).unwrap(), Some(created.app_id));
+    assert_eq!(store.authenticate("cvk_wrong").unwrap(), None);
+}
+
+#[test]
+fn sqlite_migrations_run_up_down_and_up_again() {
+    let dir = tempfile::tempdir().unwrap();
+    check(&format!("sqlite://{}/nested/db.sqlite", dir.path().display()));
+}
+
+#[test]
+fn postgres_migrations_run_up_down_and_up_again() {
+    let name = format!("conv_migrations_{}", uuid::Uuid::new_v4().simple());
+    let admin_url = postgres_admin_url();
+    let mut admin = diesel::PgConnection::establish(&admin_url).unwrap();
+    diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
+        .execute(&mut admin)
+        .unwrap();
+    let url = format!("{}/{name}", &admin_url[..admin_url.rfind('/').unwrap()]);
+    let outcome = std::panic::catch_unwind(|| check(&url));
+    diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+        .execute(&mut admin)
+        .unwrap();
+    outcome.unwrap();
+}
+
+#[test]
+fn unsupported_database_urls_are_refused_clearly() {
+    let err = Backend::from_url("mysql://localhost/x").unwrap_err();
+    assert!(err.to_string().contains("postgres://"));
+}
