@@ -17,14 +17,20 @@ fn check(url: &str) {
     redo_all_migrations(&backend).unwrap();
     let store = Store::open(url, 1).unwrap();
     let created = store.create_application("app", chrono::Utc::now()).unwrap();
-    assert_eq!(store.authenticate(&created.key).unwrap(), Some(created.app_id));
+    assert_eq!(
+        store.authenticate(&created.key).unwrap(),
+        Some(created.app_id)
+    );
     assert_eq!(store.authenticate("cvk_wrong").unwrap(), None);
 }
 
 #[test]
 fn sqlite_migrations_run_up_down_and_up_again() {
     let dir = tempfile::tempdir().unwrap();
-    check(&format!("sqlite://{}/nested/db.sqlite", dir.path().display()));
+    check(&format!(
+        "sqlite://{}/nested/db.sqlite",
+        dir.path().display()
+    ));
 }
 
 #[test]
