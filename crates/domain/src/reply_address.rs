@@ -15,7 +15,37 @@ use crate::ids::{AppId, ConversationId, ParticipantId};
 /// Bytes of HMAC-SHA256 kept in the address: 48 bits, enough against online guessing of
 /// mail addresses, short enough for the local-part limit.
 const TAG_BYTES: usize = 6;
-const PREFIX: &str = "r";
+
+/// What a signed code is for; each kind has its own prefix and HMAC label, so a code of
+/// one kind never verifies as another (a reply address is no unsubscribe token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeKind {
+    /// `Reply-To` of notifications: `r…@REPLY_DOMAIN`.
+    Reply,
+    /// Envelope sender (VERP) of notifications: `b…@REPLY_DOMAIN`, ties a bounce to a
+    /// participant.
+    Bounce,
+    /// The token in `List-Unsubscribe` URLs.
+    Unsubscribe,
+}
+
+impl CodeKind {
+    fn prefix(self) -> &'static str {
+        match self {
+            Self::Reply => "r",
+            Self::Bounce => "b",
+            Self::Unsubscribe => "u",
+        }
+    }
+
+    fn label(self) -> &'static [u8] {
+        match self {
+            Self::Reply => b"conversations-reply-v1",
+            Self::Bounce => b"conversations-bounce-v1",
+            Self::Unsubscribe => b"conversations-unsubscribe-v1",
+        }
+    }
+}
 
 /// Encodes and verifies reply addresses with the deployment's secret.
 #[derive(Clone)]
@@ -63,6 +93,7 @@ impl ReplyAddressCodec {
 
     fn tag(
         &self,
+        kind: CodeKind,
         app: AppId,
         conversation: ConversationId,
         participant: ParticipantId,
@@ -71,7 +102,7 @@ impl ReplyAddressCodec {
         // function total without a panic path.
         let mut out = [0u8; TAG_BYTES];
         if let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.secret) {
-            mac.update(b"conversations-reply-v1");
+            mac.update(kind.label());
             mac.update(app.as_uuid().as_bytes());
             mac.update(conversation.as_uuid().as_bytes());
             mac.update(participant.as_uuid().as_bytes());
@@ -81,9 +112,11 @@ impl ReplyAddressCodec {
         out
     }
 
-    /// The reply address for one participant of one conversation.
-    pub fn encode(
+    /// A signed code of `kind` (the local part of reply and bounce addresses, the token
+    /// of unsubscribe URLs).
+    pub fn code(
         &self,
+        kind: CodeKind,
         app: AppId,
         conversation: ConversationId,
         participant: ParticipantId,
@@ -91,25 +124,45 @@ impl ReplyAddressCodec {
         let mut raw = Vec::with_capacity(32 + TAG_BYTES);
         raw.extend_from_slice(conversation.as_uuid().as_bytes());
         raw.extend_from_slice(participant.as_uuid().as_bytes());
-        raw.extend_from_slice(&self.tag(app, conversation, participant));
+        raw.extend_from_slice(&self.tag(kind, app, conversation, participant));
         let code = BASE32_NOPAD.encode(&raw).to_ascii_lowercase();
-        format!("{PREFIX}{code}@{}", self.domain)
+        format!("{}{code}", kind.prefix())
     }
 
-    /// Reads the conversation and participant out of an address without checking the
-    /// HMAC, which needs the conversation's application; call [`Self::verify`] next.
-    pub fn decode(&self, address: &str) -> Result<ReplyTarget, ReplyAddressError> {
-        let (local, domain) = address
-            .trim()
-            .rsplit_once('@')
-            .ok_or(ReplyAddressError::Malformed)?;
-        if !domain.eq_ignore_ascii_case(&self.domain) {
-            return Err(ReplyAddressError::Malformed);
-        }
+    /// The reply address for one participant of one conversation.
+    pub fn encode(
+        &self,
+        app: AppId,
+        conversation: ConversationId,
+        participant: ParticipantId,
+    ) -> String {
+        let code = self.code(CodeKind::Reply, app, conversation, participant);
+        format!("{code}@{}", self.domain)
+    }
+
+    /// The VERP envelope sender of notifications to one participant.
+    pub fn bounce_address(
+        &self,
+        app: AppId,
+        conversation: ConversationId,
+        participant: ParticipantId,
+    ) -> String {
+        let code = self.code(CodeKind::Bounce, app, conversation, participant);
+        format!("{code}@{}", self.domain)
+    }
+
+    /// Reads the conversation and participant out of a code of `kind` without checking
+    /// the HMAC, which needs the conversation's application; [`Self::verify_code`] does.
+    pub fn decode_code(
+        &self,
+        kind: CodeKind,
+        local: &str,
+    ) -> Result<ReplyTarget, ReplyAddressError> {
+        let prefix = kind.prefix();
         let code = local
-            .get(..PREFIX.len())
-            .filter(|p| p.eq_ignore_ascii_case(PREFIX))
-            .and_then(|_| local.get(PREFIX.len()..))
+            .get(..prefix.len())
+            .filter(|p| p.eq_ignore_ascii_case(prefix))
+            .and_then(|_| local.get(prefix.len()..))
             .ok_or(ReplyAddressError::Malformed)?;
         let raw = BASE32_NOPAD
             .decode(code.to_ascii_uppercase().as_bytes())
@@ -128,25 +181,50 @@ impl ReplyAddressCodec {
         })
     }
 
-    /// Decodes the address and checks its HMAC against the conversation's application.
-    pub fn verify(&self, address: &str, app: AppId) -> Result<ReplyTarget, ReplyAddressError> {
-        let target = self.decode(address)?;
-        let expected = self.encode(app, target.conversation_id, target.participant_id);
-        let (expected_local, _) = expected
-            .rsplit_once('@')
-            .ok_or(ReplyAddressError::Malformed)?;
-        let (local, _) = address
-            .trim()
-            .rsplit_once('@')
-            .ok_or(ReplyAddressError::Malformed)?;
-        if constant_time_eq(
-            expected_local.as_bytes(),
-            local.to_ascii_lowercase().as_bytes(),
-        ) {
+    /// Checks a code of `kind` against the conversation's application.
+    pub fn verify_code(
+        &self,
+        kind: CodeKind,
+        local: &str,
+        app: AppId,
+    ) -> Result<ReplyTarget, ReplyAddressError> {
+        let target = self.decode_code(kind, local)?;
+        let expected = self.code(kind, app, target.conversation_id, target.participant_id);
+        if constant_time_eq(expected.as_bytes(), local.to_ascii_lowercase().as_bytes()) {
             Ok(target)
         } else {
             Err(ReplyAddressError::BadSignature)
         }
+    }
+
+    fn local_part<'a>(&self, address: &'a str) -> Result<&'a str, ReplyAddressError> {
+        let (local, domain) = address
+            .trim()
+            .rsplit_once('@')
+            .ok_or(ReplyAddressError::Malformed)?;
+        if !domain.eq_ignore_ascii_case(&self.domain) {
+            return Err(ReplyAddressError::Malformed);
+        }
+        Ok(local)
+    }
+
+    /// Reads a reply address without checking the HMAC (see [`Self::verify`]).
+    pub fn decode(&self, address: &str) -> Result<ReplyTarget, ReplyAddressError> {
+        self.decode_code(CodeKind::Reply, self.local_part(address)?)
+    }
+
+    /// Decodes a reply address and checks its HMAC against the conversation's application.
+    pub fn verify(&self, address: &str, app: AppId) -> Result<ReplyTarget, ReplyAddressError> {
+        self.verify_code(CodeKind::Reply, self.local_part(address)?, app)
+    }
+
+    /// Decodes a bounce (VERP) address and checks its HMAC.
+    pub fn verify_bounce(
+        &self,
+        address: &str,
+        app: AppId,
+    ) -> Result<ReplyTarget, ReplyAddressError> {
+        self.verify_code(CodeKind::Bounce, self.local_part(address)?, app)
     }
 }
 
@@ -203,5 +281,24 @@ mod tests {
             codec().decode("hello@reply.example.com"),
             Err(ReplyAddressError::Malformed)
         );
+    }
+
+    #[test]
+    fn codes_of_one_kind_never_verify_as_another() {
+        let (app, conv, part) = (AppId::new(), ConversationId::new(), ParticipantId::new());
+        let bounce = codec().bounce_address(app, conv, part);
+        assert!(codec().verify_bounce(&bounce, app).is_ok());
+        assert!(codec().verify(&bounce, app).is_err());
+        let reply_local = codec().code(CodeKind::Reply, app, conv, part);
+        assert!(
+            codec()
+                .verify_code(CodeKind::Unsubscribe, &reply_local, app)
+                .is_err()
+        );
+        let token = codec().code(CodeKind::Unsubscribe, app, conv, part);
+        let target = codec()
+            .verify_code(CodeKind::Unsubscribe, &token, app)
+            .unwrap();
+        assert_eq!(target.participant_id, part);
     }
 }

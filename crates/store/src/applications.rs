@@ -78,3 +78,30 @@ impl Store {
         app.map(|id| parse_id("application id", &id)).transpose()
     }
 }
+
+impl Store {
+    /// The application's name (shown in notification senders: "Fred via <name>").
+    pub fn application_name(&self, app: AppId) -> Result<Option<String>, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(applications::table
+            .filter(applications::id.eq(app.to_string()))
+            .select(applications::name)
+            .first(&mut *conn)
+            .optional()?)
+    }
+
+    /// The application a conversation belongs to, whoever asks (for signed links such as
+    /// unsubscribe URLs, which carry no API key).
+    pub fn conversation_app(
+        &self,
+        conversation: conversations_domain::ConversationId,
+    ) -> Result<Option<AppId>, StoreError> {
+        let mut conn = self.conn()?;
+        let app: Option<String> = crate::schema::conversations::table
+            .filter(crate::schema::conversations::id.eq(conversation.to_string()))
+            .select(crate::schema::conversations::app_id)
+            .first(&mut *conn)
+            .optional()?;
+        app.map(|id| parse_id("application id", &id)).transpose()
+    }
+}

@@ -8,6 +8,7 @@
 mod applications;
 mod connection;
 mod conversations;
+mod deliveries;
 mod error;
 mod idempotency;
 mod messages;
@@ -19,6 +20,7 @@ mod stats;
 pub use applications::NewApiKey;
 pub use connection::{Backend, Store, migrate, redo_all_migrations};
 pub use conversations::Commit;
+pub use deliveries::{Delivery, DeliveryOutcome, DeliveryStatus, NewDelivery};
 pub use error::StoreError;
 pub use idempotency::StoredResponse;
 pub use messages::{MessagePage, StoredMessage};

@@ -69,9 +69,11 @@ fn participant_by_id(
         .map(|p| participant(codec, c, p))
 }
 
-/// Encodes `events` (decided against `before`) as outbox rows, in order.
+/// Encodes `events` (decided against `before`) as outbox rows, in order. `app_name` is
+/// the application's name, carried for notification senders ("Fred via <app>").
 pub fn encode(
     codec: &ReplyAddressCodec,
+    app_name: &str,
     before: &Conversation,
     events: &[Event],
 ) -> Vec<OutboxEvent> {
@@ -104,6 +106,7 @@ pub fn encode(
                     .iter()
                     .filter_map(|r| participant_by_id(codec, c, r.participant_id))
                     .collect(),
+                application_name: app_name.to_owned(),
             }),
             EventKind::ParticipantRemoved {
                 participant: p,

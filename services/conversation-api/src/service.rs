@@ -109,6 +109,7 @@ where
         {
             return idem.replay(stored);
         }
+        let app_name = store.application_name(app)?.unwrap_or_default();
         for _ in 0..MAX_ATTEMPTS {
             let now = Utc::now()
                 .duration_trunc(TimeDelta::microseconds(1))
@@ -133,7 +134,7 @@ where
                 }
                 events.extend(decided);
             }
-            let outbox = outbox_events::encode(&codec, &before, &events);
+            let outbox = outbox_events::encode(&codec, &app_name, &before, &events);
             let outcome = Outcome {
                 before,
                 after,

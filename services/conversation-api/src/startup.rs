@@ -35,6 +35,7 @@ pub struct Application {
     relay: JoinHandle<()>,
     bus: Option<InProcessBus>,
     store: Store,
+    relay_wake: Arc<Notify>,
 }
 
 impl Application {
@@ -49,6 +50,17 @@ impl Application {
     pub async fn build_with_listener(
         config: Config,
         listener: TcpListener,
+    ) -> anyhow::Result<Self> {
+        Self::build_with_bus(config, listener, None).await
+    }
+
+    /// Like [`Self::build_with_listener`], publishing to `bus` when no `AMQP_URL` is set.
+    /// In-process consumers subscribe to `bus` *before* this is called, so that they see
+    /// every event the relay publishes, including a backlog left by a previous run.
+    pub async fn build_with_bus(
+        config: Config,
+        listener: TcpListener,
+        bus: Option<InProcessBus>,
     ) -> anyhow::Result<Self> {
         let url = config.database_url.clone();
         let pool_size = config.database_pool_size;
@@ -69,7 +81,7 @@ impl Application {
                 None,
             ),
             None => {
-                let bus = InProcessBus::new(4096);
+                let bus = bus.unwrap_or_else(|| InProcessBus::new(4096));
                 (Sink::InProcess(bus.clone()), Some(bus))
             }
         };
@@ -86,7 +98,7 @@ impl Application {
         let state = web::Data::new(AppState {
             store: store.clone(),
             codec,
-            relay_wake,
+            relay_wake: relay_wake.clone(),
             sink_health,
         });
         let limit = web::Data::new(BodyLimit(config.max_body_bytes));
@@ -131,6 +143,7 @@ impl Application {
             relay,
             bus,
             store,
+            relay_wake,
         })
     }
 
@@ -142,6 +155,11 @@ impl Application {
     /// The in-process bus (all-in-one mode), for in-process consumers.
     pub fn bus(&self) -> Option<InProcessBus> {
         self.bus.clone()
+    }
+
+    /// Wakes the outbox relay (other in-process writers of outbox rows use it).
+    pub fn relay_wake(&self) -> Arc<Notify> {
+        self.relay_wake.clone()
     }
 
     /// The store, for admin commands and tests.

@@ -10,6 +10,8 @@
 use std::process::ExitCode;
 
 use conversation_api::{Application, Config};
+use conversations_bus::InProcessBus;
+use notifier::{EventSource, Notifier, NotifierConfig};
 
 const USAGE: &str = "usage:
   conversations [serve]                         run the all-in-one server
@@ -46,17 +48,40 @@ async fn main() -> ExitCode {
     }
 }
 
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
 async fn serve() -> anyhow::Result<()> {
     let config = Config::from_env()?;
     let addr = config.http_addr;
-    let mode = if config.amqp_url.is_some() {
-        "RabbitMQ"
+    // The notifier shares the API's reply secret (generated beside the SQLite database
+    // when REPLY_SECRET is not set).
+    let secret = String::from_utf8(config.reply_secret_bytes().to_vec())
+        .map_err(|_| anyhow::anyhow!("REPLY_SECRET must be text"))?;
+    let notifier_config = NotifierConfig::from_lookup(|name| match name {
+        "REPLY_SECRET" => Some(secret.clone()),
+        other => env(other),
+    })?;
+    let listener = std::net::TcpListener::bind(addr)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    let (bus, source, mode) = if config.amqp_url.is_some() {
+        (None, EventSource::Amqp, "RabbitMQ")
     } else {
-        "in-process bus"
+        let bus = InProcessBus::new(4096);
+        let events = bus.subscribe();
+        (Some(bus), EventSource::InProcess(events), "in-process bus")
     };
-    let app = Application::build(config).await?;
-    tracing::info!(%addr, bus = mode, "conversations all-in-one listening");
-    app.run_until_stopped().await?;
+    let mail = notifier_config
+        .smtp_url
+        .clone()
+        .unwrap_or_else(|| format!("files in {}", notifier_config.mail_dir.display()));
+    let app = Application::build_with_bus(config, listener, bus).await?;
+    let notifier = Notifier::start(notifier_config, app.store(), source, app.relay_wake())?;
+    tracing::info!(%addr, bus = mode, %mail, "conversations all-in-one listening");
+    let served = app.run_until_stopped().await;
+    notifier.stop();
+    served?;
     Ok(())
 }
 

@@ -6,6 +6,7 @@ pub mod health;
 pub mod messages;
 pub mod participants;
 pub mod read;
+pub mod unsubscribe;
 
 use actix_web::web;
 use conversations_domain::ConversationId;
@@ -71,6 +72,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(
                 web::resource("/conversations/{id}/read")
                     .route(web::post().to(read::mark_read))
+                    .default_service(not_allowed()),
+            )
+            .service(
+                web::resource("/conversations/{id}/{seq}/deliveries")
+                    .route(web::get().to(messages::deliveries))
+                    .default_service(not_allowed()),
+            )
+            .service(
+                web::resource("/unsubscribe/{token}")
+                    .route(web::get().to(unsubscribe::confirm_page))
+                    .route(web::post().to(unsubscribe::unsubscribe))
                     .default_service(not_allowed()),
             )
             .service(

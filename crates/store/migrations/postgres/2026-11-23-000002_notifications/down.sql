@@ -1,0 +1,2 @@
+DROP TABLE suppressed_addresses;
+DROP TABLE notification_deliveries;

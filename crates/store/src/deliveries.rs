@@ -1,0 +1,372 @@
+//! The notifier's record of notification emails: one row per (message, recipient), so a
+//! redelivered event never mails anyone twice, and a queue of due sends that survives
+//! restarts (transient SMTP failures wait here for their retry, blocking nothing else).
+
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use crate::connection::Store;
+use crate::error::StoreError;
+use crate::outbox::{OutboxEvent, insert_outbox};
+use crate::rows::{naive, to_i64, to_u64, utc};
+use crate::schema::{notification_deliveries as d, suppressed_addresses};
+
+/// Where one notification stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// Waiting to be sent.
+    Pending,
+    /// Claimed by a sender; reclaimed if the sender dies.
+    Sending,
+    /// A transient failure; sent again at `next_attempt_at`.
+    Retry,
+    /// Accepted by the SMTP server.
+    Sent,
+    /// Refused for good (5xx); `smtp_reply` says why.
+    Failed,
+    /// The recipient muted the conversation; nothing sent.
+    Muted,
+    /// The address bounced before; nothing sent.
+    Suppressed,
+}
+
+impl DeliveryStatus {
+    /// Name in the database and the API.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Sending => "sending",
+            Self::Retry => "retry",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+            Self::Muted => "muted",
+            Self::Suppressed => "suppressed",
+        }
+    }
+
+    fn parse(raw: &str) -> Result<Self, StoreError> {
+        Ok(match raw {
+            "pending" => Self::Pending,
+            "sending" => Self::Sending,
+            "retry" => Self::Retry,
+            "sent" => Self::Sent,
+            "failed" => Self::Failed,
+            "muted" => Self::Muted,
+            "suppressed" => Self::Suppressed,
+            other => return Err(StoreError::Corrupt(format!("delivery status `{other}`"))),
+        })
+    }
+}
+
+/// A notification to record (rendered already when it is to be sent).
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    /// Application of the conversation.
+    pub app_id: String,
+    /// The conversation.
+    pub conversation_id: String,
+    /// The message's number.
+    pub message_seq: u64,
+    /// The recipient's participant id.
+    pub participant_id: String,
+    /// The recipient's address (SMTP `RCPT TO`).
+    pub recipient: String,
+    /// `Pending`, `Muted` or `Suppressed`.
+    pub status: DeliveryStatus,
+    /// SMTP `MAIL FROM` (the VERP bounce address).
+    pub envelope_from: String,
+    /// The complete RFC 5322 message; `None` when nothing is to be sent.
+    pub raw_message: Option<Vec<u8>>,
+}
+
+/// A recorded notification.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// Row id.
+    pub id: String,
+    /// Application of the conversation.
+    pub app_id: String,
+    /// The conversation.
+    pub conversation_id: String,
+    /// The message's number.
+    pub message_seq: u64,
+    /// The recipient's participant id.
+    pub participant_id: String,
+    /// The recipient's address.
+    pub recipient: String,
+    /// Where it stands.
+    pub status: DeliveryStatus,
+    /// Send attempts so far.
+    pub attempts: u32,
+    /// The last SMTP reply.
+    pub smtp_reply: Option<String>,
+    /// SMTP `MAIL FROM`.
+    pub envelope_from: String,
+    /// The message, while it still has to be sent.
+    pub raw_message: Option<Vec<u8>>,
+    /// Last change.
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = d)]
+struct DeliveryRow {
+    id: String,
+    app_id: String,
+    conversation_id: String,
+    message_seq: i64,
+    participant_id: String,
+    recipient: String,
+    status: String,
+    attempts: i32,
+    smtp_reply: Option<String>,
+    envelope_from: String,
+    raw_message: Option<Vec<u8>>,
+    updated_at: NaiveDateTime,
+}
+
+impl DeliveryRow {
+    fn into_delivery(self) -> Result<Delivery, StoreError> {
+        Ok(Delivery {
+            id: self.id,
+            app_id: self.app_id,
+            conversation_id: self.conversation_id,
+            message_seq: to_u64(self.message_seq),
+            participant_id: self.participant_id,
+            recipient: self.recipient,
+            status: DeliveryStatus::parse(&self.status)?,
+            attempts: u32::try_from(self.attempts).unwrap_or(0),
+            smtp_reply: self.smtp_reply,
+            envelope_from: self.envelope_from,
+            raw_message: self.raw_message,
+            updated_at: utc(self.updated_at),
+        })
+    }
+}
+
+/// How a send ended.
+#[derive(Debug, Clone)]
+pub enum DeliveryOutcome {
+    /// Accepted.
+    Sent {
+        /// The server's reply.
+        reply: String,
+    },
+    /// Try again at `at`.
+    Retry {
+        /// The server's reply or the connection error.
+        reply: String,
+        /// When.
+        at: DateTime<Utc>,
+    },
+    /// Refused for good.
+    Failed {
+        /// The server's reply.
+        reply: String,
+    },
+}
+
+const OPEN: [&str; 3] = ["pending", "retry", "sending"];
+
+impl Store {
+    /// Records notifications, skipping those already recorded (a redelivered event).
+    /// Returns how many were new.
+    pub fn record_deliveries(
+        &self,
+        rows: &[NewDelivery],
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let _guard = self.write_guard();
+        let mut conn = self.conn()?;
+        conn.transaction(|conn| {
+            let mut inserted = 0;
+            for row in rows {
+                let exists: i64 = d::table
+                    .filter(d::conversation_id.eq(&row.conversation_id))
+                    .filter(d::message_seq.eq(to_i64(row.message_seq)))
+                    .filter(d::participant_id.eq(&row.participant_id))
+                    .count()
+                    .get_result(conn)?;
+                if exists > 0 {
+                    continue;
+                }
+                diesel::insert_into(d::table)
+                    .values((
+                        d::id.eq(uuid::Uuid::now_v7().to_string()),
+                        d::app_id.eq(&row.app_id),
+                        d::conversation_id.eq(&row.conversation_id),
+                        d::message_seq.eq(to_i64(row.message_seq)),
+                        d::participant_id.eq(&row.participant_id),
+                        d::recipient.eq(&row.recipient),
+                        d::status.eq(row.status.as_str()),
+                        d::attempts.eq(0),
+                        d::next_attempt_at.eq(naive(now)),
+                        d::envelope_from.eq(&row.envelope_from),
+                        d::raw_message.eq(row.raw_message.as_deref()),
+                        d::created_at.eq(naive(now)),
+                        d::updated_at.eq(naive(now)),
+                    ))
+                    .execute(conn)?;
+                inserted += 1;
+            }
+            Ok(inserted)
+        })
+    }
+
+    /// Claims up to `limit` due notifications for `claimer` (unique per call) for `lease`;
+    /// a claim not finished within the lease is due again (the sender died).
+    pub fn claim_due_deliveries(
+        &self,
+        claimer: &str,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let _guard = self.write_guard();
+        let mut conn = self.conn()?;
+        conn.transaction(|conn| {
+            let due: Vec<String> = d::table
+                .filter(d::status.eq_any(OPEN))
+                .filter(d::next_attempt_at.le(naive(now)))
+                .order(d::next_attempt_at.asc())
+                .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+                .select(d::id)
+                .load(conn)?;
+            if due.is_empty() {
+                return Ok(Vec::new());
+            }
+            diesel::update(
+                d::table
+                    .filter(d::id.eq_any(&due))
+                    .filter(d::status.eq_any(OPEN))
+                    .filter(d::next_attempt_at.le(naive(now))),
+            )
+            .set((
+                d::status.eq(DeliveryStatus::Sending.as_str()),
+                d::claimed_by.eq(claimer),
+                d::next_attempt_at.eq(naive(now + lease)),
+                d::attempts.eq(d::attempts + 1),
+                d::updated_at.eq(naive(now)),
+            ))
+            .execute(conn)?;
+            d::table
+                .filter(d::claimed_by.eq(claimer))
+                .filter(d::status.eq(DeliveryStatus::Sending.as_str()))
+                .select(DeliveryRow::as_select())
+                .load(conn)?
+                .into_iter()
+                .map(DeliveryRow::into_delivery)
+                .collect()
+        })
+    }
+
+    /// Records how claimed sends ended, with the events to publish about them, in one
+    /// transaction. Only rows still claimed by `claimer` change.
+    pub fn finish_deliveries(
+        &self,
+        claimer: &str,
+        results: &[(String, DeliveryOutcome)],
+        events: &[OutboxEvent],
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let _guard = self.write_guard();
+        let mut conn = self.conn()?;
+        conn.transaction(|conn| {
+            for (id, outcome) in results {
+                let row = d::table
+                    .filter(d::id.eq(id))
+                    .filter(d::claimed_by.eq(claimer));
+                match outcome {
+                    DeliveryOutcome::Sent { reply } => diesel::update(row)
+                        .set((
+                            d::status.eq(DeliveryStatus::Sent.as_str()),
+                            d::smtp_reply.eq(reply),
+                            d::raw_message.eq(None::<Vec<u8>>),
+                            d::updated_at.eq(naive(now)),
+                        ))
+                        .execute(conn)?,
+                    DeliveryOutcome::Retry { reply, at } => diesel::update(row)
+                        .set((
+                            d::status.eq(DeliveryStatus::Retry.as_str()),
+                            d::smtp_reply.eq(reply),
+                            d::next_attempt_at.eq(naive(*at)),
+                            d::updated_at.eq(naive(now)),
+                        ))
+                        .execute(conn)?,
+                    DeliveryOutcome::Failed { reply } => diesel::update(row)
+                        .set((
+                            d::status.eq(DeliveryStatus::Failed.as_str()),
+                            d::smtp_reply.eq(reply),
+                            d::raw_message.eq(None::<Vec<u8>>),
+                            d::updated_at.eq(naive(now)),
+                        ))
+                        .execute(conn)?,
+                };
+            }
+            insert_outbox(conn, events, now)
+        })
+    }
+
+    /// Every notification of one message, for the API.
+    pub fn deliveries_for_message(
+        &self,
+        conversation_id: &str,
+        message_seq: u64,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let mut conn = self.conn()?;
+        d::table
+            .filter(d::conversation_id.eq(conversation_id))
+            .filter(d::message_seq.eq(to_i64(message_seq)))
+            .order(d::created_at.asc())
+            .select(DeliveryRow::as_select())
+            .load(&mut *conn)?
+            .into_iter()
+            .map(DeliveryRow::into_delivery)
+            .collect()
+    }
+
+    /// When the next open notification is due, to sleep until then.
+    pub fn next_delivery_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let mut conn = self.conn()?;
+        let next: Option<NaiveDateTime> = d::table
+            .filter(d::status.eq_any(OPEN))
+            .select(diesel::dsl::min(d::next_attempt_at))
+            .first(&mut *conn)?;
+        Ok(next.map(utc))
+    }
+
+    /// Stops all mail to an address of an application (after a bounce).
+    pub fn suppress_address(
+        &self,
+        app_id: &str,
+        email: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        if self.is_suppressed(app_id, email)? {
+            return Ok(());
+        }
+        let _guard = self.write_guard();
+        let mut conn = self.conn()?;
+        diesel::insert_into(suppressed_addresses::table)
+            .values((
+                suppressed_addresses::app_id.eq(app_id),
+                suppressed_addresses::email.eq(email),
+                suppressed_addresses::reason.eq(reason),
+                suppressed_addresses::created_at.eq(naive(now)),
+            ))
+            .execute(&mut *conn)?;
+        Ok(())
+    }
+
+    /// Whether mail to the address is suppressed.
+    pub fn is_suppressed(&self, app_id: &str, email: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn()?;
+        let n: i64 = suppressed_addresses::table
+            .filter(suppressed_addresses::app_id.eq(app_id))
+            .filter(suppressed_addresses::email.eq(email))
+            .count()
+            .get_result(&mut *conn)?;
+        Ok(n > 0)
+    }
+}

@@ -1,0 +1,72 @@
+//! The notifier's settings, from environment variables (README.md, "Configuration").
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Settings of the notifier.
+#[derive(Debug, Clone)]
+pub struct NotifierConfig {
+    /// `DATABASE_URL`: where deliveries are recorded.
+    pub database_url: String,
+    /// `AMQP_URL`: RabbitMQ (standalone notifier).
+    pub amqp_url: Option<String>,
+    /// `AMQP_EXCHANGE`: the events exchange. Default `conversations.events`.
+    pub exchange: String,
+    /// `NOTIFIER_QUEUE`: the notifier's durable queue. Default `notifier`; its dead-letter
+    /// queue is `<queue>.dead-letter`.
+    pub queue: String,
+    /// `NOTIFIER_DELIVERY_LIMIT`: redeliveries before an event is dead-lettered. Default 5.
+    pub delivery_limit: u32,
+    /// `SMTP_URL`: `smtp://host:port`; unset means `.eml` files in `MAIL_DIR`.
+    pub smtp_url: Option<String>,
+    /// `MAIL_DIR`: where mail goes without SMTP. Default `./data/mail`.
+    pub mail_dir: PathBuf,
+    /// `SMTP_CONNECTIONS`: SMTP connections (and sends in flight). Default 8.
+    pub smtp_connections: usize,
+    /// `REPLY_DOMAIN`: domain of reply, bounce and sender addresses.
+    pub reply_domain: String,
+    /// `REPLY_SECRET`: the same secret as conversation-api's.
+    pub reply_secret: Vec<u8>,
+    /// `PUBLIC_URL`: base of conversation links and unsubscribe URLs.
+    pub public_url: String,
+    /// `NOTIFIER_RETRY_BASE_MS`: first retry delay after a transient failure; doubles per
+    /// attempt. Default 30000.
+    pub retry_base: Duration,
+    /// `NOTIFIER_MAX_ATTEMPTS`: attempts before a transient failure counts as failed. Default 10.
+    pub max_attempts: u32,
+}
+
+impl NotifierConfig {
+    /// Reads settings through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let number = |name: &str, default: u64| -> anyhow::Result<u64> {
+            lookup(name).map_or(Ok(default), |v| {
+                v.parse().map_err(|e| anyhow::anyhow!("{name}: {e}"))
+            })
+        };
+        let http_addr = lookup("HTTP_ADDR").unwrap_or_else(|| "127.0.0.1:8080".to_owned());
+        let reply_secret = lookup("REPLY_SECRET")
+            .filter(|s| s.len() >= 32)
+            .ok_or_else(|| anyhow::anyhow!("REPLY_SECRET (at least 32 characters, the same as conversation-api's) is required"))?;
+        Ok(Self {
+            database_url: lookup("DATABASE_URL")
+                .unwrap_or_else(|| "sqlite://./data/conversations.db".to_owned()),
+            amqp_url: lookup("AMQP_URL"),
+            exchange: lookup("AMQP_EXCHANGE").unwrap_or_else(|| "conversations.events".to_owned()),
+            queue: lookup("NOTIFIER_QUEUE").unwrap_or_else(|| "notifier".to_owned()),
+            delivery_limit: u32::try_from(number("NOTIFIER_DELIVERY_LIMIT", 5)?)?,
+            smtp_url: lookup("SMTP_URL"),
+            mail_dir: lookup("MAIL_DIR")
+                .map_or_else(|| PathBuf::from("./data/mail"), PathBuf::from),
+            smtp_connections: usize::try_from(number("SMTP_CONNECTIONS", 8)?)?.max(1),
+            reply_domain: lookup("REPLY_DOMAIN").unwrap_or_else(|| "reply.localhost".to_owned()),
+            reply_secret: reply_secret.into_bytes(),
+            public_url: lookup("PUBLIC_URL")
+                .unwrap_or_else(|| format!("http://{http_addr}"))
+                .trim_end_matches('/')
+                .to_owned(),
+            retry_base: Duration::from_millis(number("NOTIFIER_RETRY_BASE_MS", 30_000)?),
+            max_attempts: u32::try_from(number("NOTIFIER_MAX_ATTEMPTS", 10)?)?.max(1),
+        })
+    }
+}
