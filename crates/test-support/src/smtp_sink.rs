@@ -28,6 +28,34 @@ impl ReceivedMail {
         String::from_utf8_lossy(&self.data).into_owned()
     }
 
+    /// The message with quoted-printable soft line breaks and `=XX` escapes undone, so
+    /// tests can search the bodies for what a reader would see.
+    pub fn decoded_text(&self) -> String {
+        let raw = self.data.as_slice();
+        let mut out = Vec::with_capacity(raw.len());
+        let mut i = 0;
+        while i < raw.len() {
+            if raw[i] == b'=' {
+                if raw[i + 1..].starts_with(b"\r\n") {
+                    i += 3;
+                    continue;
+                }
+                let hex = |b: u8| (b as char).to_digit(16);
+                if let (Some(h), Some(l)) = (
+                    raw.get(i + 1).copied().and_then(hex),
+                    raw.get(i + 2).copied().and_then(hex),
+                ) {
+                    out.push((h * 16 + l) as u8);
+                    i += 3;
+                    continue;
+                }
+            }
+            out.push(raw[i]);
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
     /// The first header with this name (unfolded), case-insensitive.
     pub fn header(&self, name: &str) -> Option<String> {
         let text = self.text();
@@ -42,10 +70,10 @@ impl ReceivedMail {
                 }
                 return value;
             }
-            if let Some((n, v)) = line.split_once(':') {
-                if n.eq_ignore_ascii_case(name) {
-                    value = Some(v.trim().to_owned());
-                }
+            if let Some((n, v)) = line.split_once(':')
+                && n.eq_ignore_ascii_case(name)
+            {
+                value = Some(v.trim().to_owned());
             }
         }
         value
