@@ -9,6 +9,7 @@
 pub mod amqp;
 pub mod in_process;
 pub mod relay;
+pub mod topology;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -16,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub use amqp::{AmqpConfig, AmqpSink};
 pub use in_process::{InProcessBus, PublishedEvent};
 pub use relay::{Relay, RelayConfig};
+pub use topology::ConsumerQueue;
 
 /// Where the relay publishes to.
 #[derive(Clone, Debug)]

@@ -9,6 +9,7 @@ pub mod conversation;
 pub mod error;
 pub mod ids;
 pub mod limits;
+pub mod participant_token;
 pub mod reply_address;
 pub mod values;
 

@@ -10,6 +10,36 @@ pub mod v1 {
 }
 
 pub use prost::Message as ProtoMessage;
+/// The protobuf timestamp used in envelopes, for consumers without their own prost-types.
+pub use prost_types::Timestamp;
+
+/// The internal replay feed (`GET /internal/v1/events` of conversation-api): every event
+/// in commit order, so a consumer with an empty database can catch up. The payload is the
+/// same protobuf envelope as on the bus, base64-encoded.
+pub mod feed {
+    use serde::{Deserialize, Serialize};
+
+    /// Path of the feed on conversation-api.
+    pub const PATH: &str = "/internal/v1/events";
+
+    /// One event of the feed.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct FeedEvent {
+        /// Its position; pass the last one as `after` for the next page.
+        pub position: i64,
+        /// The event type (AMQP routing key).
+        pub event_type: String,
+        /// The protobuf `Envelope`, base64.
+        pub payload: String,
+    }
+
+    /// A page of the feed; fewer events than asked for means the end, for now.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct FeedPage {
+        /// Events in commit order.
+        pub events: Vec<FeedEvent>,
+    }
+}
 
 /// The `schema_version` written by this crate.
 pub const SCHEMA_VERSION: u32 = 1;

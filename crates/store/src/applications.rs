@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::connection::Store;
 use crate::error::StoreError;
+use crate::outbox::{OutboxEvent, insert_outbox};
 use crate::rows::{naive, parse_id};
 use crate::schema::{api_keys, applications};
 
@@ -25,21 +26,45 @@ pub struct NewApiKey {
     pub key: String,
 }
 
-fn hash_key(key: &str) -> String {
+/// Hex SHA-256 of a key: what is stored, and what other services receive (in the
+/// `application_key_issued` event) to recognise the key without ever seeing it.
+pub fn hash_key(key: &str) -> String {
     HEXLOWER.encode(&Sha256::digest(key.as_bytes()))
 }
 
+/// What the caller needs to describe a new key as an outbox event.
+#[derive(Debug, Clone)]
+pub struct IssuedKey<'a> {
+    /// The application.
+    pub app_id: AppId,
+    /// Its name.
+    pub app_name: &'a str,
+    /// Hex SHA-256 of the key.
+    pub key_hash: &'a str,
+    /// The key's first characters.
+    pub key_prefix: &'a str,
+}
+
 impl Store {
-    /// Creates an application with one API key.
+    /// Creates an application with one API key; `announce` turns the key into the outbox
+    /// event (written in the same transaction) that tells other services about it.
     pub fn create_application(
         &self,
         name: &str,
         now: DateTime<Utc>,
+        announce: impl FnOnce(&IssuedKey<'_>) -> OutboxEvent,
     ) -> Result<NewApiKey, StoreError> {
         let app_id = AppId::new();
         let mut secret = [0u8; 32];
         rand::rng().fill_bytes(&mut secret);
         let key = format!("{KEY_PREFIX}{}", BASE64URL_NOPAD.encode(&secret));
+        let key_hash = hash_key(&key);
+        let event = announce(&IssuedKey {
+            app_id,
+            app_name: name,
+            key_hash: &key_hash,
+            key_prefix: &key[..KEY_PREFIX.len() + 6],
+        });
         let _guard = self.write_guard();
         let mut conn = self.conn()?;
         conn.transaction::<_, StoreError, _>(|conn| {
@@ -52,12 +77,13 @@ impl Store {
                 .execute(conn)?;
             diesel::insert_into(api_keys::table)
                 .values((
-                    api_keys::key_hash.eq(hash_key(&key)),
+                    api_keys::key_hash.eq(&key_hash),
                     api_keys::app_id.eq(app_id.to_string()),
                     api_keys::prefix.eq(&key[..KEY_PREFIX.len() + 6]),
                     api_keys::created_at.eq(naive(now)),
                 ))
                 .execute(conn)?;
+            insert_outbox(conn, std::slice::from_ref(&event), now)?;
             Ok(())
         })?;
         Ok(NewApiKey { app_id, key })

@@ -94,16 +94,7 @@ impl Store {
     pub fn open(database_url: &str, pool_size: u32) -> Result<Self, StoreError> {
         let backend = Backend::from_url(database_url)?;
         migrate(&backend)?;
-        let url = match &backend {
-            Backend::Postgres(url) => url.clone(),
-            Backend::Sqlite(path) => path.clone(),
-        };
-        let pool = Pool::builder()
-            .max_size(pool_size.max(1))
-            .connection_timeout(Duration::from_secs(10))
-            .connection_customizer(Box::new(SqlitePragmas))
-            .build(ConnectionManager::<AnyConnection>::new(url))
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let pool = build_pool(&backend, pool_size)?;
         let write_lock = matches!(backend, Backend::Sqlite(_)).then(|| Arc::new(Mutex::new(())));
         Ok(Self { pool, write_lock })
     }
@@ -131,14 +122,43 @@ impl Store {
     }
 }
 
+/// A connection pool over either backend, SQLite tuned for a server (WAL, busy timeout,
+/// foreign keys). Shared with other services' stores (metadata-query), which bring their
+/// own migrations.
+pub fn build_pool(
+    backend: &Backend,
+    pool_size: u32,
+) -> Result<Pool<ConnectionManager<AnyConnection>>, StoreError> {
+    let url = match backend {
+        Backend::Postgres(url) => url.clone(),
+        Backend::Sqlite(path) => path.clone(),
+    };
+    Pool::builder()
+        .max_size(pool_size.max(1))
+        .connection_timeout(Duration::from_secs(10))
+        .connection_customizer(Box::new(SqlitePragmas))
+        .build(ConnectionManager::<AnyConnection>::new(url))
+        .map_err(|e| StoreError::Unavailable(e.to_string()))
+}
+
 /// Applies pending migrations (`conversations admin migrate`, and on every start).
 pub fn migrate(backend: &Backend) -> Result<(), StoreError> {
+    run_migrations(backend, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS)
+}
+
+/// Applies the pending migrations of one migration set, choosing the set for the backend;
+/// creates the SQLite file's folder when missing.
+pub fn run_migrations(
+    backend: &Backend,
+    postgres: EmbeddedMigrations,
+    sqlite: EmbeddedMigrations,
+) -> Result<(), StoreError> {
     let migration_error =
         |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
     match backend {
         Backend::Postgres(url) => {
             let mut conn = diesel::PgConnection::establish(url)?;
-            conn.run_pending_migrations(POSTGRES_MIGRATIONS)
+            conn.run_pending_migrations(postgres)
                 .map_err(migration_error)?;
         }
         Backend::Sqlite(path) => {
@@ -152,7 +172,7 @@ pub fn migrate(backend: &Backend) -> Result<(), StoreError> {
             }
             let mut conn = diesel::SqliteConnection::establish(path)?;
             diesel::sql_query("PRAGMA journal_mode = WAL").execute(&mut conn)?;
-            conn.run_pending_migrations(SQLITE_MIGRATIONS)
+            conn.run_pending_migrations(sqlite)
                 .map_err(migration_error)?;
         }
     }
@@ -162,21 +182,32 @@ pub fn migrate(backend: &Backend) -> Result<(), StoreError> {
 /// Runs every migration down and up again on a connection, for the migration test.
 #[doc(hidden)]
 pub fn redo_all_migrations(backend: &Backend) -> Result<(), StoreError> {
+    redo_migrations(backend, || POSTGRES_MIGRATIONS, || SQLITE_MIGRATIONS)
+}
+
+/// Runs every migration of one set down and up again (migration round-trip tests); the
+/// sets are passed as functions because each run consumes one.
+#[doc(hidden)]
+pub fn redo_migrations(
+    backend: &Backend,
+    postgres: fn() -> EmbeddedMigrations,
+    sqlite: fn() -> EmbeddedMigrations,
+) -> Result<(), StoreError> {
     let migration_error =
         |e: Box<dyn std::error::Error + Send + Sync>| StoreError::Migration(e.to_string());
     match backend {
         Backend::Postgres(url) => {
             let mut conn = diesel::PgConnection::establish(url)?;
-            conn.revert_all_migrations(POSTGRES_MIGRATIONS)
+            conn.revert_all_migrations(postgres())
                 .map_err(migration_error)?;
-            conn.run_pending_migrations(POSTGRES_MIGRATIONS)
+            conn.run_pending_migrations(postgres())
                 .map_err(migration_error)?;
         }
         Backend::Sqlite(path) => {
             let mut conn = diesel::SqliteConnection::establish(path)?;
-            conn.revert_all_migrations(SQLITE_MIGRATIONS)
+            conn.revert_all_migrations(sqlite())
                 .map_err(migration_error)?;
-            conn.run_pending_migrations(SQLITE_MIGRATIONS)
+            conn.run_pending_migrations(sqlite())
                 .map_err(migration_error)?;
         }
     }

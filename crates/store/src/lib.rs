@@ -17,8 +17,11 @@ mod rows;
 mod schema;
 mod stats;
 
-pub use applications::NewApiKey;
-pub use connection::{Backend, Store, migrate, redo_all_migrations};
+pub use applications::{IssuedKey, NewApiKey, hash_key};
+pub use connection::{
+    AnyConnection, Backend, Store, build_pool, migrate, redo_all_migrations, redo_migrations,
+    run_migrations,
+};
 pub use conversations::Commit;
 pub use deliveries::{Delivery, DeliveryOutcome, DeliveryStatus, NewDelivery};
 pub use error::StoreError;

@@ -131,6 +131,19 @@ impl Store {
         Ok(())
     }
 
+    /// Every event after outbox position `after`, in commit order, published or not: the
+    /// replay feed a new metadata-query replica catches up from. Events are retained after
+    /// publishing for exactly this reason.
+    pub fn events_after(&self, after: i64, limit: usize) -> Result<Vec<OutboxRow>, StoreError> {
+        let mut conn = self.conn()?;
+        Ok(outbox::table
+            .filter(outbox::id.gt(after))
+            .order(outbox::id.asc())
+            .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+            .select(OutboxRow::as_select())
+            .load(&mut *conn)?)
+    }
+
     /// Number of events not yet published (for `/readyz` and operators).
     pub fn outbox_backlog(&self) -> Result<i64, StoreError> {
         let mut conn = self.conn()?;

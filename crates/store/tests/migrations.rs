@@ -16,7 +16,21 @@ fn check(url: &str) {
     migrate(&backend).unwrap();
     redo_all_migrations(&backend).unwrap();
     let store = Store::open(url, 1).unwrap();
-    let created = store.create_application("app", chrono::Utc::now()).unwrap();
+    let created = store
+        .create_application("app", chrono::Utc::now(), |issued| {
+            conversations_store::OutboxEvent {
+                event_id: uuid::Uuid::now_v7().to_string(),
+                app_id: issued.app_id.to_string(),
+                conversation_id: String::new(),
+                conversation_seq: 0,
+                event_type: "application_key_issued".to_owned(),
+                payload: issued.key_hash.as_bytes().to_vec(),
+            }
+        })
+        .unwrap();
+    let feed = store.events_after(0, 10).unwrap();
+    assert_eq!(feed.len(), 1);
+    assert_eq!(feed[0].event_type, "application_key_issued");
     assert_eq!(
         store.authenticate(&created.key).unwrap(),
         Some(created.app_id)

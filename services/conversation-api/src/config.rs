@@ -27,6 +27,14 @@ pub struct Config {
     /// `REPLY_SECRET`: HMAC key of reply addresses (≥ 32 characters). Required with
     /// PostgreSQL; on SQLite, generated once into `reply-secret` beside the database.
     pub reply_secret: SecretBox<Vec<u8>>,
+    /// `TOKEN_SECRET`: HMAC key of participant tokens (≥ 32 characters), shared with
+    /// metadata-query. On SQLite, generated once into `token-secret` beside the database;
+    /// with PostgreSQL and unset, participant tokens are disabled.
+    pub token_secret: Option<SecretBox<Vec<u8>>>,
+    /// `FEED_TOKEN`: bearer token of the internal event feed
+    /// (`GET /internal/v1/events`) new metadata-query replicas catch up from; unset
+    /// disables the feed.
+    pub feed_token: Option<String>,
     /// `SMTP_URL`: read for the notifier; conversation-api itself sends no mail.
     pub smtp_url: Option<String>,
     /// `MAX_BODY_BYTES`: largest accepted request body. Default 262144 (256 KiB).
@@ -63,7 +71,29 @@ impl Config {
                     "REPLY_SECRET must be at least 32 characters".into(),
                 ));
             }
-            None => default_reply_secret(&database_url)?,
+            None => default_secret(&database_url, "reply-secret")?.ok_or_else(|| {
+                ConfigError(
+                    "REPLY_SECRET is required (at least 32 random characters) with PostgreSQL"
+                        .into(),
+                )
+            })?,
+        };
+        let token_secret = match lookup("TOKEN_SECRET") {
+            Some(secret) if secret.len() >= 32 => Some(secret.into_bytes()),
+            Some(_) => {
+                return Err(ConfigError(
+                    "TOKEN_SECRET must be at least 32 characters".into(),
+                ));
+            }
+            None => default_secret(&database_url, "token-secret")?,
+        };
+        let feed_token = match lookup("FEED_TOKEN") {
+            Some(token) if token.len() < 32 => {
+                return Err(ConfigError(
+                    "FEED_TOKEN must be at least 32 characters".into(),
+                ));
+            }
+            other => other,
         };
         Ok(Self {
             database_pool_size: parse_or(&lookup, "DATABASE_POOL_SIZE", 10)?,
@@ -74,6 +104,8 @@ impl Config {
             public_url,
             reply_domain: lookup("REPLY_DOMAIN").unwrap_or_else(|| "reply.localhost".to_owned()),
             reply_secret: SecretBox::new(Box::new(reply_secret)),
+            token_secret: token_secret.map(|s| SecretBox::new(Box::new(s))),
+            feed_token,
             smtp_url: lookup("SMTP_URL"),
             max_body_bytes: parse_or(&lookup, "MAX_BODY_BYTES", 256 * 1024)?,
             database_url,
@@ -83,6 +115,13 @@ impl Config {
     /// The reply-address secret, for building the codec.
     pub fn reply_secret_bytes(&self) -> &[u8] {
         self.reply_secret.expose_secret()
+    }
+
+    /// The participant-token secret, when tokens are enabled.
+    pub fn token_secret_bytes(&self) -> Option<&[u8]> {
+        self.token_secret
+            .as_ref()
+            .map(|s| s.expose_secret().as_slice())
     }
 }
 
@@ -100,26 +139,25 @@ where
     }
 }
 
-/// On SQLite the secret lives in `reply-secret` beside the database file, created on first
-/// start, so reply addresses stay valid across restarts without any setup.
-fn default_reply_secret(database_url: &str) -> Result<Vec<u8>, ConfigError> {
+/// On SQLite a secret lives in a file (`reply-secret`, `token-secret`) beside the database,
+/// created on first start, so addresses and tokens stay valid across restarts without any
+/// setup. `None` on PostgreSQL, where the operator must set it.
+fn default_secret(database_url: &str, name: &str) -> Result<Option<Vec<u8>>, ConfigError> {
     let Some(path) = database_url
         .strip_prefix("sqlite://")
         .or_else(|| database_url.strip_prefix("sqlite:"))
     else {
-        return Err(ConfigError(
-            "REPLY_SECRET is required (at least 32 random characters) with PostgreSQL".into(),
-        ));
+        return Ok(None);
     };
     let dir = PathBuf::from(path)
         .parent()
         .map(PathBuf::from)
         .unwrap_or_default();
-    let file = dir.join("reply-secret");
+    let file = dir.join(name);
     if let Ok(existing) = std::fs::read(&file)
         && existing.len() >= 32
     {
-        return Ok(existing);
+        return Ok(Some(existing));
     }
     let mut secret = [0u8; 32];
     rand::rng().fill_bytes(&mut secret);
@@ -130,7 +168,7 @@ fn default_reply_secret(database_url: &str) -> Result<Vec<u8>, ConfigError> {
     }
     std::fs::write(&file, &encoded)
         .map_err(|e| ConfigError(format!("cannot write {}: {e}", file.display())))?;
-    Ok(encoded)
+    Ok(Some(encoded))
 }
 
 #[cfg(test)]
@@ -154,6 +192,8 @@ mod tests {
         let first = Config::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap();
         let second = Config::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap();
         assert_eq!(first.reply_secret_bytes(), second.reply_secret_bytes());
+        assert_eq!(first.token_secret_bytes(), second.token_secret_bytes());
+        assert_ne!(first.token_secret_bytes(), Some(first.reply_secret_bytes()));
         assert_eq!(first.http_addr.to_string(), "127.0.0.1:8080");
         assert_eq!(first.public_url, "http://127.0.0.1:8080");
     }

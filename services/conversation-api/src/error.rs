@@ -13,6 +13,14 @@ pub enum ApiError {
     /// No or an unknown API key.
     #[error("a valid API key is required: send `Authorization: Bearer <key>`")]
     Unauthorized,
+    /// Authenticated, but this credential may not do this (participant tokens only read
+    /// and post in their own conversations).
+    #[error("{0}")]
+    Forbidden(String),
+    /// A feature the operator has not configured (e.g. participant tokens without
+    /// `TOKEN_SECRET`).
+    #[error("{0}")]
+    NotConfigured(&'static str),
     /// The resource does not exist, or belongs to another application.
     #[error("{0}")]
     NotFound(String),
@@ -89,6 +97,8 @@ impl ApiError {
         match self {
             Self::Unauthorized => ("unauthorized", "Unauthorized"),
             Self::NotFound(_) => ("not-found", "Not found"),
+            Self::Forbidden(_) => ("forbidden", "Forbidden"),
+            Self::NotConfigured(_) => ("not-configured", "Not configured"),
             Self::MalformedJson(_) => ("malformed-json", "Malformed JSON"),
             Self::InvalidBody(_) | Self::Domain(DomainError::InvalidValue { .. }) => {
                 ("validation", "Invalid request")
@@ -120,6 +130,8 @@ impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotConfigured(_) => StatusCode::NOT_IMPLEMENTED,
             Self::NotFound(_) | Self::Domain(DomainError::NotAParticipant(_)) => {
                 StatusCode::NOT_FOUND
             }

@@ -2,6 +2,7 @@
 //! conversation store. `main.rs` reads [`config::Config`] and calls [`startup::Application`];
 //! tests build the same application on a random port.
 
+pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod config;
@@ -10,6 +11,7 @@ pub mod error;
 pub mod idempotency;
 pub mod openapi;
 pub mod outbox_events;
+pub mod redact;
 pub mod routes;
 pub mod service;
 pub mod startup;
@@ -17,4 +19,4 @@ pub mod telemetry;
 pub mod views;
 
 pub use config::Config;
-pub use startup::Application;
+pub use startup::{Application, ExtraRoutes};

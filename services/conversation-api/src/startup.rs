@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use actix_web::dev::{Server, Service};
 use actix_web::{App, HttpServer, web};
 use conversations_bus::{AmqpConfig, AmqpSink, InProcessBus, Relay, RelayConfig, Sink, SinkHealth};
+use conversations_domain::participant_token::ParticipantTokenCodec;
 use conversations_domain::reply_address::ReplyAddressCodec;
 use conversations_store::Store;
 use tokio::sync::Notify;
@@ -16,12 +17,19 @@ use crate::body::BodyLimit;
 use crate::config::Config;
 use crate::error::ApiError;
 
+/// Routes of another service served by the same HTTP server (all-in-one).
+pub type ExtraRoutes = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
+
 /// What every handler shares.
 pub struct AppState {
     /// The write store.
     pub store: Store,
     /// Signs reply addresses shown in participant details and events.
     pub codec: ReplyAddressCodec,
+    /// Verifies participant tokens and mints them; `None` when `TOKEN_SECRET` is unset.
+    pub tokens: Option<ParticipantTokenCodec>,
+    /// Bearer token of the internal event feed; `None` disables the feed.
+    pub feed_token: Option<String>,
     /// Notified after each commit so the relay publishes at once.
     pub relay_wake: Arc<Notify>,
     /// Whether the relay reaches its broker (for `/readyz`).
@@ -62,6 +70,17 @@ impl Application {
         listener: TcpListener,
         bus: Option<InProcessBus>,
     ) -> anyhow::Result<Self> {
+        Self::build_with_routes(config, listener, bus, None).await
+    }
+
+    /// Like [`Self::build_with_bus`], also serving `extra` routes (registered first) — the
+    /// all-in-one server mounts metadata-query's read API this way, on the same port.
+    pub async fn build_with_routes(
+        config: Config,
+        listener: TcpListener,
+        bus: Option<InProcessBus>,
+        extra: Option<ExtraRoutes>,
+    ) -> anyhow::Result<Self> {
         let url = config.database_url.clone();
         let pool_size = config.database_pool_size;
         let store = tokio::task::spawn_blocking(move || Store::open(&url, pool_size)).await??;
@@ -98,6 +117,10 @@ impl Application {
         let state = web::Data::new(AppState {
             store: store.clone(),
             codec,
+            tokens: config
+                .token_secret_bytes()
+                .map(|s| ParticipantTokenCodec::new(s.to_vec())),
+            feed_token: config.feed_token.clone(),
             relay_wake: relay_wake.clone(),
             sink_health,
         });
@@ -127,6 +150,11 @@ impl Application {
                             "request"
                         );
                         Ok(response)
+                    }
+                })
+                .configure(|cfg| {
+                    if let Some(extra) = &extra {
+                        extra(cfg);
                     }
                 })
                 .configure(crate::routes::configure)

@@ -1,5 +1,6 @@
-//! `conversations`: the all-in-one server (every service in one process; SQLite in
-//! `./data` and the in-process bus by default) and the admin tool.
+//! `conversations`: the all-in-one server (conversation-api, notifier and metadata-query
+//! in one process on one port; SQLite in `./data` and the in-process bus by default) and
+//! the admin tool.
 //!
 //! ```text
 //! conversations                               serve (same as `conversations serve`)
@@ -11,6 +12,7 @@ use std::process::ExitCode;
 
 use conversation_api::{Application, Config};
 use conversations_bus::InProcessBus;
+use metadata_query::MetadataConfig;
 use notifier::{EventSource, Notifier, NotifierConfig};
 
 const USAGE: &str = "usage:
@@ -63,6 +65,10 @@ async fn serve() -> anyhow::Result<()> {
         "REPLY_SECRET" => Some(secret.clone()),
         other => env(other),
     })?;
+    let token_secret = config
+        .token_secret_bytes()
+        .map(|s| String::from_utf8_lossy(s).into_owned());
+    let public_url = config.public_url.clone();
     let listener = std::net::TcpListener::bind(addr)
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     let (bus, source, mode) = if config.amqp_url.is_some() {
@@ -76,11 +82,39 @@ async fn serve() -> anyhow::Result<()> {
         .smtp_url
         .clone()
         .unwrap_or_else(|| format!("files in {}", notifier_config.mail_dir.display()));
-    let app = Application::build_with_bus(config, listener, bus).await?;
+    // metadata-query: its own database (metadata.db beside a SQLite one), the same bus,
+    // catching up from the write store's outbox.
+    let metadata_config = MetadataConfig::from_lookup(|name| match name {
+        "TOKEN_SECRET" => token_secret.clone(),
+        "PUBLIC_URL" => Some(public_url.clone()),
+        other => env(other),
+    })?;
+    let write_store = conversations_store::Store::open(&config.database_url, 2)?;
+    let metadata_source = match &bus {
+        Some(bus) => metadata_query::EventSource::InProcess(bus.subscribe()),
+        None => metadata_query::EventSource::Amqp,
+    };
+    let metadata = metadata_query::Embedded::start(
+        &metadata_config,
+        metadata_source,
+        Some(metadata_query::Feed::Store(write_store)),
+    )
+    .await?;
+    let routes = metadata.routes();
+    let app = Application::build_with_routes(
+        config,
+        listener,
+        bus,
+        Some(std::sync::Arc::new(
+            move |cfg: &mut actix_web::web::ServiceConfig| routes(cfg),
+        )),
+    )
+    .await?;
     let notifier = Notifier::start(notifier_config, app.store(), source, app.relay_wake())?;
     tracing::info!(%addr, bus = mode, %mail, "conversations all-in-one listening");
     let served = app.run_until_stopped().await;
     notifier.stop();
+    metadata.stop();
     served?;
     Ok(())
 }
@@ -100,17 +134,13 @@ fn create_app(name: &str) -> anyhow::Result<()> {
     }
     let config = Config::from_env()?;
     let store = conversations_store::Store::open(&config.database_url, 1)?;
-    let created = store.create_application(name, chrono_now())?;
+    let created = conversation_api::admin::create_application(&store, name)?;
     eprintln!(
         "created application {} ({name}); the key below is shown only once",
         created.app_id
     );
     println!("{}", created.key);
     Ok(())
-}
-
-fn chrono_now() -> chrono::DateTime<chrono::Utc> {
-    chrono::Utc::now()
 }
 
 /// The URL without its password, for messages.

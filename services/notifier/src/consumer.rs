@@ -9,17 +9,16 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use conversations_bus::SinkHealth;
+use conversations_bus::{ConsumerQueue, SinkHealth};
 use conversations_domain::reply_address::ReplyAddressCodec;
 use conversations_events::v1::envelope::Payload;
 use conversations_store::{DeliveryStatus, NewDelivery, Store, StoreError};
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
-    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
-use lapin::types::{AMQPValue, FieldTable, ShortString};
-use lapin::{Connection, ConnectionProperties, ExchangeKind};
+use lapin::types::FieldTable;
+use lapin::{Connection, ConnectionProperties};
 use tokio::sync::Notify;
 
 use crate::compose::{ComposeContext, render};
@@ -148,84 +147,14 @@ impl Consumer {
         let connection = Connection::connect(&url, ConnectionProperties::default()).await?;
         let channel = connection.create_channel().await?;
         let queue = self.config.queue.as_str();
-        let dead_letter_exchange = format!("{}.dead-letter", self.config.queue);
-        // The events exchange, as the relay declares it.
-        channel
-            .exchange_declare(
-                self.config.exchange.as_str().into(),
-                ExchangeKind::Topic,
-                ExchangeDeclareOptions {
-                    durable: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
-        // Dead letters: a fanout exchange and a durable queue an operator can inspect.
-        channel
-            .exchange_declare(
-                dead_letter_exchange.as_str().into(),
-                ExchangeKind::Fanout,
-                ExchangeDeclareOptions {
-                    durable: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
-        channel
-            .queue_declare(
-                dead_letter_exchange.as_str().into(),
-                QueueDeclareOptions {
-                    durable: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            )
-            .await?;
-        channel
-            .queue_bind(
-                dead_letter_exchange.as_str().into(),
-                dead_letter_exchange.as_str().into(),
-                "".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-        // The work queue: quorum (required for x-delivery-limit on RabbitMQ 3.10), durable,
-        // shared by every notifier replica (competing consumers).
-        let mut arguments = FieldTable::default();
-        arguments.insert(
-            ShortString::from("x-queue-type"),
-            AMQPValue::LongString("quorum".into()),
-        );
-        arguments.insert(
-            ShortString::from("x-delivery-limit"),
-            AMQPValue::LongInt(i32::try_from(self.config.delivery_limit).unwrap_or(5)),
-        );
-        arguments.insert(
-            ShortString::from("x-dead-letter-exchange"),
-            AMQPValue::LongString(dead_letter_exchange.as_str().into()),
-        );
-        channel
-            .queue_declare(
-                queue.into(),
-                QueueDeclareOptions {
-                    durable: true,
-                    ..Default::default()
-                },
-                arguments,
-            )
-            .await?;
-        channel
-            .queue_bind(
-                queue.into(),
-                self.config.exchange.as_str().into(),
-                "message_posted".into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
+        ConsumerQueue {
+            exchange: &self.config.exchange,
+            queue,
+            routing_keys: &["message_posted"],
+            delivery_limit: self.config.delivery_limit,
+        }
+        .declare(&channel)
+        .await?;
         // Bounded work in flight per consumer; the rest stays in the queue for other replicas.
         channel.basic_qos(32, BasicQosOptions::default()).await?;
         let mut consumer = channel

@@ -146,7 +146,7 @@ async fn world() -> World {
     tokio::spawn(app.run_until_stopped());
     let key_store = store.clone();
     let key = tokio::task::spawn_blocking(move || {
-        key_store.create_application("Test app", chrono::Utc::now())
+        conversation_api::admin::create_application(&key_store, "Test app")
     })
     .await
     .unwrap()

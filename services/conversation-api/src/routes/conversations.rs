@@ -8,11 +8,12 @@ use conversations_domain::{
 };
 use serde::Deserialize;
 
-use crate::auth::Authenticated;
+use crate::auth::{Authenticated, Caller};
 use crate::body::JsonBody;
 use crate::dto::{self, CreateConversation, PostMessage, UpdateConversation};
 use crate::error::ApiError;
 use crate::idempotency::IdempotencyRequest;
+use crate::redact;
 use crate::routes::{conversation_id, conversation_path};
 use crate::service::{Outcome, Reply, Target, execute};
 use crate::startup::AppState;
@@ -220,17 +221,20 @@ pub async fn create(
     responses((status = 200, body = ConversationEnvelope), (status = 404, body = crate::error::Problem)))]
 pub async fn view(
     state: web::Data<AppState>,
-    Authenticated(app): Authenticated,
+    caller: Caller,
     path: web::Path<String>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let id = conversation_id(&path)?;
     let (limit, after) = query.parse()?;
     let store = state.store.clone();
+    let app = caller.app();
+    let member = caller.clone();
     let (conversation, page) = web::block(move || -> Result<_, ApiError> {
         let conversation = store
             .load_conversation(app, id)?
             .ok_or_else(|| ApiError::NotFound(format!("conversation {id} does not exist")))?;
+        member.check_member(&conversation)?;
         let page = store.messages(id, after, limit, &[])?;
         Ok((conversation, page))
     })
@@ -240,7 +244,7 @@ pub async fn view(
         codec: &state.codec,
     }
     .conversation(&conversation, &page.messages, cursor);
-    Ok(HttpResponse::Ok().json(view))
+    Ok(HttpResponse::Ok().json(redact::body_for(&caller, &conversation, &view)?))
 }
 
 /// `POST /api/v1/conversations/{id}`: post a message (the seed's "reply via web"); the
@@ -250,16 +254,30 @@ pub async fn view(
     responses((status = 201, body = MessageWithParticipants), (status = 404, body = crate::error::Problem)))]
 pub async fn post_message(
     state: web::Data<AppState>,
-    Authenticated(app): Authenticated,
+    caller: Caller,
     req: HttpRequest,
     path: web::Path<String>,
     body: JsonBody<PostMessage>,
 ) -> Result<HttpResponse, ApiError> {
     let id = conversation_id(&path)?;
+    let app = caller.app();
     let idempotency = IdempotencyRequest::from_request(&req, &body.raw)?;
     let b = &body.value;
+    let sender = b.sender.parse("sender")?;
+    if let Some(me) = caller.contact() {
+        if sender.email != *me {
+            return Err(ApiError::Forbidden(
+                "a participant token posts only as its own contact".into(),
+            ));
+        }
+        if !b.to.is_empty() || b.source.as_deref().is_some_and(|s| s != "api") {
+            return Err(ApiError::Forbidden(
+                "a participant token cannot add people or set a source".into(),
+            ));
+        }
+    }
     let command = Command::PostMessage {
-        sender: b.sender.parse("sender")?,
+        sender,
         to: b
             .to
             .iter()
@@ -270,14 +288,19 @@ pub async fn post_message(
         source: dto::parse_source(b.source.as_deref())?,
     };
     let codec = state.codec.clone();
-    let plan = move |_: &conversations_domain::Conversation| Ok(vec![command.clone()]);
+    let member = caller.clone();
+    let plan = move |c: &conversations_domain::Conversation| {
+        member.check_member(c)?;
+        Ok(vec![command.clone()])
+    };
     let respond = move |_: &conversations_store::Store, o: &Outcome| {
         let message = new_messages(o)
             .pop()
             .ok_or_else(|| ApiError::Internal("no message was posted".into()))?;
         let location = format!("{}/{}", conversation_path(o.after.id), message.seq);
         let view = Views { codec: &codec }.message_with_participants(&o.after, &message);
-        Reply::json(StatusCode::CREATED, Some(location), &view)
+        let body = redact::body_for(&caller, &o.after, &view)?;
+        Reply::json(StatusCode::CREATED, Some(location), &body)
     };
     execute(
         &state,

@@ -3,8 +3,9 @@
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
-use crate::auth::Authenticated;
+use crate::auth::{Authenticated, Caller};
 use crate::error::ApiError;
+use crate::redact;
 use crate::routes::conversation_id;
 use crate::routes::conversations::PageQuery;
 use crate::startup::AppState;
@@ -31,7 +32,7 @@ pub struct ListQuery {
     responses((status = 200, body = MessageList), (status = 404, body = crate::error::Problem)))]
 pub async fn list(
     state: web::Data<AppState>,
-    Authenticated(app): Authenticated,
+    caller: Caller,
     path: web::Path<String>,
     query: web::Query<ListQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -64,10 +65,13 @@ pub async fn list(
         )));
     }
     let store = state.store.clone();
+    let app = caller.app();
+    let member = caller.clone();
     let (conversation, page) = web::block(move || -> Result<_, ApiError> {
         let conversation = store
             .load_conversation(app, id)?
             .ok_or_else(|| ApiError::NotFound(format!("conversation {id} does not exist")))?;
+        member.check_member(&conversation)?;
         let page = store.messages(id, after, limit, &sources)?;
         Ok((conversation, page))
     })
@@ -75,14 +79,15 @@ pub async fn list(
     let views = Views {
         codec: &state.codec,
     };
-    Ok(HttpResponse::Ok().json(MessageList {
+    let list = MessageList {
         messages: page
             .messages
             .iter()
             .map(|m| views.message(&conversation, m))
             .collect(),
         next_cursor: page.next_after.map(|n| n.to_string()),
-    }))
+    };
+    Ok(HttpResponse::Ok().json(redact::body_for(&caller, &conversation, &list)?))
 }
 
 /// `GET /api/v1/conversations/{id}/{n}`: one message, out of context.
@@ -90,9 +95,10 @@ pub async fn list(
     responses((status = 200, body = MessageWithParticipants), (status = 404, body = crate::error::Problem)))]
 pub async fn view(
     state: web::Data<AppState>,
-    Authenticated(app): Authenticated,
+    caller: Caller,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
+    let app = caller.app();
     let (raw_id, raw_seq) = path.into_inner();
     let id = conversation_id(&raw_id)?;
     let not_found = || ApiError::NotFound(format!("message {raw_id}/{raw_seq} does not exist"));
@@ -106,12 +112,12 @@ pub async fn view(
     })
     .await??;
     let (conversation, message) = found.ok_or_else(not_found)?;
-    Ok(HttpResponse::Ok().json(
-        Views {
-            codec: &state.codec,
-        }
-        .message_with_participants(&conversation, &message),
-    ))
+    caller.check_member(&conversation)?;
+    let view = Views {
+        codec: &state.codec,
+    }
+    .message_with_participants(&conversation, &message);
+    Ok(HttpResponse::Ok().json(redact::body_for(&caller, &conversation, &view)?))
 }
 
 /// One notification of a message.

@@ -2,10 +2,12 @@
 //! and back; the rules live in the domain crate, the write path in [`crate::service`].
 
 pub mod conversations;
+pub mod feed;
 pub mod health;
 pub mod messages;
 pub mod participants;
 pub mod read;
+pub mod tokens;
 pub mod unsubscribe;
 
 use actix_web::web;
@@ -80,6 +82,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .default_service(not_allowed()),
             )
             .service(
+                web::resource("/tokens")
+                    .route(web::post().to(tokens::mint))
+                    .default_service(not_allowed()),
+            )
+            .service(
                 web::resource("/unsubscribe/{token}")
                     .route(web::get().to(unsubscribe::confirm_page))
                     .route(web::post().to(unsubscribe::unsubscribe))
@@ -90,6 +97,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::get().to(messages::view))
                     .default_service(not_allowed()),
             ),
+    )
+    .service(
+        web::resource(conversations_events::feed::PATH)
+            .route(web::get().to(feed::events))
+            .default_service(not_allowed()),
     )
     .service(web::resource("/livez").route(web::get().to(health::livez)))
     .service(web::resource("/readyz").route(web::get().to(health::readyz)));

@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use conversations_domain::{Command, Conversation, EmailAddress};
 
-use crate::auth::Authenticated;
+use crate::auth::Caller;
 use crate::body::JsonBody;
 use crate::dto::MarkRead;
 use crate::error::ApiError;
@@ -20,16 +20,24 @@ use crate::views::{ParticipantView, Views};
     responses((status = 200, body = ParticipantView), (status = 404, body = crate::error::Problem)))]
 pub async fn mark_read(
     state: web::Data<AppState>,
-    Authenticated(app): Authenticated,
+    caller: Caller,
     path: web::Path<String>,
     body: JsonBody<MarkRead>,
 ) -> Result<HttpResponse, ApiError> {
     let id = conversation_id(&path)?;
+    let app = caller.app();
     let email = EmailAddress::parse("participant", &body.value.participant)?;
+    if caller.contact().is_some_and(|me| *me != email) {
+        return Err(ApiError::Forbidden(
+            "a participant token marks read only for its own contact".into(),
+        ));
+    }
+    let member = caller.clone();
     let up_to = body.value.up_to;
     let codec = state.codec.clone();
     let reader = email.clone();
-    let plan = move |_: &Conversation| {
+    let plan = move |c: &Conversation| {
+        member.check_member(c)?;
         Ok(vec![Command::MarkRead {
             email: reader.clone(),
             up_to,

@@ -145,7 +145,7 @@ pub async fn spawn_app_with(db: Db, options: Options) -> TestApp {
     tokio::spawn(app.run_until_stopped());
     let key_store = store.clone();
     let key = tokio::task::spawn_blocking(move || {
-        key_store.create_application("Test app", chrono::Utc::now())
+        conversation_api::admin::create_application(&key_store, "Test app")
     })
     .await
     .unwrap()
@@ -166,7 +166,7 @@ impl TestApp {
     pub async fn second_application_key(&self) -> String {
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || {
-            store.create_application("Other app", chrono::Utc::now())
+            conversation_api::admin::create_application(&store, "Other app")
         })
         .await
         .unwrap()

@@ -1,0 +1,163 @@
+//! Typed configuration from environment variables; defaults suit the all-in-one mode.
+//! README.md ("Configuration", metadata-query) documents each variable.
+
+use std::net::SocketAddr;
+
+/// Settings of metadata-query.
+#[derive(Debug, Clone)]
+pub struct MetadataConfig {
+    /// `METADATA_DATABASE_URL`: the projection's own database. Default: `metadata.db`
+    /// beside a SQLite `DATABASE_URL`, or the same PostgreSQL database (its tables are
+    /// prefixed `mq_`).
+    pub database_url: String,
+    /// `METADATA_DATABASE_POOL_SIZE`: connections. Default 10.
+    pub pool_size: u32,
+    /// `METADATA_HTTP_ADDR`: where the standalone service listens. Default `127.0.0.1:8081`.
+    pub http_addr: SocketAddr,
+    /// `PUBLIC_URL`: base of the links in responses. Default `http://METADATA_HTTP_ADDR`.
+    pub public_url: String,
+    /// `AMQP_URL`: RabbitMQ; unset means the in-process bus (all-in-one).
+    pub amqp_url: Option<String>,
+    /// `AMQP_EXCHANGE`: the events exchange. Default `conversations.events`.
+    pub exchange: String,
+    /// `METADATA_QUEUE`: this projection's durable queue; one per projection database.
+    /// Default `metadata-query`.
+    pub queue: String,
+    /// `METADATA_DELIVERY_LIMIT`: deliveries before an event is dead-lettered. Default 5.
+    pub delivery_limit: u32,
+    /// `METADATA_BATCH_SIZE`: events applied per transaction at most. Default 256.
+    pub batch_size: usize,
+    /// `TOKEN_SECRET`: verifies participant tokens (shared with conversation-api); unset
+    /// means only API keys are accepted.
+    pub token_secret: Option<Vec<u8>>,
+    /// `FEED_URL`: conversation-api's base URL, to catch up from its event feed when
+    /// starting. Unset: no catch-up (a replica then only sees events from now on).
+    pub feed_url: Option<String>,
+    /// `FEED_TOKEN`: bearer token of the feed.
+    pub feed_token: Option<String>,
+}
+
+/// A setting that is missing or malformed.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+impl MetadataConfig {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// Reads settings through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let number = |name: &str, default: u64| -> Result<u64, ConfigError> {
+            match lookup(name) {
+                Some(raw) => raw.parse().map_err(|e| ConfigError(format!("{name}: {e}"))),
+                None => Ok(default),
+            }
+        };
+        let database_url = match lookup("METADATA_DATABASE_URL") {
+            Some(url) => url,
+            None => default_database_url(
+                &lookup("DATABASE_URL")
+                    .unwrap_or_else(|| "sqlite://./data/conversations.db".to_owned()),
+            ),
+        };
+        let http_addr: SocketAddr = lookup("METADATA_HTTP_ADDR")
+            .unwrap_or_else(|| "127.0.0.1:8081".to_owned())
+            .parse()
+            .map_err(|e| ConfigError(format!("METADATA_HTTP_ADDR: {e}")))?;
+        let token_secret = match lookup("TOKEN_SECRET") {
+            Some(s) if s.len() >= 32 => Some(s.into_bytes()),
+            Some(_) => {
+                return Err(ConfigError(
+                    "TOKEN_SECRET must be at least 32 characters".into(),
+                ));
+            }
+            None => None,
+        };
+        let batch_size = number("METADATA_BATCH_SIZE", 256)?;
+        if batch_size == 0 || batch_size > 10_000 {
+            return Err(ConfigError("METADATA_BATCH_SIZE is 1 to 10000".into()));
+        }
+        Ok(Self {
+            database_url,
+            pool_size: u32::try_from(number("METADATA_DATABASE_POOL_SIZE", 10)?)
+                .map_err(|e| ConfigError(format!("METADATA_DATABASE_POOL_SIZE: {e}")))?,
+            public_url: lookup("PUBLIC_URL")
+                .unwrap_or_else(|| format!("http://{http_addr}"))
+                .trim_end_matches('/')
+                .to_owned(),
+            http_addr,
+            amqp_url: lookup("AMQP_URL"),
+            exchange: lookup("AMQP_EXCHANGE").unwrap_or_else(|| "conversations.events".to_owned()),
+            queue: lookup("METADATA_QUEUE").unwrap_or_else(|| "metadata-query".to_owned()),
+            delivery_limit: u32::try_from(number("METADATA_DELIVERY_LIMIT", 5)?)
+                .map_err(|e| ConfigError(format!("METADATA_DELIVERY_LIMIT: {e}")))?,
+            batch_size: usize::try_from(batch_size).unwrap_or(256),
+            token_secret,
+            feed_url: lookup("FEED_URL").map(|u| u.trim_end_matches('/').to_owned()),
+            feed_token: lookup("FEED_TOKEN"),
+        })
+    }
+}
+
+/// `metadata.db` beside a SQLite database; the same database on PostgreSQL.
+fn default_database_url(database_url: &str) -> String {
+    match database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))
+    {
+        Some(path) => {
+            let dir = std::path::Path::new(path)
+                .parent()
+                .map(|p| p.display().to_string())
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| ".".to_owned());
+            format!("sqlite://{dir}/metadata.db")
+        }
+        None => database_url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn config(env: &[(&str, &str)]) -> Result<MetadataConfig, ConfigError> {
+        let env: HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        MetadataConfig::from_lookup(|k| env.get(k).cloned())
+    }
+
+    #[test]
+    fn the_projection_lives_beside_a_sqlite_database_or_in_the_same_postgres() {
+        assert_eq!(
+            config(&[]).unwrap().database_url,
+            "sqlite://./data/metadata.db"
+        );
+        assert_eq!(
+            config(&[("DATABASE_URL", "postgres://db/conv")])
+                .unwrap()
+                .database_url,
+            "postgres://db/conv"
+        );
+        assert_eq!(
+            config(&[("METADATA_DATABASE_URL", "postgres://db/inbox")])
+                .unwrap()
+                .database_url,
+            "postgres://db/inbox"
+        );
+    }
+
+    #[test]
+    fn short_token_secrets_and_absurd_batches_are_refused() {
+        assert!(config(&[("TOKEN_SECRET", "short")]).is_err());
+        assert!(config(&[("METADATA_BATCH_SIZE", "0")]).is_err());
+        assert!(config(&[("METADATA_QUEUE", "mq-2")]).unwrap().queue == "mq-2");
+    }
+}

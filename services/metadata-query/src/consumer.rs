@@ -1,0 +1,280 @@
+//! Feeding the projection: events from RabbitMQ (production) or the in-process bus
+//! (all-in-one), applied in batches of up to `METADATA_BATCH_SIZE` per transaction.
+//!
+//! AMQP: the projection's own durable quorum queue bound to every event type (`#`), with
+//! `x-delivery-limit` and a dead-letter queue. A batch is acknowledged (one `multiple`
+//! ack) only after its transaction committed; an undecodable event is rejected straight
+//! to the dead-letter queue. When the database is down the batch is held and retried
+//! until it is back, so an outage never dead-letters good events.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use conversations_bus::{ConsumerQueue, PublishedEvent, SinkHealth};
+use futures_util::{FutureExt, StreamExt};
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{Connection, ConnectionProperties};
+use tokio::sync::{Mutex, broadcast};
+
+use crate::error::MetadataError;
+use crate::feed::{Feed, catch_up};
+use crate::projection::{Update, plan};
+use crate::store::{InboxStore, Planned};
+
+/// Applies events to the store, one batch at a time per process.
+#[derive(Debug, Clone)]
+pub struct Projector {
+    /// The projection.
+    pub store: InboxStore,
+    /// Serialises batches from the feed and from the bus (one writer per process).
+    lock: Arc<Mutex<()>>,
+    /// False until the first catch-up finished (for `/readyz`).
+    pub caught_up: Arc<AtomicBool>,
+}
+
+impl Projector {
+    /// A projector over `store`.
+    pub fn new(store: InboxStore) -> Self {
+        Self {
+            store,
+            lock: Arc::new(Mutex::new(())),
+            caught_up: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Decodes and plans one encoded envelope.
+    pub fn plan_payload(payload: &[u8]) -> Result<Update, MetadataError> {
+        let envelope = conversations_events::decode(payload)
+            .map_err(|e| crate::projection::PlanError(e.to_string()))?;
+        Ok(plan(&envelope)?)
+    }
+
+    /// Applies a batch (on a blocking thread), waiting for the database while it is down.
+    pub async fn apply(&self, batch: Vec<Planned>) -> Result<(), MetadataError> {
+        let _one_writer = self.lock.lock().await;
+        let batch = Arc::new(batch);
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let store = self.store.clone();
+            let work = batch.clone();
+            let result = tokio::task::spawn_blocking(move || store.apply(&work))
+                .await
+                .map_err(|e| MetadataError::Unavailable(e.to_string()))?;
+            match result {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    let store = self.store.clone();
+                    let reachable = tokio::task::spawn_blocking(move || store.ping())
+                        .await
+                        .is_ok_and(|r| r.is_ok());
+                    if reachable {
+                        return Err(e);
+                    }
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "projection database unavailable; holding the batch");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// Catches up from `feed`, retrying until it succeeds; then marks the projection
+    /// caught up.
+    pub async fn catch_up_until_done(&self, feed: &Feed) {
+        let mut backoff = Duration::from_millis(200);
+        loop {
+            match catch_up(feed, self).await {
+                Ok(read) => {
+                    tracing::info!(events = read, "projection caught up with the event feed");
+                    self.caught_up.store(true, Ordering::Relaxed);
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "catch-up failed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+
+    /// All-in-one: consumes the in-process bus until it closes. Falling behind the bus
+    /// (it drops events for slow subscribers) triggers a catch-up from `feed`.
+    pub async fn run_in_process(
+        self,
+        mut events: broadcast::Receiver<Arc<PublishedEvent>>,
+        feed: Feed,
+        batch_size: usize,
+    ) {
+        loop {
+            let first = match events.recv().await {
+                Ok(event) => event,
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    tracing::warn!(
+                        missed,
+                        "metadata-query fell behind the in-process bus; catching up from the feed"
+                    );
+                    self.catch_up_until_done(&feed).await;
+                    continue;
+                }
+                Err(broadcast::error::RecvError::Closed) => return,
+            };
+            let mut batch = vec![first];
+            while batch.len() < batch_size {
+                match events.try_recv() {
+                    Ok(event) => batch.push(event),
+                    Err(_) => break,
+                }
+            }
+            let planned: Vec<Planned> = batch
+                .iter()
+                .filter_map(|event| match Self::plan_payload(&event.payload) {
+                    Ok(update) => Some(Planned {
+                        update,
+                        feed_position: None,
+                    }),
+                    Err(e) => {
+                        tracing::error!(event_id = %event.event_id, error = %e, "event cannot be projected");
+                        None
+                    }
+                })
+                .collect();
+            if let Err(e) = self.apply(planned).await {
+                tracing::error!(error = %e, "batch not projected; catching up from the feed");
+                self.catch_up_until_done(&feed).await;
+            }
+        }
+    }
+
+    /// Production: consumes the durable queue, reconnecting with capped backoff.
+    pub async fn run_amqp(self, settings: AmqpSettings, health: Arc<SinkHealth>) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.consume_once(&settings, &health).await {
+                Ok(()) => backoff = Duration::from_millis(100),
+                Err(e) => {
+                    health.set(false);
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "metadata-query lost its broker; reconnecting");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    async fn consume_once(
+        &self,
+        settings: &AmqpSettings,
+        health: &SinkHealth,
+    ) -> Result<(), lapin::Error> {
+        let connection =
+            Connection::connect(&settings.url, ConnectionProperties::default()).await?;
+        let channel = connection.create_channel().await?;
+        ConsumerQueue {
+            exchange: &settings.exchange,
+            queue: &settings.queue,
+            routing_keys: &["#"],
+            delivery_limit: settings.delivery_limit,
+        }
+        .declare(&channel)
+        .await?;
+        let prefetch = u16::try_from(settings.batch_size.saturating_mul(2)).unwrap_or(u16::MAX);
+        channel
+            .basic_qos(prefetch, BasicQosOptions::default())
+            .await?;
+        let mut consumer = channel
+            .basic_consume(
+                settings.queue.as_str().into(),
+                "metadata-query".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        health.set(true);
+        tracing::info!(queue = %settings.queue, "metadata-query consuming");
+        loop {
+            let Some(first) = consumer.next().await else {
+                break;
+            };
+            let mut deliveries = vec![first?];
+            while deliveries.len() < settings.batch_size {
+                match consumer.next().now_or_never() {
+                    Some(Some(delivery)) => deliveries.push(delivery?),
+                    _ => break,
+                }
+            }
+            let mut planned = Vec::with_capacity(deliveries.len());
+            let mut good = Vec::with_capacity(deliveries.len());
+            for delivery in deliveries {
+                match Self::plan_payload(&delivery.data) {
+                    Ok(update) => {
+                        planned.push(Planned {
+                            update,
+                            feed_position: None,
+                        });
+                        good.push(delivery);
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "dead-lettering event that can never be projected");
+                        delivery
+                            .reject(BasicRejectOptions { requeue: false })
+                            .await?;
+                    }
+                }
+            }
+            let Some(last) = good.last() else {
+                continue;
+            };
+            match self.apply(planned.clone()).await {
+                Ok(()) => {
+                    last.ack(BasicAckOptions { multiple: true }).await?;
+                }
+                Err(batch_error) => {
+                    // The database answers, yet the batch failed: find the culprit(s)
+                    // one by one; they go back to the queue (and, after the delivery
+                    // limit, to the dead-letter queue), the rest is kept.
+                    tracing::warn!(error = %batch_error, "batch failed; applying its events one by one");
+                    for (delivery, one) in good.iter().zip(planned) {
+                        match self.apply(vec![one]).await {
+                            Ok(()) => {
+                                delivery.ack(BasicAckOptions::default()).await?;
+                            }
+                            Err(e) => {
+                                tracing::error!(error = %e, "event not projected; redelivering");
+                                delivery
+                                    .nack(BasicNackOptions {
+                                        requeue: true,
+                                        ..Default::default()
+                                    })
+                                    .await?;
+                            }
+                        }
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+        Err(lapin::Error::from(
+            lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Closed),
+        ))
+    }
+}
+
+/// What the AMQP consumer needs.
+#[derive(Debug, Clone)]
+pub struct AmqpSettings {
+    /// Broker URL.
+    pub url: String,
+    /// Events exchange.
+    pub exchange: String,
+    /// This projection's queue.
+    pub queue: String,
+    /// Deliveries before dead-lettering.
+    pub delivery_limit: u32,
+    /// Events per transaction at most.
+    pub batch_size: usize,
+}

@@ -1,0 +1,136 @@
+//! metadata-query's one error type and its mapping to RFC 9457 problem details.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+
+/// Everything that can fail here: requests, projection, catch-up.
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataError {
+    /// No or an unknown credential.
+    #[error("a valid API key or participant token is required: send `Authorization: Bearer …`")]
+    Unauthorized,
+    /// A participant token asked for something only the application may do.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The resource does not exist, or the caller may not see it.
+    #[error("{0}")]
+    NotFound(String),
+    /// A query parameter or body field is malformed.
+    #[error("{0}")]
+    InvalidRequest(String),
+    /// The method is not defined on this resource.
+    #[error("this method is not allowed on this resource")]
+    MethodNotAllowed,
+    /// The database (or the feed) is unreachable.
+    #[error("the service is temporarily unavailable; retry later")]
+    Unavailable(String),
+    /// An event that can never be projected.
+    #[error(transparent)]
+    Poison(#[from] crate::projection::PlanError),
+    /// A database failure.
+    #[error("database error: {0}")]
+    Database(String),
+    /// Migrations or setup failed.
+    #[error("setup failed: {0}")]
+    Setup(String),
+}
+
+impl From<diesel::result::Error> for MetadataError {
+    fn from(e: diesel::result::Error) -> Self {
+        Self::Database(e.to_string())
+    }
+}
+
+impl From<conversations_store::StoreError> for MetadataError {
+    fn from(e: conversations_store::StoreError) -> Self {
+        match e {
+            conversations_store::StoreError::Unavailable(detail) => Self::Unavailable(detail),
+            other => Self::Setup(other.to_string()),
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for MetadataError {
+    fn from(e: actix_web::error::BlockingError) -> Self {
+        Self::Unavailable(e.to_string())
+    }
+}
+
+/// RFC 9457 problem details.
+#[derive(Debug, Serialize)]
+pub struct Problem {
+    /// A URI reference naming the kind of problem.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short summary.
+    pub title: &'static str,
+    /// The HTTP status.
+    pub status: u16,
+    /// What went wrong with this request.
+    pub detail: String,
+}
+
+impl MetadataError {
+    fn slug_and_title(&self) -> (&'static str, &'static str) {
+        match self {
+            Self::Unauthorized => ("unauthorized", "Unauthorized"),
+            Self::Forbidden(_) => ("forbidden", "Forbidden"),
+            Self::NotFound(_) => ("not-found", "Not found"),
+            Self::InvalidRequest(_) => ("invalid-request", "Invalid request"),
+            Self::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
+            Self::Unavailable(_) => ("unavailable", "Service unavailable"),
+            Self::Poison(_) | Self::Database(_) | Self::Setup(_) => {
+                ("internal", "Internal server error")
+            }
+        }
+    }
+}
+
+impl ResponseError for MetadataError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Poison(_) | Self::Database(_) | Self::Setup(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        if status.is_server_error() {
+            tracing::error!(error = %self, "request failed");
+        }
+        let (slug, title) = self.slug_and_title();
+        let detail = if status == StatusCode::INTERNAL_SERVER_ERROR {
+            "internal error".to_owned()
+        } else {
+            self.to_string()
+        };
+        let problem = Problem {
+            kind: format!("/problems/{slug}"),
+            title,
+            status: status.as_u16(),
+            detail,
+        };
+        let mut response = HttpResponse::build(status);
+        response.insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        ));
+        if matches!(self, Self::Unauthorized) {
+            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
+        }
+        if matches!(self, Self::Unavailable(_)) {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
+        }
+        response.body(serde_json::to_string(&problem).unwrap_or_default())
+    }
+}

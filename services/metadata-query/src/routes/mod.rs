@@ -1,0 +1,60 @@
+//! HTTP routes of the read API. Registered with full paths (no scope) so the all-in-one
+//! server can mount them beside conversation-api's `/api/v1` scope.
+
+pub mod contacts;
+pub mod health;
+pub mod inbox;
+pub mod participants;
+pub mod recent;
+pub mod settings;
+pub mod views;
+
+use actix_web::web;
+
+use crate::error::MetadataError;
+
+async fn method_not_allowed() -> Result<actix_web::HttpResponse, MetadataError> {
+    Err(MetadataError::MethodNotAllowed)
+}
+
+/// Registers the read API. Call before any `/api/v1` scope of another service.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    let not_allowed = || web::route().to(method_not_allowed);
+    cfg.service(
+        web::resource("/api/v1/contacts")
+            .route(web::get().to(contacts::find))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/api/v1/contacts/{contact}")
+            .route(web::get().to(contacts::view))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/api/v1/contacts/{contact}/conversations")
+            .route(web::get().to(inbox::list))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/api/v1/contacts/{contact}/recent-messages")
+            .route(web::post().to(recent::recent_messages))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/api/v1/participants")
+            .route(web::get().to(participants::by_conversation_ids))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/api/v1/settings/unread-sources")
+            .route(web::get().to(settings::get_unread_sources))
+            .route(web::put().to(settings::put_unread_sources))
+            .default_service(not_allowed()),
+    );
+}
+
+/// Health endpoints of the standalone service (the all-in-one server has its own).
+pub fn configure_health(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/livez").route(web::get().to(health::livez)))
+        .service(web::resource("/readyz").route(web::get().to(health::readyz)));
+}

@@ -1,0 +1,80 @@
+//! `GET /api/v1/participants?conversation_ids=a,b,c` (SAMA's get_participants_by_cids):
+//! the active participants of each listed conversation the caller may see. Ids the
+//! caller may not see (another application's, or, for a token, conversations its contact
+//! is not in) are ignored, as SAMA does.
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+use crate::auth::Viewer;
+use crate::error::MetadataError;
+use crate::routes::views::PersonView;
+use crate::startup::AppState;
+
+/// Most conversation ids per request.
+pub const MAX_IDS: usize = 100;
+
+/// Query.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParticipantsQuery {
+    /// Comma-separated conversation ids.
+    pub conversation_ids: String,
+}
+
+/// One conversation's participants.
+#[derive(Debug, Serialize)]
+pub struct ConversationParticipants {
+    /// Conversation id.
+    pub id: String,
+    /// Active participants.
+    pub participants: Vec<PersonView>,
+}
+
+/// The response.
+#[derive(Debug, Serialize)]
+pub struct ParticipantsView {
+    /// One entry per visible conversation, in the order asked.
+    pub conversations: Vec<ConversationParticipants>,
+}
+
+/// Lists participants by conversation ids.
+pub async fn by_conversation_ids(
+    state: web::Data<AppState>,
+    viewer: Viewer,
+    query: web::Query<ParticipantsQuery>,
+) -> Result<HttpResponse, MetadataError> {
+    let mut ids: Vec<String> = Vec::new();
+    for id in query.conversation_ids.split(',').map(str::trim) {
+        if !id.is_empty() && !ids.iter().any(|seen| seen == id) {
+            ids.push(id.to_owned());
+        }
+    }
+    if ids.is_empty() {
+        return Err(MetadataError::InvalidRequest(
+            "conversation_ids lists at least one conversation id".into(),
+        ));
+    }
+    if ids.len() > MAX_IDS {
+        return Err(MetadataError::InvalidRequest(format!(
+            "at most {MAX_IDS} conversation_ids"
+        )));
+    }
+    let store = state.store.clone();
+    let app = viewer.app().to_owned();
+    let member = viewer.contact().map(str::to_owned);
+    let asked = ids.clone();
+    let members = web::block(move || store.members(&app, &asked, member.as_deref())).await??;
+    let conversations = ids
+        .into_iter()
+        .filter_map(|id| {
+            let participants: Vec<PersonView> = members
+                .iter()
+                .filter(|m| m.conversation_id == id)
+                .map(|m| PersonView::new(&viewer, m))
+                .collect();
+            (!participants.is_empty()).then_some(ConversationParticipants { id, participants })
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(ParticipantsView { conversations }))
+}

@@ -1,0 +1,226 @@
+//! Building metadata-query: open the projection, start catching up and consuming, serve
+//! the read API — standalone ([`Application`]) or inside the all-in-one server
+//! ([`Embedded`], whose routes are mounted beside conversation-api's).
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use actix_web::dev::{Server, Service};
+use actix_web::{App, HttpServer, web};
+use conversations_bus::{PublishedEvent, SinkHealth};
+use conversations_domain::participant_token::ParticipantTokenCodec;
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+
+use crate::config::MetadataConfig;
+use crate::consumer::{AmqpSettings, Projector};
+use crate::error::MetadataError;
+use crate::feed::Feed;
+use crate::store::InboxStore;
+
+/// What every handler shares.
+pub struct AppState {
+    /// The projection.
+    pub store: InboxStore,
+    /// Verifies participant tokens; `None` without `TOKEN_SECRET`.
+    pub tokens: Option<ParticipantTokenCodec>,
+    /// Base of links in responses.
+    pub public_url: String,
+    /// Whether the consumer reaches its bus.
+    pub bus_health: Arc<SinkHealth>,
+    /// Whether the first catch-up finished.
+    pub caught_up: Arc<AtomicBool>,
+}
+
+/// Where events come from.
+pub enum EventSource {
+    /// RabbitMQ (`AMQP_URL`).
+    Amqp,
+    /// The all-in-one in-process bus; subscribe before the relay starts.
+    InProcess(broadcast::Receiver<Arc<PublishedEvent>>),
+}
+
+/// metadata-query's projection and consumer, without an HTTP server of its own.
+pub struct Embedded {
+    state: web::Data<AppState>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Embedded {
+    /// Opens the projection and starts catching up (from `feed`, when there is one) and
+    /// consuming `source`.
+    pub async fn start(
+        config: &MetadataConfig,
+        source: EventSource,
+        feed: Option<Feed>,
+    ) -> anyhow::Result<Self> {
+        let url = config.database_url.clone();
+        let pool_size = config.pool_size;
+        let store =
+            tokio::task::spawn_blocking(move || InboxStore::open(&url, pool_size)).await??;
+        let projector = Projector::new(store.clone());
+        let bus_health = Arc::new(SinkHealth::default());
+        let mut tasks = Vec::new();
+        match source {
+            EventSource::Amqp => {
+                let url = config
+                    .amqp_url
+                    .clone()
+                    .ok_or_else(|| anyhow::anyhow!("AMQP_URL is not set"))?;
+                let settings = AmqpSettings {
+                    url,
+                    exchange: config.exchange.clone(),
+                    queue: config.queue.clone(),
+                    delivery_limit: config.delivery_limit,
+                    batch_size: config.batch_size,
+                };
+                tasks.push(tokio::spawn(
+                    projector.clone().run_amqp(settings, bus_health.clone()),
+                ));
+                let catching_up = projector.clone();
+                tasks.push(tokio::spawn(async move {
+                    match feed {
+                        Some(feed) => catching_up.catch_up_until_done(&feed).await,
+                        None => {
+                            tracing::warn!("FEED_URL is not set: no catch-up, only events from now on are projected");
+                            catching_up.caught_up.store(true, Ordering::Relaxed);
+                        }
+                    }
+                }));
+            }
+            EventSource::InProcess(events) => {
+                bus_health.set(true);
+                let feed = feed.ok_or_else(|| {
+                    anyhow::anyhow!("the in-process bus needs the in-process feed")
+                })?;
+                let batch_size = config.batch_size;
+                let consuming = projector.clone();
+                tasks.push(tokio::spawn(async move {
+                    consuming.catch_up_until_done(&feed).await;
+                    consuming.run_in_process(events, feed, batch_size).await;
+                }));
+            }
+        }
+        let state = web::Data::new(AppState {
+            store,
+            tokens: config.token_secret.clone().map(ParticipantTokenCodec::new),
+            public_url: config.public_url.clone(),
+            bus_health,
+            caught_up: projector.caught_up.clone(),
+        });
+        Ok(Self { state, tasks })
+    }
+
+    /// The shared state (for tests and the health check of the embedding server).
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Registers the read API with this state; mount before any other `/api/v1` scope.
+    pub fn routes(&self) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + Sync + 'static {
+        let state = self.state.clone();
+        move |cfg: &mut web::ServiceConfig| {
+            cfg.app_data(state.clone());
+            crate::routes::configure(cfg);
+        }
+    }
+
+    /// Stops consuming.
+    pub fn stop(&self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// The standalone service: [`Embedded`] plus its own HTTP server.
+pub struct Application {
+    port: u16,
+    server: Server,
+    embedded: Embedded,
+}
+
+impl Application {
+    /// Builds the service on `listener`, consuming RabbitMQ and catching up from the feed
+    /// configured in `config`.
+    pub async fn build(config: MetadataConfig, listener: TcpListener) -> anyhow::Result<Self> {
+        let feed = match (&config.feed_url, &config.feed_token) {
+            (Some(url), Some(token)) => Some(Feed::http(url, token)?),
+            (Some(_), None) => anyhow::bail!("FEED_URL needs FEED_TOKEN"),
+            _ => None,
+        };
+        let embedded = Embedded::start(&config, EventSource::Amqp, feed).await?;
+        let port = listener.local_addr()?.port();
+        let routes = embedded.routes();
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(web::PathConfig::default().error_handler(|e, _| {
+                    MetadataError::NotFound(format!("no such resource: {e}")).into()
+                }))
+                .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                    MetadataError::InvalidRequest(format!("invalid query string: {e}")).into()
+                }))
+                .app_data(json_config())
+                .wrap_fn(|req, srv| {
+                    let started = Instant::now();
+                    let method = req.method().clone();
+                    let path = req.path().to_owned();
+                    let call = srv.call(req);
+                    async move {
+                        let response = call.await?;
+                        tracing::info!(
+                            http.method = %method,
+                            http.path = %path,
+                            http.status = response.status().as_u16(),
+                            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+                            "request"
+                        );
+                        Ok(response)
+                    }
+                })
+                .configure(routes.clone())
+                .configure(crate::routes::configure_health)
+                .default_service(web::to(|| async {
+                    Err::<actix_web::HttpResponse, _>(MetadataError::NotFound(
+                        "no such resource".into(),
+                    ))
+                }))
+        })
+        .listen(listener)?
+        .shutdown_timeout(10)
+        .run();
+        Ok(Self {
+            port,
+            server,
+            embedded,
+        })
+    }
+
+    /// The port listened on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The shared state (tests).
+    pub fn state(&self) -> web::Data<AppState> {
+        self.embedded.state()
+    }
+
+    /// Serves until stopped, then stops consuming.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.embedded.stop();
+        result
+    }
+}
+
+/// JSON bodies: at most 64 KiB, errors as problem details.
+pub fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(64 * 1024)
+        .error_handler(|e, _| {
+            MetadataError::InvalidRequest(format!("invalid JSON body: {e}")).into()
+        })
+}

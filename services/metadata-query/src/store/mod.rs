@@ -1,0 +1,147 @@
+//! metadata-query's own database: the inbox projection on PostgreSQL or SQLite, through
+//! the same diesel connection type as the write store but with its own tables and
+//! migrations. Blocking; async callers use `spawn_blocking` / `web::block`.
+
+mod apply;
+
+pub use apply::Planned;
+mod read;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use conversations_store::{AnyConnection, Backend, build_pool};
+use diesel::prelude::*;
+use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
+use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+
+pub use read::{
+    Contact, InboxFilter, InboxItem, InboxOrder, InboxPage, MemberView, MessageItem, MessagePage,
+    Relevant,
+};
+
+use crate::error::MetadataError;
+use crate::schema::{
+    mq_api_keys, mq_checkpoint, mq_contacts, mq_conversations, mq_memberships, mq_messages,
+    mq_unread_sources,
+};
+
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// The projection store.
+#[derive(Clone)]
+pub struct InboxStore {
+    pool: Pool<ConnectionManager<AnyConnection>>,
+    write_lock: Option<Arc<Mutex<()>>>,
+}
+
+impl std::fmt::Debug for InboxStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InboxStore")
+            .field("sqlite", &self.write_lock.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Applies metadata-query's pending migrations.
+pub fn migrate(backend: &Backend) -> Result<(), MetadataError> {
+    Ok(conversations_store::run_migrations(
+        backend,
+        POSTGRES_MIGRATIONS,
+        SQLITE_MIGRATIONS,
+    )?)
+}
+
+/// Runs metadata-query's migrations down and up again (migration round-trip test).
+#[doc(hidden)]
+pub fn redo_migrations(backend: &Backend) -> Result<(), MetadataError> {
+    Ok(conversations_store::redo_migrations(
+        backend,
+        || POSTGRES_MIGRATIONS,
+        || SQLITE_MIGRATIONS,
+    )?)
+}
+
+impl InboxStore {
+    /// Connects, migrates, and opens a pool of `pool_size` connections.
+    pub fn open(database_url: &str, pool_size: u32) -> Result<Self, MetadataError> {
+        let backend = Backend::from_url(database_url)?;
+        migrate(&backend)?;
+        let pool = build_pool(&backend, pool_size)?;
+        let write_lock = matches!(backend, Backend::Sqlite(_)).then(|| Arc::new(Mutex::new(())));
+        Ok(Self { pool, write_lock })
+    }
+
+    pub(crate) fn conn(
+        &self,
+    ) -> Result<PooledConnection<ConnectionManager<AnyConnection>>, MetadataError> {
+        self.pool
+            .get()
+            .map_err(|e| MetadataError::Unavailable(e.to_string()))
+    }
+
+    /// Serialises writers on SQLite; a no-op on PostgreSQL.
+    pub(crate) fn write_guard(&self) -> Option<MutexGuard<'_, ()>> {
+        self.write_lock.as_ref().map(|lock| {
+            lock.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        })
+    }
+
+    /// Checks that the database answers (for `/readyz`).
+    pub fn ping(&self) -> Result<(), MetadataError> {
+        let mut conn = self.conn()?;
+        diesel::sql_query("SELECT 1").execute(&mut *conn)?;
+        Ok(())
+    }
+
+    /// The application a key (by its hash) belongs to.
+    pub fn app_for_key_hash(&self, key_hash: &str) -> Result<Option<String>, MetadataError> {
+        let mut conn = self.conn()?;
+        Ok(mq_api_keys::table
+            .filter(mq_api_keys::key_hash.eq(key_hash))
+            .select(mq_api_keys::app_id)
+            .first(&mut *conn)
+            .optional()?)
+    }
+
+    /// How far the replay feed has been applied.
+    pub fn feed_position(&self) -> Result<i64, MetadataError> {
+        let mut conn = self.conn()?;
+        Ok(mq_checkpoint::table
+            .filter(mq_checkpoint::id.eq(1))
+            .select(mq_checkpoint::feed_position)
+            .first(&mut *conn)
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    /// Empties the projection (keys, contacts, conversations, messages, settings and the
+    /// feed position) so that the next catch-up rebuilds it from the first event. The
+    /// unread-source settings are kept: they are not derived from events.
+    pub fn reset(&self) -> Result<(), MetadataError> {
+        let _guard = self.write_guard();
+        let mut conn = self.conn()?;
+        conn.transaction::<_, MetadataError, _>(|conn| {
+            diesel::delete(mq_messages::table).execute(conn)?;
+            diesel::delete(mq_memberships::table).execute(conn)?;
+            diesel::delete(mq_conversations::table).execute(conn)?;
+            diesel::delete(mq_contacts::table).execute(conn)?;
+            diesel::delete(mq_api_keys::table).execute(conn)?;
+            diesel::update(mq_checkpoint::table)
+                .set(mq_checkpoint::feed_position.eq(0))
+                .execute(conn)?;
+            Ok(())
+        })
+    }
+
+    /// The sources (besides `api` and `email`) whose messages count as unread for `app`.
+    pub fn unread_sources(&self, app: &str) -> Result<Vec<String>, MetadataError> {
+        let mut conn = self.conn()?;
+        Ok(mq_unread_sources::table
+            .filter(mq_unread_sources::app_id.eq(app))
+            .order(mq_unread_sources::source.asc())
+            .select(mq_unread_sources::source)
+            .load(&mut *conn)?)
+    }
+}
