@@ -136,7 +136,7 @@ pub enum Update {
         key_hash: String,
     },
     /// A conversation event.
-    Conversation(ConversationUpdate),
+    Conversation(Box<ConversationUpdate>),
     /// Nothing for the inbox (e.g. `notification_failed`).
     Ignore,
 }
@@ -268,7 +268,7 @@ pub fn plan(envelope: &v1::Envelope) -> Result<Update, PlanError> {
     }
     let occurred_at =
         time(envelope.occurred_at.as_ref()).ok_or_else(|| PlanError("no occurred_at".into()))?;
-    Ok(Update::Conversation(ConversationUpdate {
+    Ok(Update::Conversation(Box::new(ConversationUpdate {
         conversation: ConversationState {
             kind: info.kind.clone(),
             subject: non_empty(&info.subject),
@@ -284,7 +284,7 @@ pub fn plan(envelope: &v1::Envelope) -> Result<Update, PlanError> {
         occurred_at,
         message,
         deleted,
-    }))
+    })))
 }
 
 #[cfg(test)]

@@ -91,10 +91,16 @@ pub async fn recent_messages(
     state: web::Data<AppState>,
     viewer: Viewer,
     path: web::Path<String>,
-    body: Option<web::Json<RecentMessagesRequest>>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, MetadataError> {
     let contact = viewer.resolve_contact(&path)?;
-    let request = body.map(web::Json::into_inner).unwrap_or_default();
+    // An empty body means "everything, first pages"; anything else must be the request.
+    let request: RecentMessagesRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        RecentMessagesRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| MetadataError::InvalidRequest(format!("invalid JSON body: {e}")))?
+    };
     let limit = request.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(MetadataError::InvalidRequest(format!(

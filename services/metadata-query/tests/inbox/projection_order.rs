@@ -1,0 +1,159 @@
+//! The same events applied in order, twice, and in reverse order leave the same
+//! projection: duplicates change nothing and stale events never overwrite newer state.
+
+use conversations_events::feed::FeedPage;
+use data_encoding::BASE64;
+use metadata_query::InboxStore;
+use metadata_query::consumer::Projector;
+use metadata_query::store::{InboxFilter, InboxOrder, Planned};
+use serde_json::json;
+
+use crate::helpers::{FEED_TOKEN, world};
+use crate::{FRED, OLGA, TINA};
+
+fn snapshot(store: &InboxStore, app: &str, email: &str) -> String {
+    let contact = metadata_query::projection::contact_id(app, email);
+    let page = store
+        .inbox(
+            &contact,
+            &InboxFilter::default(),
+            &InboxOrder {
+                limit: 100,
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+    let members = store
+        .members(
+            app,
+            &page
+                .items
+                .iter()
+                .map(|i| i.conversation_id.clone())
+                .collect::<Vec<_>>(),
+            None,
+        )
+        .unwrap();
+    format!(
+        "{:?} badge={} total={} members={:?}",
+        page.items, page.badge, page.total, members
+    )
+}
+
+#[tokio::test]
+async fn duplicated_and_reordered_events_leave_the_projection_right() {
+    let w = world().await;
+    let a = w.conversation(FRED, &[TINA], "one").await;
+    let b = w.conversation(TINA, &[FRED, OLGA], "two").await;
+    w.say(&a, FRED, "again").await;
+    w.say(&b, OLGA, "hi").await;
+    w.say_with_source(&b, FRED, "started", Some("call")).await;
+    w.say_with_source(&b, FRED, "missed", Some("call")).await;
+    w.post(
+        &format!("/api/v1/conversations/{a}/read"),
+        json!({"participant": TINA, "up_to": 1}),
+    )
+    .await;
+    w.patch(
+        &format!("/api/v1/conversations/{b}/participants/{TINA}"),
+        json!({"muted": true, "archived": true}),
+    )
+    .await;
+    w.say(&a, TINA, "bye").await;
+    let r = w
+        .client
+        .delete(format!(
+            "{}/api/v1/conversations/{b}/participants/{OLGA}",
+            w.api
+        ))
+        .bearer_auth(&w.key)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+    w.say(&a, FRED, "last word").await;
+
+    let page: FeedPage = w
+        .client
+        .get(format!("{}/internal/v1/events?after=0&limit=1000", w.api))
+        .bearer_auth(FEED_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let planned: Vec<Planned> = page
+        .events
+        .iter()
+        .map(|e| Planned {
+            update: Projector::plan_payload(&BASE64.decode(e.payload.as_bytes()).unwrap()).unwrap(),
+            feed_position: None,
+        })
+        .collect();
+    assert!(planned.len() > 15, "{} events", planned.len());
+    let app = match &planned[0].update {
+        metadata_query::projection::Update::KeyIssued { app_id, .. } => app_id.clone(),
+        other => panic!("the key comes first: {other:?}"),
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let open = |name: &str| {
+        InboxStore::open(&format!("sqlite://{}/{name}.db", dir.path().display()), 2).unwrap()
+    };
+    let in_order = open("in-order");
+    in_order.apply(&planned).unwrap();
+
+    // Every event twice, in reverse order, one per transaction (as separate deliveries).
+    let shuffled = open("shuffled");
+    let mut reversed: Vec<Planned> = planned.iter().rev().cloned().collect();
+    reversed.extend(planned.iter().cloned());
+    reversed.extend(planned.iter().rev().cloned());
+    // The key must be known for the API, but the projection itself does not care.
+    for one in &reversed {
+        shuffled.apply(std::slice::from_ref(one)).unwrap();
+    }
+    for email in [FRED, TINA, OLGA] {
+        assert_eq!(
+            snapshot(&in_order, &app, email),
+            snapshot(&shuffled, &app, email),
+            "{email}"
+        );
+    }
+
+    // And the state is the right one, not merely the same one.
+    let tina = metadata_query::projection::contact_id(&app, TINA);
+    let page = in_order
+        .inbox(
+            &tina,
+            &InboxFilter::default(),
+            &InboxOrder {
+                limit: 10,
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+    let one = page.items.iter().find(|i| i.conversation_id == a).unwrap();
+    assert_eq!(one.unread, 1, "`last word` after her own `bye`");
+    assert_eq!(one.last_message_preview.as_deref(), Some("last word"));
+    let two = page.items.iter().find(|i| i.conversation_id == b).unwrap();
+    assert!(two.muted && two.archived_at.is_some());
+    assert!(two.has_missed_call && two.has_call && !two.has_ongoing_call);
+    assert_eq!(two.unread, 1, "Olga's `hi`; calls do not count");
+    let olga = metadata_query::projection::contact_id(&app, OLGA);
+    let olga_page = in_order
+        .inbox(
+            &olga,
+            &InboxFilter::default(),
+            &InboxOrder {
+                limit: 10,
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+    assert!(olga_page.items.is_empty(), "Olga left");
+    w.finish().await;
+}
