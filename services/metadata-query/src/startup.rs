@@ -80,7 +80,14 @@ impl Embedded {
                     projector.clone().run_amqp(settings, bus_health.clone()),
                 ));
                 let catching_up = projector.clone();
+                let consuming = bus_health.clone();
                 tasks.push(tokio::spawn(async move {
+                    // The queue must exist (and buffer) before the feed is read, or events
+                    // published between the last feed page and the declaration would be
+                    // missed; the consumer reports healthy once it has declared it.
+                    while !consuming.is_connected() {
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    }
                     match feed {
                         Some(feed) => catching_up.catch_up_until_done(&feed).await,
                         None => {

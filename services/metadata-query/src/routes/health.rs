@@ -10,19 +10,23 @@ pub async fn livez() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
-/// The database answers and the consumer is connected to its bus.
+/// The database answers, the consumer is connected to its bus and the first catch-up from
+/// the event feed is done.
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let store = state.store.clone();
     let database = web::block(move || store.ping())
         .await
         .is_ok_and(|r| r.is_ok());
     let bus = state.bus_health.is_connected();
+    let caught_up = state.caught_up.load(std::sync::atomic::Ordering::Relaxed);
+    let ready = database && bus && caught_up;
     let body = json!({
-        "status": if database && bus { "ok" } else { "unavailable" },
+        "status": if ready { "ok" } else { "unavailable" },
         "database": database,
         "bus": bus,
+        "caught_up": caught_up,
     });
-    if database && bus {
+    if ready {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable().json(body)

@@ -82,6 +82,8 @@ pub struct Planned {
 #[derive(Default)]
 struct BatchCache {
     counted_sources: HashMap<String, Vec<String>>,
+    /// Contacts as stored (the store's memory, taken for the batch and given back).
+    known_contacts: super::KnownContacts,
 }
 
 impl BatchCache {
@@ -116,9 +118,13 @@ impl InboxStore {
         }
         let _guard = self.write_guard();
         let mut conn = self.conn()?;
-        conn.transaction::<_, MetadataError, _>(|conn| {
+        let mut cache = BatchCache {
+            known_contacts: std::mem::take(&mut *self.known()),
+            ..Default::default()
+        };
+        let result = conn.transaction::<_, MetadataError, _>(|conn| {
             let conn: &mut AnyConnection = conn;
-            let mut cache = BatchCache::default();
+            let cache = &mut cache;
             for planned in batch {
                 match &planned.update {
                     Update::Ignore => {}
@@ -134,7 +140,7 @@ impl InboxStore {
                             [(Text, key_hash), (Text, app_id), (Text, app_name)]
                         )?;
                     }
-                    Update::Conversation(update) => apply_conversation(conn, &mut cache, update)?,
+                    Update::Conversation(update) => apply_conversation(conn, cache, update)?,
                 }
             }
             if let Some(position) = batch.iter().filter_map(|p| p.feed_position).max() {
@@ -147,7 +153,21 @@ impl InboxStore {
                 .execute(conn)?;
             }
             Ok(())
-        })
+        });
+        let mut known = self.known();
+        *known = cache.known_contacts;
+        // A rolled-back batch may have noted contacts that were never stored: forget all
+        // (rare); and keep the memory bounded.
+        if result.is_err() || known.len() > 200_000 {
+            known.clear();
+        }
+        result
+    }
+
+    fn known(&self) -> std::sync::MutexGuard<'_, super::KnownContacts> {
+        self.known_contacts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Sets which integrator sources count as unread for `app` and recomputes the unread
@@ -251,7 +271,7 @@ fn apply_conversation(
         return Ok(());
     }
     for p in &u.participants {
-        upsert_contact(conn, &u.app_id, p)?;
+        upsert_contact(conn, cache, &u.app_id, p)?;
         upsert_membership(conn, u, seq, p)?;
     }
     if let Some(m) = &u.message {
@@ -263,9 +283,27 @@ fn apply_conversation(
 
 fn upsert_contact(
     conn: &mut AnyConnection,
+    cache: &mut BatchCache,
     app: &str,
     p: &ParticipantState,
 ) -> Result<(), MetadataError> {
+    // Nothing new about this contact: no write (a `None` never overwrites a stored value).
+    if let Some((name, external)) = cache.known_contacts.get(&p.contact_id)
+        && (p.display_name.is_none() || p.display_name == *name)
+        && (p.external_id.is_none() || p.external_id == *external)
+    {
+        return Ok(());
+    }
+    let stored = cache.known_contacts.get(&p.contact_id);
+    let merged = (
+        p.display_name
+            .clone()
+            .or_else(|| stored.and_then(|s| s.0.clone())),
+        p.external_id
+            .clone()
+            .or_else(|| stored.and_then(|s| s.1.clone())),
+    );
+    cache.known_contacts.insert(p.contact_id.clone(), merged);
     run!(
         conn,
         "INSERT INTO mq_contacts (id, app_id, email, display_name, external_id) \

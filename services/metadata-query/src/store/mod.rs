@@ -33,7 +33,13 @@ const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqli
 pub struct InboxStore {
     pool: Pool<ConnectionManager<AnyConnection>>,
     write_lock: Option<Arc<Mutex<()>>>,
+    /// Contacts known to be stored with these (display name, external id): most events
+    /// repeat them, and skipping the write saves a round trip per participant.
+    known_contacts: Arc<Mutex<KnownContacts>>,
 }
+
+/// Contact id → (display name, external id) as stored.
+pub(crate) type KnownContacts = std::collections::HashMap<String, (Option<String>, Option<String>)>;
 
 impl std::fmt::Debug for InboxStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -69,7 +75,11 @@ impl InboxStore {
         migrate(&backend)?;
         let pool = build_pool(&backend, pool_size)?;
         let write_lock = matches!(backend, Backend::Sqlite(_)).then(|| Arc::new(Mutex::new(())));
-        Ok(Self { pool, write_lock })
+        Ok(Self {
+            pool,
+            write_lock,
+            known_contacts: Arc::default(),
+        })
     }
 
     pub(crate) fn conn(
@@ -132,7 +142,12 @@ impl InboxStore {
                 .set(mq_checkpoint::feed_position.eq(0))
                 .execute(conn)?;
             Ok(())
-        })
+        })?;
+        self.known_contacts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+        Ok(())
     }
 
     /// The sources (besides `api` and `email`) whose messages count as unread for `app`.
