@@ -2,7 +2,6 @@
 //! for a new metadata-query replica (or a rebuild) to catch up from before it follows its
 //! queue. Internal: authenticated with `FEED_TOKEN`, never routed by the public gateway.
 
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use conversations_events::feed::{FeedEvent, FeedPage};
 use data_encoding::BASE64;
@@ -33,12 +32,7 @@ pub async fn events(
     let Some(expected) = state.feed_token.as_deref() else {
         return Err(ApiError::NotFound("no such resource".into()));
     };
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
+    let presented = crate::auth::bearer(&req).unwrap_or_default();
     if !constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
         return Err(ApiError::Unauthorized);
     }

@@ -515,13 +515,4 @@ impl InboxStore {
             total,
         })
     }
-
-    /// The contact ids and addresses of the given contacts (to show message authors).
-    pub fn contacts_by_id(&self, ids: &[String]) -> Result<Vec<Contact>, MetadataError> {
-        let mut conn = self.conn()?;
-        Ok(mq_contacts::table
-            .filter(mq_contacts::id.eq_any(ids))
-            .select(Contact::as_select())
-            .load(&mut *conn)?)
-    }
 }
