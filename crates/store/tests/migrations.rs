@@ -4,12 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use conversations_store::{Backend, Store, migrate, redo_all_migrations};
-use diesel::{Connection, RunQueryDsl};
-
-fn postgres_admin_url() -> String {
-    std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
+use conversations_test_support::TestDatabase;
 
 fn check(url: &str) {
     let backend = Backend::from_url(url).unwrap();
@@ -49,18 +44,8 @@ fn sqlite_migrations_run_up_down_and_up_again() {
 
 #[test]
 fn postgres_migrations_run_up_down_and_up_again() {
-    let name = format!("conv_migrations_{}", uuid::Uuid::new_v4().simple());
-    let admin_url = postgres_admin_url();
-    let mut admin = diesel::PgConnection::establish(&admin_url).unwrap();
-    diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
-        .execute(&mut admin)
-        .unwrap();
-    let url = format!("{}/{name}", &admin_url[..admin_url.rfind('/').unwrap()]);
-    let outcome = std::panic::catch_unwind(|| check(&url));
-    diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .execute(&mut admin)
-        .unwrap();
-    outcome.unwrap();
+    let db = TestDatabase::create("conv_migrations").unwrap();
+    check(db.url());
 }
 
 #[test]

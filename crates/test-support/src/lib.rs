@@ -1,5 +1,15 @@
-//! Test and benchmark peers that speak real protocols over TCP.
+//! Test and benchmark peers that speak real protocols over TCP, and throwaway databases
+//! on the real servers the suites run against.
 
+pub mod postgres;
 pub mod smtp_sink;
 
+pub use postgres::TestDatabase;
 pub use smtp_sink::{ReceivedMail, SmtpSink};
+
+/// The RabbitMQ the suites publish to (`TEST_AMQP_URL`, default the local broker); each
+/// test declares its own uniquely named exchange and queues there and deletes them.
+pub fn amqp_url() -> String {
+    std::env::var("TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
+}

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use conversations_events::v1::{self, envelope::Payload};
 use conversations_events::{ProtoMessage, SCHEMA_VERSION, Timestamp};
-use diesel::{Connection, RunQueryDsl};
+use conversations_test_support::TestDatabase;
 use metadata_query::InboxStore;
 use metadata_query::consumer::Projector;
 use metadata_query::projection::contact_id;
@@ -103,15 +103,8 @@ fn main() {
     let customers_n = ((10_000.0 * scale) as usize).max(10);
     let agents_n = 10;
 
-    let admin = std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let db = format!("inbox_bench_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = diesel::PgConnection::establish(&admin).unwrap();
-    diesel::sql_query(format!("CREATE DATABASE \"{db}\""))
-        .execute(&mut conn)
-        .unwrap();
-    let url = format!("{}/{db}", &admin[..admin.rfind('/').unwrap()]);
-    let store = InboxStore::open(&url, 4).unwrap();
+    let db = TestDatabase::create("inbox_bench").unwrap();
+    let store = InboxStore::open(db.url(), 4).unwrap();
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
 
     println!(
@@ -337,7 +330,5 @@ fn main() {
     report("offset paging at start=5000 (for comparison)", deep);
 
     drop(store);
-    diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{db}\" WITH (FORCE)"))
-        .execute(&mut conn)
-        .unwrap();
+    drop(db);
 }

@@ -64,16 +64,8 @@ async fn stock_lettre(connections: u32, mails: usize) -> f64 {
 
 /// The whole sending path: claim due deliveries from PostgreSQL, send, record the outcome.
 async fn end_to_end(mails: usize) -> f64 {
-    use diesel::{Connection, RunQueryDsl};
-    let admin = std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
-    let name = format!("conv_bench_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = diesel::PgConnection::establish(&admin).unwrap();
-    diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
-        .execute(&mut conn)
-        .unwrap();
-    let url = format!("{}/{name}", &admin[..admin.rfind('/').unwrap()]);
-    let store = conversations_store::Store::open(&url, 8).unwrap();
+    let db = conversations_test_support::TestDatabase::create("conv_bench").unwrap();
+    let store = conversations_store::Store::open(db.url(), 8).unwrap();
     let sink = SmtpSink::start().await.unwrap();
     let raw = sample_mail();
     let conversation = uuid::Uuid::now_v7().to_string();
@@ -109,9 +101,7 @@ async fn end_to_end(mails: usize) -> f64 {
     let rate = mails as f64 / started.elapsed().as_secs_f64();
     assert_eq!(sink.count(), mails);
     drop(store);
-    diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-        .execute(&mut conn)
-        .unwrap();
+    drop(db);
     rate
 }
 

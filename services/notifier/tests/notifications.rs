@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use conversation_api::{Application, Config};
 use conversations_store::Store;
-use conversations_test_support::{ReceivedMail, SmtpSink};
-use diesel::{Connection, RunQueryDsl};
+use conversations_test_support::{ReceivedMail, SmtpSink, TestDatabase, amqp_url};
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicPublishOptions,
@@ -25,16 +24,6 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 const SECRET: &str = "notifier-test-secret-notifier-test-secret";
-
-fn postgres_admin_url() -> String {
-    std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-fn amqp_url() -> String {
-    std::env::var("TEST_AMQP_URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
-}
 
 /// conversation-api + notifier + SMTP sink + a listener on the exchange, all owned by one test.
 struct World {
@@ -50,25 +39,18 @@ struct World {
     exchange: String,
     queue: String,
     captured: lapin::Consumer,
-    db_name: String,
+    db: Option<TestDatabase>,
 }
 
 async fn world() -> World {
     let suffix = uuid::Uuid::new_v4().simple().to_string();
-    let db_name = format!("conv_notifier_{suffix}");
     let exchange = format!("test.events.{suffix}");
     let queue = format!("test.notifier.{suffix}");
-    let admin = postgres_admin_url();
-    let name = db_name.clone();
-    let db_url = tokio::task::spawn_blocking(move || {
-        let mut conn = diesel::PgConnection::establish(&admin).unwrap();
-        diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
-            .execute(&mut conn)
-            .unwrap();
-        format!("{}/{name}", &admin[..admin.rfind('/').unwrap()])
-    })
-    .await
-    .unwrap();
+    let db = tokio::task::spawn_blocking(|| TestDatabase::create("conv_notifier"))
+        .await
+        .unwrap()
+        .unwrap();
+    let db_url = db.url().to_owned();
     let sink = SmtpSink::start().await.unwrap();
     let env: HashMap<&str, String> = HashMap::from([
         ("DATABASE_URL", db_url),
@@ -165,7 +147,7 @@ async fn world() -> World {
         exchange,
         queue,
         captured,
-        db_name,
+        db: Some(db),
     };
     world.start_notifier(relay_wake).await;
     world
@@ -301,15 +283,8 @@ impl World {
                 .await;
         }
         let _ = self.amqp.close(200, "done".into()).await;
-        let name = self.db_name.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut conn = diesel::PgConnection::establish(&postgres_admin_url()).unwrap();
-            diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                .execute(&mut conn)
-                .unwrap();
-        })
-        .await
-        .unwrap();
+        let db = self.db.take();
+        tokio::task::spawn_blocking(move || drop(db)).await.unwrap();
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use conversation_api::{Application, Config};
 use conversations_bus::InProcessBus;
 use conversations_store::{Counts, Store};
-use diesel::{Connection, RunQueryDsl};
+use conversations_test_support::TestDatabase;
 use reqwest::Response;
 use serde_json::Value;
 
@@ -34,21 +34,11 @@ macro_rules! on_both_backends {
     };
 }
 
-/// The PostgreSQL server tests create their databases on.
-pub fn postgres_admin_url() -> String {
-    std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
+pub use conversations_test_support::amqp_url;
 
-/// The RabbitMQ tests publish to.
-pub fn amqp_url() -> String {
-    std::env::var("TEST_AMQP_URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
-}
-
-/// A database that exists for one test and is dropped after it.
+/// A database that exists for one test and is removed after it.
 pub enum TestDb {
-    Postgres { name: String },
+    Postgres { _db: TestDatabase },
     Sqlite { _dir: tempfile::TempDir },
 }
 
@@ -56,35 +46,15 @@ impl TestDb {
     pub fn create(kind: Db) -> (Self, String) {
         match kind {
             Db::Postgres => {
-                let name = format!("conv_test_{}", uuid::Uuid::new_v4().simple());
-                let mut admin = diesel::PgConnection::establish(&postgres_admin_url())
-                    .expect("PostgreSQL must run on 127.0.0.1:5432 (scripts/test starts it)");
-                diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
-                    .execute(&mut admin)
-                    .unwrap();
-                let base = postgres_admin_url();
-                let url = match base.rfind('/') {
-                    Some(i) => format!("{}/{name}", &base[..i]),
-                    None => panic!("bad TEST_POSTGRES_URL"),
-                };
-                (Self::Postgres { name }, url)
+                let db = TestDatabase::create("conv_test").unwrap();
+                let url = db.url().to_owned();
+                (Self::Postgres { _db: db }, url)
             }
             Db::Sqlite => {
                 let dir = tempfile::tempdir().unwrap();
                 let url = format!("sqlite://{}/conversations.db", dir.path().display());
                 (Self::Sqlite { _dir: dir }, url)
             }
-        }
-    }
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        if let Self::Postgres { name } = self
-            && let Ok(mut admin) = diesel::PgConnection::establish(&postgres_admin_url())
-        {
-            let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                .execute(&mut admin);
         }
     }
 }

@@ -1,58 +1,37 @@
-//! Applying planned updates to the projection, a batch per transaction.
+//! Applying planned updates to the projection, a batch per transaction, set by set.
 //!
 //! Each row remembers the sequence number of the state it holds (`info_seq`, `state_seq`,
 //! `last_message_seq`, …) and is only overwritten by a newer one, so an event applied twice
-//! or late changes nothing. Unread counts are kept exact under any delivery order: a new
-//! message counts for every other member whose read marker is before it, and whenever a
-//! read marker moves the count is recomputed from the stored messages.
+//! or late changes nothing. A batch is applied in a fixed number of statements whatever
+//! its size (one multi-row statement per table and step), because a round trip per event
+//! cannot keep up with thousands of events a second:
 //!
-//! The hot statements are plain SQL (upserts with `ON CONFLICT … DO UPDATE … WHERE`, which
-//! PostgreSQL and SQLite share), written with `?` placeholders and numbered for
-//! PostgreSQL; one event costs a handful of round trips.
+//! 1. conversations already deleted are dropped from the batch; deletions in it are applied
+//!    (deletion is final: everything else about that conversation is older news);
+//! 2. conversation rows, contacts and memberships are upserted, each with the newest state
+//!    the batch holds for it;
+//! 3. the batch's messages are inserted; those that were new move the conversations' last
+//!    message, call flags and last activity, and the members' unread counts.
+//!
+//! Unread counts stay exact under any delivery order and any batching: a membership whose
+//! read marker moves in step 2 is recounted from the messages stored *before* the batch,
+//! and step 3 then adds each newly stored message for every member it is unread for. A
+//! message is stored once, so it is counted once.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use conversations_store::AnyConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp};
+use diesel::sql_types::{BigInt, Text};
 
 use super::InboxStore;
+use super::sql::{Statement, Value, rows_per_statement};
 use crate::error::MetadataError;
 use crate::projection::{
     CallKind, ConversationUpdate, PEOPLE_SOURCES, ParticipantState, PostedMessage, Update,
 };
-use crate::schema::{mq_checkpoint, mq_conversations, mq_unread_sources};
-
-/// Rewrites `?` placeholders as `$1, $2, …` for PostgreSQL (our SQL has no `?` elsewhere).
-fn numbered(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len() + 16);
-    let mut n = 0;
-    for c in sql.chars() {
-        if c == '?' {
-            n += 1;
-            out.push('$');
-            out.push_str(&n.to_string());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// Runs one SQL statement with typed binds on whichever backend `conn` is.
-macro_rules! run {
-    ($conn:expr, $sql:expr, [$(($ty:ty, $val:expr)),* $(,)?]) => {{
-        match $conn {
-            AnyConnection::Postgresql(c) => {
-                diesel::sql_query(numbered($sql))$(.bind::<$ty, _>($val))*.execute(c)
-            }
-            AnyConnection::Sqlite(c) => {
-                diesel::sql_query($sql)$(.bind::<$ty, _>($val))*.execute(c)
-            }
-        }
-    }};
-}
+use crate::schema::{mq_checkpoint, mq_unread_sources};
 
 fn naive(t: DateTime<Utc>) -> NaiveDateTime {
     t.naive_utc()
@@ -111,7 +90,7 @@ impl BatchCache {
 }
 
 impl InboxStore {
-    /// Applies `batch` in one transaction, in order; records the highest feed position.
+    /// Applies `batch` in one transaction; records the highest feed position.
     pub fn apply(&self, batch: &[Planned]) -> Result<(), MetadataError> {
         if batch.is_empty() {
             return Ok(());
@@ -124,25 +103,7 @@ impl InboxStore {
         };
         let result = conn.transaction::<_, MetadataError, _>(|conn| {
             let conn: &mut AnyConnection = conn;
-            let cache = &mut cache;
-            for planned in batch {
-                match &planned.update {
-                    Update::Ignore => {}
-                    Update::KeyIssued {
-                        app_id,
-                        app_name,
-                        key_hash,
-                    } => {
-                        run!(
-                            conn,
-                            "INSERT INTO mq_api_keys (key_hash, app_id, app_name) VALUES (?, ?, ?) \
-                             ON CONFLICT (key_hash) DO NOTHING",
-                            [(Text, key_hash), (Text, app_id), (Text, app_name)]
-                        )?;
-                    }
-                    Update::Conversation(update) => apply_conversation(conn, cache, update)?,
-                }
-            }
+            apply_batch(conn, &mut cache, batch)?;
             if let Some(position) = batch.iter().filter_map(|p| p.feed_position).max() {
                 diesel::update(
                     mq_checkpoint::table
@@ -187,297 +148,599 @@ impl InboxStore {
                     ))
                     .execute(conn)?;
             }
-            let sql = format!(
-                "UPDATE mq_memberships SET unread = {} WHERE app_id = ?",
-                UNREAD_COUNT
-                    .replace(
-                        "m.conversation_id = ?",
-                        "m.conversation_id = mq_memberships.conversation_id"
-                    )
-                    .replace("m.seq > ?", "m.seq > mq_memberships.read_seq")
-                    .replace(
-                        "m.sender_contact <> ?",
-                        "m.sender_contact <> mq_memberships.contact_id"
-                    )
-                    .replace("s.app_id = ?", "s.app_id = mq_memberships.app_id")
-            );
-            run!(conn, &sql, [(Text, app)])?;
+            let recount = UNREAD_COUNT
+                .replace(
+                    "m.conversation_id = ?",
+                    "m.conversation_id = mq_memberships.conversation_id",
+                )
+                .replace("m.seq > ?", "m.seq > mq_memberships.read_seq")
+                .replace(
+                    "m.sender_contact <> ?",
+                    "m.sender_contact <> mq_memberships.contact_id",
+                )
+                .replace("s.app_id = ?", "s.app_id = mq_memberships.app_id");
+            let mut statement = Statement::new(format!(
+                "UPDATE mq_memberships SET unread = {recount} WHERE app_id = ?"
+            ));
+            statement.bind(Value::Text(app));
+            statement.execute(conn)?;
             Ok(())
         })
     }
 }
 
-fn apply_conversation(
+fn apply_batch(
     conn: &mut AnyConnection,
     cache: &mut BatchCache,
-    u: &ConversationUpdate,
+    batch: &[Planned],
 ) -> Result<(), MetadataError> {
-    let seq = to_i64(u.seq);
-    let existing: Option<(i64, i64)> = mq_conversations::table
-        .filter(mq_conversations::id.eq(&u.conversation_id))
-        .select((mq_conversations::info_seq, mq_conversations::deleted_seq))
-        .first(conn)
-        .optional()?;
-    match existing {
-        // Deleted is final: whatever else arrives about it is older news.
-        Some((_, deleted)) if deleted > 0 => return Ok(()),
-        None => {
-            run!(
-                conn,
-                "INSERT INTO mq_conversations (id, app_id, kind, subject, info_seq, \
-                 last_activity, last_message_seq, last_call_seq, call_ongoing, \
-                 last_missed_call_seq, deleted_seq) \
-                 VALUES (?, ?, ?, ?, ?, ?, 0, 0, FALSE, 0, 0)",
-                [
-                    (Text, &u.conversation_id),
-                    (Text, &u.app_id),
-                    (Text, &u.conversation.kind),
-                    (Nullable<Text>, u.conversation.subject.as_deref()),
-                    (BigInt, seq),
-                    (Timestamp, naive(u.conversation.created_at)),
-                ]
-            )?;
+    let mut updates: Vec<&ConversationUpdate> = Vec::with_capacity(batch.len());
+    for planned in batch {
+        match &planned.update {
+            Update::Ignore => {}
+            Update::KeyIssued {
+                app_id,
+                app_name,
+                key_hash,
+            } => {
+                let mut statement =
+                    Statement::new("INSERT INTO mq_api_keys (key_hash, app_id, app_name) VALUES ");
+                statement
+                    .row(&[
+                        Value::Text(key_hash),
+                        Value::Text(app_id),
+                        Value::Text(app_name),
+                    ])
+                    .push(" ON CONFLICT (key_hash) DO NOTHING")
+                    .execute(conn)?;
+            }
+            Update::Conversation(update) => updates.push(update),
         }
-        Some((info_seq, _)) if seq > info_seq => {
-            run!(
-                conn,
-                "UPDATE mq_conversations SET kind = ?, subject = ?, info_seq = ? WHERE id = ?",
-                [
-                    (Text, &u.conversation.kind),
-                    (Nullable<Text>, u.conversation.subject.as_deref()),
-                    (BigInt, seq),
-                    (Text, &u.conversation_id),
-                ]
-            )?;
-        }
-        Some(_) => {}
     }
-    if u.deleted {
-        run!(
-            conn,
-            "UPDATE mq_conversations SET deleted_seq = ? WHERE id = ?",
-            [(BigInt, seq), (Text, &u.conversation_id)]
-        )?;
-        run!(
-            conn,
-            "DELETE FROM mq_memberships WHERE conversation_id = ?",
-            [(Text, &u.conversation_id)]
-        )?;
-        run!(
-            conn,
-            "DELETE FROM mq_messages WHERE conversation_id = ?",
-            [(Text, &u.conversation_id)]
-        )?;
+    if updates.is_empty() {
         return Ok(());
     }
-    for p in &u.participants {
-        upsert_contact(conn, cache, &u.app_id, p)?;
-        upsert_membership(conn, u, seq, p)?;
+    let already_deleted = deleted_conversations(conn, &updates)?;
+    updates.retain(|u| !already_deleted.contains(u.conversation_id.as_str()));
+    upsert_contacts(conn, cache, &updates)?;
+
+    let deleting: HashSet<&str> = updates
+        .iter()
+        .filter(|u| u.deleted)
+        .map(|u| u.conversation_id.as_str())
+        .collect();
+    if !deleting.is_empty() {
+        let deletions: Vec<&ConversationUpdate> =
+            newest_per_conversation(updates.iter().copied().filter(|u| u.deleted));
+        delete_conversations(conn, &deletions)?;
+        updates.retain(|u| !deleting.contains(u.conversation_id.as_str()));
     }
-    if let Some(m) = &u.message {
-        let counted = cache.counts_as_unread(conn, &u.app_id, &m.source)?;
-        record_message(conn, u, m, counted)?;
+    if updates.is_empty() {
+        return Ok(());
+    }
+    upsert_conversations(conn, &newest_per_conversation(updates.iter().copied()))?;
+    upsert_memberships(conn, &updates)?;
+    let stored = insert_messages(conn, cache, &updates)?;
+    record_activity(conn, &stored)?;
+    Ok(())
+}
+
+/// For each conversation, its update with the highest sequence number, in first-seen order.
+fn newest_per_conversation<'a>(
+    updates: impl Iterator<Item = &'a ConversationUpdate>,
+) -> Vec<&'a ConversationUpdate> {
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut newest: Vec<&ConversationUpdate> = Vec::new();
+    for u in updates {
+        match index.get(u.conversation_id.as_str()) {
+            Some(&i) => {
+                if u.seq > newest[i].seq {
+                    newest[i] = u;
+                }
+            }
+            None => {
+                index.insert(&u.conversation_id, newest.len());
+                newest.push(u);
+            }
+        }
+    }
+    newest
+}
+
+#[derive(QueryableByName)]
+struct ConversationId {
+    #[diesel(sql_type = Text)]
+    id: String,
+}
+
+/// The batch's conversations that are deleted in the projection.
+fn deleted_conversations(
+    conn: &mut AnyConnection,
+    updates: &[&ConversationUpdate],
+) -> Result<HashSet<String>, MetadataError> {
+    let ids: Vec<&str> = updates
+        .iter()
+        .map(|u| u.conversation_id.as_str())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let mut deleted = HashSet::new();
+    for chunk in ids.chunks(rows_per_statement(1)) {
+        let mut statement =
+            Statement::new("SELECT id FROM mq_conversations WHERE deleted_seq > 0 AND id IN (");
+        for (i, id) in chunk.iter().enumerate() {
+            statement.push(if i > 0 { ", ?" } else { "?" });
+            statement.bind(Value::Text(id));
+        }
+        statement.push(")");
+        let rows: Vec<ConversationId> = statement.load(conn)?;
+        deleted.extend(rows.into_iter().map(|r| r.id));
+    }
+    Ok(deleted)
+}
+
+/// The values of a new conversation row (all counters zero), with `deleted_seq`.
+fn conversation_row(u: &ConversationUpdate, deleted_seq: i64) -> [Value<'_>; 11] {
+    [
+        Value::Text(&u.conversation_id),
+        Value::Text(&u.app_id),
+        Value::Text(&u.conversation.kind),
+        Value::OptText(u.conversation.subject.as_deref()),
+        Value::Int(to_i64(u.seq)),
+        Value::Time(naive(u.conversation.created_at)),
+        Value::Int(0),
+        Value::Int(0),
+        Value::Bool(false),
+        Value::Int(0),
+        Value::Int(deleted_seq),
+    ]
+}
+
+const INSERT_CONVERSATIONS: &str = "INSERT INTO mq_conversations (id, app_id, kind, subject, \
+     info_seq, last_activity, last_message_seq, last_call_seq, call_ongoing, \
+     last_missed_call_seq, deleted_seq) VALUES ";
+
+/// Marks conversations deleted (creating the row when unseen, so later news is ignored)
+/// and removes their inbox entries and messages.
+fn delete_conversations(
+    conn: &mut AnyConnection,
+    deletions: &[&ConversationUpdate],
+) -> Result<(), MetadataError> {
+    for chunk in deletions.chunks(rows_per_statement(11)) {
+        let mut statement = Statement::new(INSERT_CONVERSATIONS);
+        for u in chunk {
+            statement.row(&conversation_row(u, to_i64(u.seq)));
+        }
+        statement
+            .push(" ON CONFLICT (id) DO UPDATE SET deleted_seq = excluded.deleted_seq")
+            .execute(conn)?;
+        for table in ["mq_memberships", "mq_messages"] {
+            let mut statement =
+                Statement::new(format!("DELETE FROM {table} WHERE conversation_id IN ("));
+            for (i, u) in chunk.iter().enumerate() {
+                statement.push(if i > 0 { ", ?" } else { "?" });
+                statement.bind(Value::Text(&u.conversation_id));
+            }
+            statement.push(")").execute(conn)?;
+        }
     }
     Ok(())
 }
 
-fn upsert_contact(
+/// Creates unseen conversations and moves subject and kind forward.
+fn upsert_conversations(
+    conn: &mut AnyConnection,
+    newest: &[&ConversationUpdate],
+) -> Result<(), MetadataError> {
+    for chunk in newest.chunks(rows_per_statement(11)) {
+        let mut statement = Statement::new(INSERT_CONVERSATIONS);
+        for u in chunk {
+            statement.row(&conversation_row(u, 0));
+        }
+        statement
+            .push(
+                " ON CONFLICT (id) DO UPDATE SET kind = excluded.kind, \
+                 subject = excluded.subject, info_seq = excluded.info_seq \
+                 WHERE mq_conversations.info_seq < excluded.info_seq",
+            )
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// Stores contacts whose name or external id the batch tells something new about; a value
+/// missing from an event never erases a stored one.
+fn upsert_contacts(
     conn: &mut AnyConnection,
     cache: &mut BatchCache,
-    app: &str,
-    p: &ParticipantState,
+    updates: &[&ConversationUpdate],
 ) -> Result<(), MetadataError> {
-    // Nothing new about this contact: no write (a `None` never overwrites a stored value).
-    if let Some((name, external)) = cache.known_contacts.get(&p.contact_id)
-        && (p.display_name.is_none() || p.display_name == *name)
-        && (p.external_id.is_none() || p.external_id == *external)
-    {
-        return Ok(());
+    let mut changed: Vec<(&str, &ParticipantState)> = Vec::new();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for u in updates {
+        for p in &u.participants {
+            if let Some((name, external)) = cache.known_contacts.get(&p.contact_id)
+                && (p.display_name.is_none() || p.display_name == *name)
+                && (p.external_id.is_none() || p.external_id == *external)
+            {
+                continue;
+            }
+            let stored = cache.known_contacts.get(&p.contact_id);
+            let merged = (
+                p.display_name
+                    .clone()
+                    .or_else(|| stored.and_then(|s| s.0.clone())),
+                p.external_id
+                    .clone()
+                    .or_else(|| stored.and_then(|s| s.1.clone())),
+            );
+            cache.known_contacts.insert(p.contact_id.clone(), merged);
+            match seen.get(p.contact_id.as_str()) {
+                Some(&i) => changed[i] = (&u.app_id, p),
+                None => {
+                    seen.insert(&p.contact_id, changed.len());
+                    changed.push((&u.app_id, p));
+                }
+            }
+        }
     }
-    let stored = cache.known_contacts.get(&p.contact_id);
-    let merged = (
-        p.display_name
-            .clone()
-            .or_else(|| stored.and_then(|s| s.0.clone())),
-        p.external_id
-            .clone()
-            .or_else(|| stored.and_then(|s| s.1.clone())),
-    );
-    cache.known_contacts.insert(p.contact_id.clone(), merged);
-    run!(
-        conn,
-        "INSERT INTO mq_contacts (id, app_id, email, display_name, external_id) \
-         VALUES (?, ?, ?, ?, ?) \
-         ON CONFLICT (id) DO UPDATE SET \
-           display_name = COALESCE(excluded.display_name, mq_contacts.display_name), \
-           external_id = COALESCE(excluded.external_id, mq_contacts.external_id) \
-         WHERE (excluded.display_name IS NOT NULL \
-                AND excluded.display_name IS DISTINCT FROM mq_contacts.display_name) \
-            OR (excluded.external_id IS NOT NULL \
-                AND excluded.external_id IS DISTINCT FROM mq_contacts.external_id)",
-        [
-            (Text, &p.contact_id),
-            (Text, app),
-            (Text, &p.email),
-            (Nullable<Text>, p.display_name.as_deref()),
-            (Nullable<Text>, p.external_id.as_deref()),
-        ]
-    )?;
-    Ok(())
-}
-
-fn upsert_membership(
-    conn: &mut AnyConnection,
-    u: &ConversationUpdate,
-    seq: i64,
-    p: &ParticipantState,
-) -> Result<(), MetadataError> {
-    let read_seq = to_i64(p.read_seq);
-    let sql = format!(
-        "INSERT INTO mq_memberships (conversation_id, contact_id, app_id, email, display_name, \
-           external_id, state_seq, active, muted, pinned, archived_at, last_opened_at, read_seq, \
-           unread, last_activity) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {UNREAD_COUNT}, \
-           (SELECT c.last_activity FROM mq_conversations c WHERE c.id = ?)) \
-         ON CONFLICT (conversation_id, contact_id) DO UPDATE SET \
-           display_name = excluded.display_name, external_id = excluded.external_id, \
-           state_seq = excluded.state_seq, active = excluded.active, muted = excluded.muted, \
-           pinned = excluded.pinned, archived_at = excluded.archived_at, \
-           last_opened_at = excluded.last_opened_at, read_seq = excluded.read_seq, \
-           unread = CASE WHEN mq_memberships.read_seq = excluded.read_seq \
-                         THEN mq_memberships.unread ELSE excluded.unread END \
-         WHERE mq_memberships.state_seq < excluded.state_seq"
-    );
-    run!(
-        conn,
-        &sql,
-        [
-            (Text, &u.conversation_id),
-            (Text, &p.contact_id),
-            (Text, &u.app_id),
-            (Text, &p.email),
-            (Nullable<Text>, p.display_name.as_deref()),
-            (Nullable<Text>, p.external_id.as_deref()),
-            (BigInt, seq),
-            (Bool, p.active),
-            (Bool, p.muted),
-            (Bool, p.pinned),
-            (Nullable<Timestamp>, p.archived_at.map(naive)),
-            (Nullable<Timestamp>, p.last_opened_at.map(naive)),
-            (BigInt, read_seq),
-            // UNREAD_COUNT
-            (Text, &u.conversation_id),
-            (BigInt, read_seq),
-            (Text, &p.contact_id),
-            (Text, &u.app_id),
-            // last_activity
-            (Text, &u.conversation_id),
-        ]
-    )?;
-    Ok(())
-}
-
-fn record_message(
-    conn: &mut AnyConnection,
-    u: &ConversationUpdate,
-    m: &PostedMessage,
-    counted: bool,
-) -> Result<(), MetadataError> {
-    let seq = to_i64(m.seq);
-    let inserted = run!(
-        conn,
-        "INSERT INTO mq_messages (conversation_id, seq, app_id, sender_contact, sender_name, \
-           source, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
-         ON CONFLICT (conversation_id, seq) DO NOTHING",
-        [
-            (Text, &u.conversation_id),
-            (BigInt, seq),
-            (Text, &u.app_id),
-            (Text, &m.sender_contact),
-            (Nullable<Text>, m.sender_name.as_deref()),
-            (Text, &m.source),
-            (Text, &m.text),
-            (Timestamp, naive(m.created_at)),
-        ]
-    )?;
-    if inserted == 0 {
-        return Ok(());
-    }
-    let at = naive(m.created_at);
-    let call_kind = m.call.is_some();
-    let ongoing = m.call == Some(CallKind::Started);
-    let missed = m.call == Some(CallKind::Missed);
-    let preview = m.preview();
-    run!(
-        conn,
-        "UPDATE mq_conversations SET \
-           last_activity = CASE WHEN last_activity < ? THEN ? ELSE last_activity END, \
-           last_message_sender = CASE WHEN last_message_seq < ? THEN ? ELSE last_message_sender END, \
-           last_message_sender_contact = CASE WHEN last_message_seq < ? THEN ? \
-             ELSE last_message_sender_contact END, \
-           last_message_preview = CASE WHEN last_message_seq < ? THEN ? ELSE last_message_preview END, \
-           last_message_source = CASE WHEN last_message_seq < ? THEN ? ELSE last_message_source END, \
-           last_message_at = CASE WHEN last_message_seq < ? THEN ? ELSE last_message_at END, \
-           last_message_seq = CASE WHEN last_message_seq < ? THEN ? ELSE last_message_seq END, \
-           call_ongoing = CASE WHEN ? AND last_call_seq < ? THEN ? ELSE call_ongoing END, \
-           last_call_seq = CASE WHEN ? AND last_call_seq < ? THEN ? ELSE last_call_seq END, \
-           last_missed_call_seq = CASE WHEN ? AND last_missed_call_seq < ? THEN ? \
-             ELSE last_missed_call_seq END \
-         WHERE id = ?",
-        [
-            (Timestamp, at),
-            (Timestamp, at),
-            (BigInt, seq),
-            (Nullable<Text>, m.sender_name.as_deref()),
-            (BigInt, seq),
-            (Text, &m.sender_contact),
-            (BigInt, seq),
-            (Text, &preview),
-            (BigInt, seq),
-            (Text, &m.source),
-            (BigInt, seq),
-            (Timestamp, at),
-            (BigInt, seq),
-            (BigInt, seq),
-            (Bool, call_kind),
-            (BigInt, seq),
-            (Bool, ongoing),
-            (Bool, call_kind),
-            (BigInt, seq),
-            (BigInt, seq),
-            (Bool, missed),
-            (BigInt, seq),
-            (BigInt, seq),
-            (Text, &u.conversation_id),
-        ]
-    )?;
-    run!(
-        conn,
-        "UPDATE mq_memberships SET \
-           last_activity = CASE WHEN last_activity < ? THEN ? ELSE last_activity END, \
-           unread = unread + CASE WHEN ? AND contact_id <> ? AND read_seq < ? THEN 1 ELSE 0 END \
-         WHERE conversation_id = ?",
-        [
-            (Timestamp, at),
-            (Timestamp, at),
-            (Bool, counted),
-            (Text, &m.sender_contact),
-            (BigInt, seq),
-            (Text, &u.conversation_id),
-        ]
-    )?;
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::numbered;
-
-    #[test]
-    fn placeholders_are_numbered_for_postgres() {
-        assert_eq!(
-            numbered("SELECT ? WHERE a = ? AND b = ?"),
-            "SELECT $1 WHERE a = $2 AND b = $3"
+    for chunk in changed.chunks(rows_per_statement(5)) {
+        let mut statement = Statement::new(
+            "INSERT INTO mq_contacts (id, app_id, email, display_name, external_id) VALUES ",
         );
+        for (app, p) in chunk {
+            // The merged view: what this batch and the stored row say together.
+            let (name, external) = cache
+                .known_contacts
+                .get(&p.contact_id)
+                .map(|(n, e)| (n.as_deref(), e.as_deref()))
+                .unwrap_or((p.display_name.as_deref(), p.external_id.as_deref()));
+            statement.row(&[
+                Value::Text(&p.contact_id),
+                Value::Text(app),
+                Value::Text(&p.email),
+                Value::OptText(name),
+                Value::OptText(external),
+            ]);
+        }
+        statement
+            .push(
+                " ON CONFLICT (id) DO UPDATE SET \
+                   display_name = COALESCE(excluded.display_name, mq_contacts.display_name), \
+                   external_id = COALESCE(excluded.external_id, mq_contacts.external_id) \
+                 WHERE (excluded.display_name IS NOT NULL \
+                        AND excluded.display_name IS DISTINCT FROM mq_contacts.display_name) \
+                    OR (excluded.external_id IS NOT NULL \
+                        AND excluded.external_id IS DISTINCT FROM mq_contacts.external_id)",
+            )
+            .execute(conn)?;
     }
+    Ok(())
+}
+
+/// Stores each member's newest state in the batch; a membership whose read marker moved is
+/// recounted from the stored messages.
+fn upsert_memberships(
+    conn: &mut AnyConnection,
+    updates: &[&ConversationUpdate],
+) -> Result<(), MetadataError> {
+    let mut index: HashMap<(&str, &str), usize> = HashMap::new();
+    let mut newest: Vec<(&ConversationUpdate, &ParticipantState)> = Vec::new();
+    for u in updates {
+        for p in &u.participants {
+            let key = (u.conversation_id.as_str(), p.contact_id.as_str());
+            match index.get(&key) {
+                Some(&i) => {
+                    if u.seq > newest[i].0.seq {
+                        newest[i] = (u, p);
+                    }
+                }
+                None => {
+                    index.insert(key, newest.len());
+                    newest.push((u, p));
+                }
+            }
+        }
+    }
+    let template = format!(
+        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {UNREAD_COUNT}, \
+         (SELECT c.last_activity FROM mq_conversations c WHERE c.id = ?))"
+    );
+    for chunk in newest.chunks(rows_per_statement(18)) {
+        let mut statement = Statement::new(
+            "INSERT INTO mq_memberships (conversation_id, contact_id, app_id, email, \
+               display_name, external_id, state_seq, active, muted, pinned, archived_at, \
+               last_opened_at, read_seq, unread, last_activity) VALUES ",
+        );
+        for (u, p) in chunk {
+            let read_seq = to_i64(p.read_seq);
+            statement.row_as(
+                &template,
+                &[
+                    Value::Text(&u.conversation_id),
+                    Value::Text(&p.contact_id),
+                    Value::Text(&u.app_id),
+                    Value::Text(&p.email),
+                    Value::OptText(p.display_name.as_deref()),
+                    Value::OptText(p.external_id.as_deref()),
+                    Value::Int(to_i64(u.seq)),
+                    Value::Bool(p.active),
+                    Value::Bool(p.muted),
+                    Value::Bool(p.pinned),
+                    Value::OptTime(p.archived_at.map(naive)),
+                    Value::OptTime(p.last_opened_at.map(naive)),
+                    Value::Int(read_seq),
+                    // UNREAD_COUNT
+                    Value::Text(&u.conversation_id),
+                    Value::Int(read_seq),
+                    Value::Text(&p.contact_id),
+                    Value::Text(&u.app_id),
+                    // last_activity
+                    Value::Text(&u.conversation_id),
+                ],
+            );
+        }
+        statement
+            .push(
+                " ON CONFLICT (conversation_id, contact_id) DO UPDATE SET \
+                   display_name = excluded.display_name, external_id = excluded.external_id, \
+                   state_seq = excluded.state_seq, active = excluded.active, \
+                   muted = excluded.muted, pinned = excluded.pinned, \
+                   archived_at = excluded.archived_at, \
+                   last_opened_at = excluded.last_opened_at, read_seq = excluded.read_seq, \
+                   unread = CASE WHEN mq_memberships.read_seq = excluded.read_seq \
+                                 THEN mq_memberships.unread ELSE excluded.unread END \
+                 WHERE mq_memberships.state_seq < excluded.state_seq",
+            )
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// A message this batch stored for the first time.
+struct Stored<'a> {
+    conversation_id: &'a str,
+    message: &'a PostedMessage,
+    counted: bool,
+}
+
+#[derive(QueryableByName)]
+struct MessageKey {
+    #[diesel(sql_type = Text)]
+    conversation_id: String,
+    #[diesel(sql_type = BigInt)]
+    seq: i64,
+}
+
+/// Inserts the batch's messages; returns those that were not stored before.
+fn insert_messages<'a>(
+    conn: &mut AnyConnection,
+    cache: &mut BatchCache,
+    updates: &[&'a ConversationUpdate],
+) -> Result<Vec<Stored<'a>>, MetadataError> {
+    let mut candidates: HashMap<(&str, i64), Stored<'a>> = HashMap::new();
+    let mut order: Vec<(&str, i64)> = Vec::new();
+    for u in updates {
+        if let Some(m) = &u.message {
+            let key = (u.conversation_id.as_str(), to_i64(m.seq));
+            if candidates.contains_key(&key) {
+                continue;
+            }
+            let counted = cache.counts_as_unread(conn, &u.app_id, &m.source)?;
+            order.push(key);
+            candidates.insert(
+                key,
+                Stored {
+                    conversation_id: &u.conversation_id,
+                    message: m,
+                    counted,
+                },
+            );
+        }
+    }
+    let app_of: HashMap<&str, &str> = updates
+        .iter()
+        .map(|u| (u.conversation_id.as_str(), u.app_id.as_str()))
+        .collect();
+    let mut stored = Vec::new();
+    for chunk in order.chunks(rows_per_statement(8)) {
+        let mut statement = Statement::new(
+            "INSERT INTO mq_messages (conversation_id, seq, app_id, sender_contact, \
+               sender_name, source, body, created_at) VALUES ",
+        );
+        for key in chunk {
+            let Some(s) = candidates.get(key) else {
+                continue;
+            };
+            let m = s.message;
+            statement.row(&[
+                Value::Text(s.conversation_id),
+                Value::Int(key.1),
+                Value::Text(app_of.get(s.conversation_id).copied().unwrap_or_default()),
+                Value::Text(&m.sender_contact),
+                Value::OptText(m.sender_name.as_deref()),
+                Value::Text(&m.source),
+                Value::Text(&m.text),
+                Value::Time(naive(m.created_at)),
+            ]);
+        }
+        let inserted: Vec<MessageKey> = statement
+            .push(" ON CONFLICT (conversation_id, seq) DO NOTHING RETURNING conversation_id, seq")
+            .load(conn)?;
+        for row in inserted {
+            // The batch's own copy of the id, for a key of the batch's lifetime.
+            if let Some((&id, _)) = app_of.get_key_value(row.conversation_id.as_str())
+                && let Some(s) = candidates.remove(&(id, row.seq))
+            {
+                stored.push(s);
+            }
+        }
+    }
+    Ok(stored)
+}
+
+/// What a conversation's newly stored messages change about it.
+struct Activity<'a> {
+    conversation_id: &'a str,
+    latest_at: NaiveDateTime,
+    newest: &'a PostedMessage,
+    /// The newest call message: its number and whether it left a call going.
+    call: (i64, bool),
+    /// The newest missed call's number (0: none).
+    missed: i64,
+    /// This conversation's new messages.
+    messages: Vec<&'a Stored<'a>>,
+}
+
+fn activities<'a>(stored: &'a [Stored<'a>]) -> Vec<Activity<'a>> {
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut out: Vec<Activity<'a>> = Vec::new();
+    for s in stored {
+        let m = s.message;
+        let i = *index.entry(s.conversation_id).or_insert_with(|| {
+            out.push(Activity {
+                conversation_id: s.conversation_id,
+                latest_at: naive(m.created_at),
+                newest: m,
+                call: (0, false),
+                missed: 0,
+                messages: Vec::new(),
+            });
+            out.len() - 1
+        });
+        let a = &mut out[i];
+        a.latest_at = a.latest_at.max(naive(m.created_at));
+        if m.seq > a.newest.seq {
+            a.newest = m;
+        }
+        let seq = to_i64(m.seq);
+        if let Some(kind) = m.call {
+            if seq > a.call.0 {
+                a.call = (seq, kind == CallKind::Started);
+            }
+            if kind == CallKind::Missed {
+                a.missed = a.missed.max(seq);
+            }
+        }
+        a.messages.push(s);
+    }
+    out
+}
+
+/// Moves last message, call flags and last activity of the conversations that got new
+/// messages, and adds those messages to their members' unread counts.
+fn record_activity(conn: &mut AnyConnection, stored: &[Stored<'_>]) -> Result<(), MetadataError> {
+    if stored.is_empty() {
+        return Ok(());
+    }
+    let all = activities(stored);
+    let previews: Vec<String> = all.iter().map(|a| a.newest.preview()).collect();
+    // Conversations per statement, so that their messages' binds fit too.
+    let mut start = 0;
+    while start < all.len() {
+        let mut end = start;
+        let mut binds = 0;
+        while end < all.len()
+            && (end == start || binds + 13 + all[end].messages.len() * 4 <= super::sql::MAX_BINDS)
+        {
+            binds += 13 + all[end].messages.len() * 4;
+            end += 1;
+        }
+        update_conversations(conn, &all[start..end], &previews[start..end])?;
+        update_memberships(conn, &all[start..end])?;
+        start = end;
+    }
+    Ok(())
+}
+
+fn update_conversations(
+    conn: &mut AnyConnection,
+    activities: &[Activity<'_>],
+    previews: &[String],
+) -> Result<(), MetadataError> {
+    let mut statement = Statement::new(
+        "WITH v (n_id, n_at, n_seq, n_sender, n_contact, n_preview, n_source, n_msg_at, \
+           n_call_seq, n_ongoing, n_missed_seq) AS (VALUES ",
+    );
+    for (a, preview) in activities.iter().zip(previews) {
+        let m = a.newest;
+        statement.row(&[
+            Value::Text(a.conversation_id),
+            Value::Time(a.latest_at),
+            Value::Int(to_i64(m.seq)),
+            Value::OptText(m.sender_name.as_deref()),
+            Value::Text(&m.sender_contact),
+            Value::Text(preview),
+            Value::Text(&m.source),
+            Value::Time(naive(m.created_at)),
+            Value::Int(a.call.0),
+            Value::Bool(a.call.1),
+            Value::Int(a.missed),
+        ]);
+    }
+    let newer = "mq_conversations.last_message_seq < v.n_seq";
+    let call = "mq_conversations.last_call_seq < v.n_call_seq";
+    statement
+        .end_list(&format!(
+            ") UPDATE mq_conversations SET \
+               last_activity = CASE WHEN mq_conversations.last_activity < v.n_at THEN v.n_at \
+                 ELSE mq_conversations.last_activity END, \
+               last_message_sender = CASE WHEN {newer} THEN v.n_sender \
+                 ELSE mq_conversations.last_message_sender END, \
+               last_message_sender_contact = CASE WHEN {newer} THEN v.n_contact \
+                 ELSE mq_conversations.last_message_sender_contact END, \
+               last_message_preview = CASE WHEN {newer} THEN v.n_preview \
+                 ELSE mq_conversations.last_message_preview END, \
+               last_message_source = CASE WHEN {newer} THEN v.n_source \
+                 ELSE mq_conversations.last_message_source END, \
+               last_message_at = CASE WHEN {newer} THEN v.n_msg_at \
+                 ELSE mq_conversations.last_message_at END, \
+               last_message_seq = CASE WHEN {newer} THEN v.n_seq \
+                 ELSE mq_conversations.last_message_seq END, \
+               call_ongoing = CASE WHEN {call} THEN v.n_ongoing \
+                 ELSE mq_conversations.call_ongoing END, \
+               last_call_seq = CASE WHEN {call} THEN v.n_call_seq \
+                 ELSE mq_conversations.last_call_seq END, \
+               last_missed_call_seq = CASE \
+                 WHEN mq_conversations.last_missed_call_seq < v.n_missed_seq THEN v.n_missed_seq \
+                 ELSE mq_conversations.last_missed_call_seq END \
+             FROM v WHERE mq_conversations.id = v.n_id"
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+fn update_memberships(
+    conn: &mut AnyConnection,
+    activities: &[Activity<'_>],
+) -> Result<(), MetadataError> {
+    let mut statement =
+        Statement::new("WITH n (n_conversation, n_seq, n_sender, n_counted) AS (VALUES ");
+    for a in activities {
+        for s in &a.messages {
+            statement.row(&[
+                Value::Text(s.conversation_id),
+                Value::Int(to_i64(s.message.seq)),
+                Value::Text(&s.message.sender_contact),
+                Value::Bool(s.counted),
+            ]);
+        }
+    }
+    statement.end_list("), c (n_id, n_at) AS (VALUES ");
+    for a in activities {
+        statement.row(&[Value::Text(a.conversation_id), Value::Time(a.latest_at)]);
+    }
+    statement
+        .end_list(
+            ") UPDATE mq_memberships SET \
+               unread = mq_memberships.unread + (SELECT COUNT(*) FROM n \
+                 WHERE n.n_conversation = mq_memberships.conversation_id AND n.n_counted \
+                   AND n.n_sender <> mq_memberships.contact_id \
+                   AND n.n_seq > mq_memberships.read_seq), \
+               last_activity = CASE WHEN mq_memberships.last_activity < c.n_at THEN c.n_at \
+                 ELSE mq_memberships.last_activity END \
+             FROM c WHERE mq_memberships.conversation_id = c.n_id",
+        )
+        .execute(conn)?;
+    Ok(())
 }

@@ -3,6 +3,7 @@
 //! migrations. Blocking; async callers use `spawn_blocking` / `web::block`.
 
 mod apply;
+mod sql;
 
 pub use apply::Planned;
 mod read;

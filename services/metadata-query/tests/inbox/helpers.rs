@@ -7,7 +7,7 @@ use std::future::Future;
 use std::net::TcpListener;
 use std::time::Duration;
 
-use diesel::{Connection, RunQueryDsl};
+use conversations_test_support::{TestDatabase, amqp_url};
 use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
 use lapin::{Connection as AmqpConnection, ConnectionProperties};
 use serde_json::{Value, json};
@@ -16,47 +16,19 @@ pub const REPLY_SECRET: &str = "inbox-test-reply-secret-inbox-test-reply-secret"
 pub const TOKEN_SECRET: &str = "inbox-test-token-secret-inbox-test-token-secret";
 pub const FEED_TOKEN: &str = "inbox-test-feed-token-inbox-test-feed-token";
 
-fn postgres_admin_url() -> String {
-    std::env::var("TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
-
-fn amqp_url() -> String {
-    std::env::var("TEST_AMQP_URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
-}
-
-pub async fn create_database(name: &str) -> String {
-    let admin = postgres_admin_url();
-    let name = name.to_owned();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = diesel::PgConnection::establish(&admin).unwrap();
-        diesel::sql_query(format!("CREATE DATABASE \"{name}\""))
-            .execute(&mut conn)
-            .unwrap();
-        format!("{}/{name}", &admin[..admin.rfind('/').unwrap()])
-    })
-    .await
-    .unwrap()
-}
-
-async fn drop_database(name: String) {
-    let admin = postgres_admin_url();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = diesel::PgConnection::establish(&admin).unwrap();
-        diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-            .execute(&mut conn)
-            .unwrap();
-    })
-    .await
-    .unwrap();
+/// A fresh database on the test server (blocking work kept off the runtime's workers).
+async fn create_database(prefix: &'static str) -> TestDatabase {
+    tokio::task::spawn_blocking(move || TestDatabase::create(prefix))
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 /// A running metadata-query replica.
 pub struct Replica {
     pub address: String,
     pub queue: String,
-    pub db_name: String,
+    db: TestDatabase,
 }
 
 pub struct World {
@@ -67,16 +39,15 @@ pub struct World {
     pub exchange: String,
     pub replicas: Vec<Replica>,
     suffix: String,
-    api_db: String,
+    api_db: TestDatabase,
 }
 
 pub async fn world() -> World {
     let suffix = uuid::Uuid::new_v4().simple().to_string();
-    let api_db = format!("conv_inbox_api_{suffix}");
     let exchange = format!("test.events.{suffix}");
-    let db_url = create_database(&api_db).await;
+    let api_db = create_database("conv_inbox_api").await;
     let env: HashMap<&str, String> = HashMap::from([
-        ("DATABASE_URL", db_url),
+        ("DATABASE_URL", api_db.url().to_owned()),
         ("AMQP_URL", amqp_url()),
         ("AMQP_EXCHANGE", exchange.clone()),
         ("REPLY_SECRET", REPLY_SECRET.to_owned()),
@@ -127,11 +98,10 @@ impl World {
     /// Starts another metadata-query replica with an empty database and its own queue.
     pub async fn add_replica(&mut self) -> usize {
         let n = self.replicas.len();
-        let db_name = format!("conv_inbox_mq{n}_{}", self.suffix);
         let queue = format!("test.metadata.{n}.{}", self.suffix);
-        let db_url = create_database(&db_name).await;
+        let db = create_database("conv_inbox_mq").await;
         let env: HashMap<&str, String> = HashMap::from([
-            ("METADATA_DATABASE_URL", db_url),
+            ("METADATA_DATABASE_URL", db.url().to_owned()),
             ("AMQP_URL", amqp_url()),
             ("AMQP_EXCHANGE", self.exchange.clone()),
             ("METADATA_QUEUE", queue.clone()),
@@ -148,11 +118,7 @@ impl World {
                 .unwrap();
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
-        let replica = Replica {
-            address,
-            queue,
-            db_name,
-        };
+        let replica = Replica { address, queue, db };
         // Ready = database up, consuming, caught up.
         let url = format!("{}/readyz", replica.address);
         eventually(|| async {
@@ -323,10 +289,11 @@ impl World {
                 .await;
             let _ = amqp.close(200, "done".into()).await;
         }
-        for replica in self.replicas {
-            drop_database(replica.db_name).await;
-        }
-        drop_database(self.api_db).await;
+        let mut databases: Vec<TestDatabase> = self.replicas.into_iter().map(|r| r.db).collect();
+        databases.push(self.api_db);
+        tokio::task::spawn_blocking(move || drop(databases))
+            .await
+            .unwrap();
     }
 }
 

@@ -1,7 +1,9 @@
 //! The same events applied in order, twice, and in reverse order leave the same
-//! projection: duplicates change nothing and stale events never overwrite newer state.
+//! projection: duplicates change nothing and stale events never overwrite newer state,
+//! whether they arrive one per transaction, all in one batch, or in batches of seven.
 
 use conversations_events::feed::FeedPage;
+use conversations_test_support::TestDatabase;
 use data_encoding::BASE64;
 use metadata_query::InboxStore;
 use metadata_query::consumer::Projector;
@@ -114,13 +116,29 @@ async fn duplicated_and_reordered_events_leave_the_projection_right() {
     for one in &reversed {
         shuffled.apply(std::slice::from_ref(one)).unwrap();
     }
-    for email in [FRED, TINA, OLGA] {
-        assert_eq!(
-            snapshot(&in_order, &app, email),
-            snapshot(&shuffled, &app, email),
-            "{email}"
-        );
+    // The same mix as one batch (duplicates and stale states inside one set of
+    // statements), and on PostgreSQL in batches of seven.
+    let one_batch = open("one-batch");
+    one_batch.apply(&reversed).unwrap();
+    let pg_db = tokio::task::spawn_blocking(|| TestDatabase::create("conv_inbox_order"))
+        .await
+        .unwrap()
+        .unwrap();
+    let pg_url = pg_db.url().to_owned();
+    let chunked = tokio::task::spawn_blocking(move || InboxStore::open(&pg_url, 2))
+        .await
+        .unwrap()
+        .unwrap();
+    for chunk in reversed.chunks(7) {
+        chunked.apply(chunk).unwrap();
     }
+    for email in [FRED, TINA, OLGA] {
+        let expected = snapshot(&in_order, &app, email);
+        assert_eq!(expected, snapshot(&shuffled, &app, email), "{email}");
+        assert_eq!(expected, snapshot(&one_batch, &app, email), "{email}");
+        assert_eq!(expected, snapshot(&chunked, &app, email), "{email}");
+    }
+    drop(chunked);
 
     // And the state is the right one, not merely the same one.
     let tina = metadata_query::projection::contact_id(&app, TINA);
@@ -156,4 +174,7 @@ async fn duplicated_and_reordered_events_leave_the_projection_right() {
         .unwrap();
     assert!(olga_page.items.is_empty(), "Olga left");
     w.finish().await;
+    tokio::task::spawn_blocking(move || drop(pg_db))
+        .await
+        .unwrap();
 }

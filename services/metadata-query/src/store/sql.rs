@@ -1,0 +1,179 @@
+//! Statements whose shape depends on the batch (multi-row `VALUES` lists), written once with
+//! `?` placeholders and run on either backend: diesel's query builder cannot express the
+//! guarded upserts and `UPDATE … FROM` the projection needs on a multi-backend connection.
+
+use chrono::NaiveDateTime;
+use conversations_store::AnyConnection;
+use diesel::pg::Pg;
+use diesel::prelude::*;
+use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
+use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp};
+use diesel::sqlite::Sqlite;
+
+/// Binds per statement at most: below SQLite's limit (32,766) and PostgreSQL's (65,535).
+pub(crate) const MAX_BINDS: usize = 30_000;
+
+/// One bound value, typed as the column it is compared with or stored in.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Value<'a> {
+    Text(&'a str),
+    OptText(Option<&'a str>),
+    Int(i64),
+    Bool(bool),
+    Time(NaiveDateTime),
+    OptTime(Option<NaiveDateTime>),
+}
+
+/// SQL text with `?` placeholders and the values for them, in order.
+#[derive(Debug, Default)]
+pub(crate) struct Statement<'a> {
+    sql: String,
+    binds: Vec<Value<'a>>,
+    /// Rows appended with [`Statement::row`] (one `VALUES` list per statement).
+    rows: usize,
+}
+
+impl<'a> Statement<'a> {
+    /// Starts a statement with this text.
+    pub(crate) fn new(sql: impl Into<String>) -> Self {
+        Self {
+            sql: sql.into(),
+            binds: Vec::new(),
+            rows: 0,
+        }
+    }
+
+    /// Appends SQL text.
+    pub(crate) fn push(&mut self, sql: &str) -> &mut Self {
+        self.sql.push_str(sql);
+        self
+    }
+
+    /// Binds the next `?`.
+    pub(crate) fn bind(&mut self, value: Value<'a>) -> &mut Self {
+        self.binds.push(value);
+        self
+    }
+
+    /// Appends `(?, ?, …)` for one row of a `VALUES` list and binds its values.
+    pub(crate) fn row(&mut self, values: &[Value<'a>]) -> &mut Self {
+        let mut template = String::with_capacity(values.len() * 3 + 2);
+        template.push('(');
+        for i in 0..values.len() {
+            template.push_str(if i > 0 { ", ?" } else { "?" });
+        }
+        template.push(')');
+        self.row_as(&template, values)
+    }
+
+    /// Appends one row of a `VALUES` list written as `template` (which may hold
+    /// subqueries), binding `values` to its placeholders in order.
+    pub(crate) fn row_as(&mut self, template: &str, values: &[Value<'a>]) -> &mut Self {
+        debug_assert_eq!(template.matches('?').count(), values.len());
+        if self.rows > 0 {
+            self.sql.push_str(", ");
+        }
+        self.rows += 1;
+        self.sql.push_str(template);
+        self.binds.extend_from_slice(values);
+        self
+    }
+
+    /// Ends a `VALUES` list with `sql`; the next [`Statement::row`] starts another list.
+    pub(crate) fn end_list(&mut self, sql: &str) -> &mut Self {
+        self.rows = 0;
+        self.push(sql)
+    }
+
+    /// Runs it; the number of rows it changed.
+    pub(crate) fn execute(&self, conn: &mut AnyConnection) -> QueryResult<usize> {
+        match conn {
+            AnyConnection::Postgresql(c) => self.postgres().execute(c),
+            AnyConnection::Sqlite(c) => self.sqlite().execute(c),
+        }
+    }
+
+    /// Runs it and reads the rows it returns.
+    pub(crate) fn load<U>(&self, conn: &mut AnyConnection) -> QueryResult<Vec<U>>
+    where
+        U: QueryableByName<Pg> + QueryableByName<Sqlite> + 'static,
+    {
+        match conn {
+            AnyConnection::Postgresql(c) => self.postgres().load(c),
+            AnyConnection::Sqlite(c) => self.sqlite().load(c),
+        }
+    }
+
+    fn postgres(&self) -> BoxedSqlQuery<'a, Pg, SqlQuery> {
+        let mut query = diesel::sql_query(numbered(&self.sql)).into_boxed::<Pg>();
+        for value in &self.binds {
+            query = match *value {
+                Value::Text(v) => query.bind::<Text, _>(v),
+                Value::OptText(v) => query.bind::<Nullable<Text>, _>(v),
+                Value::Int(v) => query.bind::<BigInt, _>(v),
+                Value::Bool(v) => query.bind::<Bool, _>(v),
+                Value::Time(v) => query.bind::<Timestamp, _>(v),
+                Value::OptTime(v) => query.bind::<Nullable<Timestamp>, _>(v),
+            };
+        }
+        query
+    }
+
+    fn sqlite(&self) -> BoxedSqlQuery<'a, Sqlite, SqlQuery> {
+        let mut query = diesel::sql_query(self.sql.clone()).into_boxed::<Sqlite>();
+        for value in &self.binds {
+            query = match *value {
+                Value::Text(v) => query.bind::<Text, _>(v),
+                Value::OptText(v) => query.bind::<Nullable<Text>, _>(v),
+                Value::Int(v) => query.bind::<BigInt, _>(v),
+                Value::Bool(v) => query.bind::<Bool, _>(v),
+                Value::Time(v) => query.bind::<Timestamp, _>(v),
+                Value::OptTime(v) => query.bind::<Nullable<Timestamp>, _>(v),
+            };
+        }
+        query
+    }
+}
+
+/// Rewrites `?` placeholders as `$1, $2, …` for PostgreSQL (our SQL has no `?` elsewhere).
+fn numbered(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + sql.len() / 2);
+    let mut n = 0;
+    for c in sql.chars() {
+        if c == '?' {
+            n += 1;
+            out.push('$');
+            out.push_str(&n.to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// How many rows of `binds_per_row` values fit in one statement.
+pub(crate) fn rows_per_statement(binds_per_row: usize) -> usize {
+    (MAX_BINDS / binds_per_row.max(1)).max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_for_postgres() {
+        assert_eq!(
+            numbered("SELECT ? WHERE a = ? AND b = ?"),
+            "SELECT $1 WHERE a = $2 AND b = $3"
+        );
+    }
+
+    #[test]
+    fn rows_are_listed_with_one_placeholder_per_value() {
+        let mut s = Statement::new("INSERT INTO t (a, b) VALUES ");
+        s.row(&[Value::Int(1), Value::Text("x")])
+            .row(&[Value::Int(2), Value::OptText(None)]);
+        assert_eq!(s.sql, "INSERT INTO t (a, b) VALUES (?, ?), (?, ?)");
+        assert_eq!(s.binds.len(), 4);
+    }
+}
