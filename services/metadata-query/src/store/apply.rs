@@ -148,17 +148,7 @@ impl InboxStore {
                     ))
                     .execute(conn)?;
             }
-            let recount = UNREAD_COUNT
-                .replace(
-                    "m.conversation_id = ?",
-                    "m.conversation_id = mq_memberships.conversation_id",
-                )
-                .replace("m.seq > ?", "m.seq > mq_memberships.read_seq")
-                .replace(
-                    "m.sender_contact <> ?",
-                    "m.sender_contact <> mq_memberships.contact_id",
-                )
-                .replace("s.app_id = ?", "s.app_id = mq_memberships.app_id");
+            let recount = recount();
             let mut statement = Statement::new(format!(
                 "UPDATE mq_memberships SET unread = {recount} WHERE app_id = ?"
             ));
@@ -219,9 +209,9 @@ fn apply_batch(
         return Ok(());
     }
     upsert_conversations(conn, &newest_per_conversation(updates.iter().copied()))?;
-    upsert_memberships(conn, &updates)?;
+    let members = write_memberships(conn, &updates)?;
     let stored = insert_messages(conn, cache, &updates)?;
-    record_activity(conn, &stored)?;
+    record_activity(conn, &stored, &members)?;
     Ok(())
 }
 
@@ -418,12 +408,56 @@ fn upsert_contacts(
     Ok(())
 }
 
-/// Stores each member's newest state in the batch; a membership whose read marker moved is
-/// recounted from the stored messages.
-fn upsert_memberships(
+/// A membership of one of the batch's conversations, as it stands after the batch's
+/// states are written.
+struct Member {
+    conversation_id: String,
+    contact_id: String,
+    read_seq: i64,
+    /// New, or its read marker moved: its unread count is recounted from the messages.
+    recount: bool,
+}
+
+#[derive(QueryableByName)]
+struct StoredMembership {
+    #[diesel(sql_type = Text)]
+    conversation_id: String,
+    #[diesel(sql_type = Text)]
+    contact_id: String,
+    #[diesel(sql_type = BigInt)]
+    state_seq: i64,
+    #[diesel(sql_type = BigInt)]
+    read_seq: i64,
+}
+
+/// Stores each member's newest state in the batch (when newer than the stored one) and
+/// returns every membership of the batch's conversations as it then stands. Unread counts
+/// and last activity are settled afterwards, in [`record_activity`].
+fn write_memberships(
     conn: &mut AnyConnection,
     updates: &[&ConversationUpdate],
-) -> Result<(), MetadataError> {
+) -> Result<Vec<Member>, MetadataError> {
+    let conversations: Vec<&str> = newest_per_conversation(updates.iter().copied())
+        .iter()
+        .map(|u| u.conversation_id.as_str())
+        .collect();
+    let mut stored: HashMap<(String, String), (i64, i64)> = HashMap::new();
+    for chunk in conversations.chunks(rows_per_statement(1)) {
+        let mut statement = Statement::new(
+            "SELECT conversation_id, contact_id, state_seq, read_seq FROM mq_memberships \
+             WHERE conversation_id IN (",
+        );
+        for (i, id) in chunk.iter().enumerate() {
+            statement.push(if i > 0 { ", ?" } else { "?" });
+            statement.bind(Value::Text(id));
+        }
+        let rows: Vec<StoredMembership> = statement.push(")").load(conn)?;
+        stored.extend(
+            rows.into_iter()
+                .map(|r| ((r.conversation_id, r.contact_id), (r.state_seq, r.read_seq))),
+        );
+    }
+
     let mut index: HashMap<(&str, &str), usize> = HashMap::new();
     let mut newest: Vec<(&ConversationUpdate, &ParticipantState)> = Vec::new();
     for u in updates {
@@ -442,43 +476,76 @@ fn upsert_memberships(
             }
         }
     }
-    let template = format!(
-        "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {UNREAD_COUNT}, \
-         (SELECT c.last_activity FROM mq_conversations c WHERE c.id = ?))"
+
+    let mut members: Vec<Member> = Vec::with_capacity(stored.len() + newest.len());
+    let mut writes: Vec<(&ConversationUpdate, &ParticipantState)> = Vec::new();
+    for &(u, p) in &newest {
+        let key = (u.conversation_id.clone(), p.contact_id.clone());
+        let read_seq = to_i64(p.read_seq);
+        match stored.remove(&key) {
+            None => {
+                writes.push((u, p));
+                members.push(Member {
+                    conversation_id: key.0,
+                    contact_id: key.1,
+                    read_seq,
+                    recount: true,
+                });
+            }
+            Some((state_seq, stored_read)) if state_seq < to_i64(u.seq) => {
+                writes.push((u, p));
+                members.push(Member {
+                    conversation_id: key.0,
+                    contact_id: key.1,
+                    read_seq,
+                    recount: read_seq != stored_read,
+                });
+            }
+            Some((_, stored_read)) => members.push(Member {
+                conversation_id: key.0,
+                contact_id: key.1,
+                read_seq: stored_read,
+                recount: false,
+            }),
+        }
+    }
+    // Members the batch says nothing about.
+    members.extend(
+        stored
+            .into_iter()
+            .map(|((conversation_id, contact_id), (_, read_seq))| Member {
+                conversation_id,
+                contact_id,
+                read_seq,
+                recount: false,
+            }),
     );
-    for chunk in newest.chunks(rows_per_statement(18)) {
+
+    for chunk in writes.chunks(rows_per_statement(15)) {
         let mut statement = Statement::new(
             "INSERT INTO mq_memberships (conversation_id, contact_id, app_id, email, \
                display_name, external_id, state_seq, active, muted, pinned, archived_at, \
                last_opened_at, read_seq, unread, last_activity) VALUES ",
         );
         for (u, p) in chunk {
-            let read_seq = to_i64(p.read_seq);
-            statement.row_as(
-                &template,
-                &[
-                    Value::Text(&u.conversation_id),
-                    Value::Text(&p.contact_id),
-                    Value::Text(&u.app_id),
-                    Value::Text(&p.email),
-                    Value::OptText(p.display_name.as_deref()),
-                    Value::OptText(p.external_id.as_deref()),
-                    Value::Int(to_i64(u.seq)),
-                    Value::Bool(p.active),
-                    Value::Bool(p.muted),
-                    Value::Bool(p.pinned),
-                    Value::OptTime(p.archived_at.map(naive)),
-                    Value::OptTime(p.last_opened_at.map(naive)),
-                    Value::Int(read_seq),
-                    // UNREAD_COUNT
-                    Value::Text(&u.conversation_id),
-                    Value::Int(read_seq),
-                    Value::Text(&p.contact_id),
-                    Value::Text(&u.app_id),
-                    // last_activity
-                    Value::Text(&u.conversation_id),
-                ],
-            );
+            statement.row(&[
+                Value::Text(&u.conversation_id),
+                Value::Text(&p.contact_id),
+                Value::Text(&u.app_id),
+                Value::Text(&p.email),
+                Value::OptText(p.display_name.as_deref()),
+                Value::OptText(p.external_id.as_deref()),
+                Value::Int(to_i64(u.seq)),
+                Value::Bool(p.active),
+                Value::Bool(p.muted),
+                Value::Bool(p.pinned),
+                Value::OptTime(p.archived_at.map(naive)),
+                Value::OptTime(p.last_opened_at.map(naive)),
+                Value::Int(to_i64(p.read_seq)),
+                // Both settled in `record_activity`.
+                Value::Int(0),
+                Value::Time(naive(u.conversation.created_at)),
+            ]);
         }
         statement
             .push(
@@ -487,14 +554,12 @@ fn upsert_memberships(
                    state_seq = excluded.state_seq, active = excluded.active, \
                    muted = excluded.muted, pinned = excluded.pinned, \
                    archived_at = excluded.archived_at, \
-                   last_opened_at = excluded.last_opened_at, read_seq = excluded.read_seq, \
-                   unread = CASE WHEN mq_memberships.read_seq = excluded.read_seq \
-                                 THEN mq_memberships.unread ELSE excluded.unread END \
+                   last_opened_at = excluded.last_opened_at, read_seq = excluded.read_seq \
                  WHERE mq_memberships.state_seq < excluded.state_seq",
             )
             .execute(conn)?;
     }
-    Ok(())
+    Ok(members)
 }
 
 /// A message this batch stored for the first time.
@@ -628,28 +693,93 @@ fn activities<'a>(stored: &'a [Stored<'a>]) -> Vec<Activity<'a>> {
 }
 
 /// Moves last message, call flags and last activity of the conversations that got new
-/// messages, and adds those messages to their members' unread counts.
-fn record_activity(conn: &mut AnyConnection, stored: &[Stored<'_>]) -> Result<(), MetadataError> {
-    if stored.is_empty() {
-        return Ok(());
-    }
+/// messages; then settles their members' unread counts (adding the new messages unread for
+/// them, or recounting where the read marker moved or the membership is new) and last
+/// activity.
+fn record_activity(
+    conn: &mut AnyConnection,
+    stored: &[Stored<'_>],
+    members: &[Member],
+) -> Result<(), MetadataError> {
     let all = activities(stored);
     let previews: Vec<String> = all.iter().map(|a| a.newest.preview()).collect();
-    // Conversations per statement, so that their messages' binds fit too.
-    let mut start = 0;
-    while start < all.len() {
-        let mut end = start;
-        let mut binds = 0;
-        while end < all.len()
-            && (end == start || binds + 13 + all[end].messages.len() * 4 <= super::sql::MAX_BINDS)
-        {
-            binds += 13 + all[end].messages.len() * 4;
-            end += 1;
-        }
-        update_conversations(conn, &all[start..end], &previews[start..end])?;
-        update_memberships(conn, &all[start..end])?;
-        start = end;
+    let per_statement = rows_per_statement(11);
+    for (chunk, previews) in all
+        .chunks(per_statement)
+        .zip(previews.chunks(per_statement))
+    {
+        update_conversations(conn, chunk, previews)?;
     }
+    let by_conversation: HashMap<&str, &Activity<'_>> =
+        all.iter().map(|a| (a.conversation_id, a)).collect();
+    let settle: Vec<(&Member, i64)> = members
+        .iter()
+        .filter_map(|m| {
+            let activity = by_conversation.get(m.conversation_id.as_str());
+            if activity.is_none() && !m.recount {
+                return None;
+            }
+            let unread = activity.map_or(0, |a| {
+                a.messages
+                    .iter()
+                    .filter(|s| {
+                        s.counted
+                            && s.message.sender_contact != m.contact_id
+                            && to_i64(s.message.seq) > m.read_seq
+                    })
+                    .count()
+            });
+            Some((m, i64::try_from(unread).unwrap_or(i64::MAX)))
+        })
+        .collect();
+    for chunk in settle.chunks(rows_per_statement(4)) {
+        settle_memberships(conn, chunk)?;
+    }
+    Ok(())
+}
+
+/// The unread count of the membership being updated, counted from the stored messages.
+fn recount() -> String {
+    UNREAD_COUNT
+        .replace(
+            "m.conversation_id = ?",
+            "m.conversation_id = mq_memberships.conversation_id",
+        )
+        .replace("m.seq > ?", "m.seq > mq_memberships.read_seq")
+        .replace(
+            "m.sender_contact <> ?",
+            "m.sender_contact <> mq_memberships.contact_id",
+        )
+        .replace("s.app_id = ?", "s.app_id = mq_memberships.app_id")
+}
+
+fn settle_memberships(
+    conn: &mut AnyConnection,
+    rows: &[(&Member, i64)],
+) -> Result<(), MetadataError> {
+    let mut statement =
+        Statement::new("WITH d (n_conversation, n_contact, n_add, n_recount) AS (VALUES ");
+    for (m, add) in rows {
+        statement.row(&[
+            Value::Text(&m.conversation_id),
+            Value::Text(&m.contact_id),
+            Value::Int(*add),
+            Value::Bool(m.recount),
+        ]);
+    }
+    statement
+        .end_list(&format!(
+            ") UPDATE mq_memberships SET \
+               unread = CASE WHEN d.n_recount THEN {} \
+                 ELSE mq_memberships.unread + d.n_add END, \
+               last_activity = CASE WHEN mq_memberships.last_activity < c.last_activity \
+                 THEN c.last_activity ELSE mq_memberships.last_activity END \
+             FROM d, mq_conversations c \
+             WHERE mq_memberships.conversation_id = d.n_conversation \
+               AND mq_memberships.contact_id = d.n_contact AND c.id = d.n_conversation",
+            recount()
+        ))
+        .execute(conn)?;
     Ok(())
 }
 
@@ -706,41 +836,6 @@ fn update_conversations(
                  ELSE mq_conversations.last_missed_call_seq END \
              FROM v WHERE mq_conversations.id = v.n_id"
         ))
-        .execute(conn)?;
-    Ok(())
-}
-
-fn update_memberships(
-    conn: &mut AnyConnection,
-    activities: &[Activity<'_>],
-) -> Result<(), MetadataError> {
-    let mut statement =
-        Statement::new("WITH n (n_conversation, n_seq, n_sender, n_counted) AS (VALUES ");
-    for a in activities {
-        for s in &a.messages {
-            statement.row(&[
-                Value::Text(s.conversation_id),
-                Value::Int(to_i64(s.message.seq)),
-                Value::Text(&s.message.sender_contact),
-                Value::Bool(s.counted),
-            ]);
-        }
-    }
-    statement.end_list("), c (n_id, n_at) AS (VALUES ");
-    for a in activities {
-        statement.row(&[Value::Text(a.conversation_id), Value::Time(a.latest_at)]);
-    }
-    statement
-        .end_list(
-            ") UPDATE mq_memberships SET \
-               unread = mq_memberships.unread + (SELECT COUNT(*) FROM n \
-                 WHERE n.n_conversation = mq_memberships.conversation_id AND n.n_counted \
-                   AND n.n_sender <> mq_memberships.contact_id \
-                   AND n.n_seq > mq_memberships.read_seq), \
-               last_activity = CASE WHEN mq_memberships.last_activity < c.n_at THEN c.n_at \
-                 ELSE mq_memberships.last_activity END \
-             FROM c WHERE mq_memberships.conversation_id = c.n_id",
-        )
         .execute(conn)?;
     Ok(())
 }

@@ -75,6 +75,15 @@ async fn duplicated_and_reordered_events_leave_the_projection_right() {
         .unwrap();
     assert!(r.status().is_success());
     w.say(&a, FRED, "last word").await;
+    // Read up to exactly the newest message: delivered before that message, the marker
+    // must still cover it.
+    let c = w.conversation(FRED, &[TINA], "three").await;
+    w.say(&c, FRED, "four").await;
+    w.post(
+        &format!("/api/v1/conversations/{c}/read"),
+        json!({"participant": TINA, "up_to": 2}),
+    )
+    .await;
 
     let page: FeedPage = w
         .client
@@ -156,6 +165,8 @@ async fn duplicated_and_reordered_events_leave_the_projection_right() {
     let one = page.items.iter().find(|i| i.conversation_id == a).unwrap();
     assert_eq!(one.unread, 1, "`last word` after her own `bye`");
     assert_eq!(one.last_message_preview.as_deref(), Some("last word"));
+    let three = page.items.iter().find(|i| i.conversation_id == c).unwrap();
+    assert_eq!(three.unread, 0, "read up to the last message");
     let two = page.items.iter().find(|i| i.conversation_id == b).unwrap();
     assert!(two.muted && two.archived_at.is_some());
     assert!(two.has_missed_call && two.has_call && !two.has_ongoing_call);
