@@ -146,6 +146,10 @@ pub fn migrate(backend: &Backend) -> Result<(), StoreError> {
     run_migrations(backend, POSTGRES_MIGRATIONS, SQLITE_MIGRATIONS)
 }
 
+/// The advisory lock key every service of ours takes while migrating a PostgreSQL
+/// database (an arbitrary constant: "conv" in ASCII).
+const MIGRATION_LOCK: i64 = 0x636f_6e76;
+
 /// Applies the pending migrations of one migration set, choosing the set for the backend;
 /// creates the SQLite file's folder when missing.
 pub fn run_migrations(
@@ -158,8 +162,15 @@ pub fn run_migrations(
     match backend {
         Backend::Postgres(url) => {
             let mut conn = diesel::PgConnection::establish(url)?;
-            conn.run_pending_migrations(postgres)
-                .map_err(migration_error)?;
+            // Replicas starting together on a fresh database would otherwise race to
+            // create the same tables and all but one would fail their first start. The
+            // lock is per database and ends with the connection at the latest.
+            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+                .execute(&mut conn)?;
+            let outcome = conn.run_pending_migrations(postgres).map(|_| ());
+            let _ = diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+                .execute(&mut conn);
+            outcome.map_err(migration_error)?;
         }
         Backend::Sqlite(path) => {
             if let Some(parent) = Path::new(path)

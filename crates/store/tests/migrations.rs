@@ -53,3 +53,18 @@ fn unsupported_database_urls_are_refused_clearly() {
     let err = Backend::from_url("mysql://localhost/x").unwrap_err();
     assert!(err.to_string().contains("postgres://"));
 }
+
+#[test]
+fn replicas_migrating_a_fresh_postgres_database_together_all_start() {
+    let db = TestDatabase::create("conv_migration_race").unwrap();
+    let backend = Backend::from_url(db.url()).unwrap();
+    let outcomes: Vec<_> = std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| migrate(&backend).map_err(|e| e.to_string())))
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    let store = Store::open(db.url(), 1).unwrap();
+    assert_eq!(store.authenticate("cvk_nothing").unwrap(), None);
+}

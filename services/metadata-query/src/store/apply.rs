@@ -103,6 +103,7 @@ impl InboxStore {
         };
         let result = conn.transaction::<_, MetadataError, _>(|conn| {
             let conn: &mut AnyConnection = conn;
+            lock_projection(conn)?;
             apply_batch(conn, &mut cache, batch)?;
             if let Some(position) = batch.iter().filter_map(|p| p.feed_position).max() {
                 diesel::update(
@@ -122,7 +123,36 @@ impl InboxStore {
         if result.is_err() || known.len() > 200_000 {
             known.clear();
         }
+        drop(known);
+        if result.is_ok() {
+            self.refresh_statistics_if_due(batch.len());
+        }
         result
+    }
+
+    /// Analyzes the projection tables when the schedule says so (PostgreSQL). A failure
+    /// only costs query plans, so it is logged, not returned.
+    fn refresh_statistics_if_due(&self, events: usize) {
+        let Some(schedule) = &self.analyze else {
+            return;
+        };
+        let due = schedule
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .applied(u64::try_from(events).unwrap_or(u64::MAX));
+        if !due {
+            return;
+        }
+        let started = std::time::Instant::now();
+        let outcome = self.conn().and_then(|mut conn| {
+            Statement::new("ANALYZE mq_conversations, mq_memberships, mq_messages, mq_contacts")
+                .execute(&mut conn)
+                .map_err(MetadataError::from)
+        });
+        match outcome {
+            Ok(_) => tracing::debug!(took = ?started.elapsed(), "projection tables analyzed"),
+            Err(e) => tracing::warn!(error = %e, "analyzing the projection tables failed"),
+        }
     }
 
     fn known(&self) -> std::sync::MutexGuard<'_, super::KnownContacts> {
@@ -138,6 +168,7 @@ impl InboxStore {
         let mut conn = self.conn()?;
         conn.transaction::<_, MetadataError, _>(|conn| {
             let conn: &mut AnyConnection = conn;
+            lock_projection(conn)?;
             diesel::delete(mq_unread_sources::table.filter(mq_unread_sources::app_id.eq(app)))
                 .execute(conn)?;
             for source in sources {
@@ -157,6 +188,21 @@ impl InboxStore {
             Ok(())
         })
     }
+}
+
+/// The advisory lock key writers of one projection database hold for a transaction
+/// (an arbitrary constant: "inbx" in ASCII).
+const PROJECTION_LOCK: i64 = 0x696e_6278;
+
+/// Makes writers of the same projection database (replicas sharing it and its queue) apply
+/// their batches one at a time: a batch reads the memberships it is about to change and
+/// computes unread counts from them, which only holds if nobody changes them meanwhile.
+/// Reads are not blocked. SQLite has a single writer anyway (`write_guard`).
+pub(super) fn lock_projection(conn: &mut AnyConnection) -> Result<(), MetadataError> {
+    if let AnyConnection::Postgresql(_) = conn {
+        Statement::new(format!("SELECT pg_advisory_xact_lock({PROJECTION_LOCK})")).execute(conn)?;
+    }
+    Ok(())
 }
 
 fn apply_batch(

@@ -4,6 +4,7 @@
 
 mod apply;
 mod sql;
+mod statistics;
 
 pub use apply::Planned;
 mod read;
@@ -37,6 +38,8 @@ pub struct InboxStore {
     /// Contacts known to be stored with these (display name, external id): most events
     /// repeat them, and skipping the write saves a round trip per participant.
     known_contacts: Arc<Mutex<KnownContacts>>,
+    /// PostgreSQL only: when to refresh the planner statistics during bulk loads.
+    analyze: Option<Arc<Mutex<statistics::AnalyzeSchedule>>>,
 }
 
 /// Contact id → (display name, external id) as stored.
@@ -75,11 +78,12 @@ impl InboxStore {
         let backend = Backend::from_url(database_url)?;
         migrate(&backend)?;
         let pool = build_pool(&backend, pool_size)?;
-        let write_lock = matches!(backend, Backend::Sqlite(_)).then(|| Arc::new(Mutex::new(())));
+        let sqlite = matches!(backend, Backend::Sqlite(_));
         Ok(Self {
             pool,
-            write_lock,
+            write_lock: sqlite.then(|| Arc::new(Mutex::new(()))),
             known_contacts: Arc::default(),
+            analyze: (!sqlite).then(Arc::default),
         })
     }
 
@@ -134,6 +138,7 @@ impl InboxStore {
         let _guard = self.write_guard();
         let mut conn = self.conn()?;
         conn.transaction::<_, MetadataError, _>(|conn| {
+            apply::lock_projection(conn)?;
             diesel::delete(mq_messages::table).execute(conn)?;
             diesel::delete(mq_memberships::table).execute(conn)?;
             diesel::delete(mq_conversations::table).execute(conn)?;
@@ -148,6 +153,11 @@ impl InboxStore {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clear();
+        if let Some(schedule) = &self.analyze {
+            *schedule
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Default::default();
+        }
         Ok(())
     }
 

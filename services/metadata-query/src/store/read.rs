@@ -56,8 +56,32 @@ impl Relevant {
     }
 }
 
+/// Applies the filters on a contact's own membership (muted, pinned, archived, updated
+/// after) to a boxed query over `mq_memberships`, joined or not.
+macro_rules! membership_filters {
+    ($q:expr, $filter:expr) => {{
+        use crate::schema::mq_memberships as m;
+        let mut q = $q;
+        if let Some(muted) = $filter.muted {
+            q = q.filter(m::muted.eq(muted));
+        }
+        if let Some(pinned) = $filter.pinned {
+            q = q.filter(m::pinned.eq(pinned));
+        }
+        match $filter.archived {
+            Some(true) => q = q.filter(m::archived_at.is_not_null()),
+            Some(false) => q = q.filter(m::archived_at.is_null()),
+            None => {}
+        }
+        if let Some(after) = $filter.updated_after {
+            q = q.filter(m::last_activity.gt(after.naive_utc()));
+        }
+        q
+    }};
+}
+
 /// Which of a contact's conversations to list.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InboxFilter {
     /// Only relevant ones.
     pub relevant: Option<Relevant>,
@@ -263,20 +287,7 @@ impl InboxStore {
                 .filter(m::contact_id.eq(contact.to_owned()))
                 .filter(m::active.eq(true))
                 .into_boxed();
-            if let Some(muted) = filter.muted {
-                q = q.filter(m::muted.eq(muted));
-            }
-            if let Some(pinned) = filter.pinned {
-                q = q.filter(m::pinned.eq(pinned));
-            }
-            match filter.archived {
-                Some(true) => q = q.filter(m::archived_at.is_not_null()),
-                Some(false) => q = q.filter(m::archived_at.is_null()),
-                None => {}
-            }
-            if let Some(after) = filter.updated_after {
-                q = q.filter(m::last_activity.gt(after.naive_utc()));
-            }
+            q = membership_filters!(q, filter);
             match filter.relevant {
                 Some(Relevant::OngoingCall) => q = q.filter(c::call_ongoing.eq(true)),
                 Some(Relevant::MissedCall) => q = q.filter(c::last_missed_call_seq.gt(m::read_seq)),
@@ -293,12 +304,43 @@ impl InboxStore {
             }
             q
         };
-        let found: i64 = filtered().count().get_result(&mut *conn)?;
+        let (total, badge): (i64, Option<i64>) = m::table
+            .filter(m::contact_id.eq(contact))
+            .filter(m::active.eq(true))
+            .select(diesel::dsl::sql::<(
+                diesel::sql_types::BigInt,
+                diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
+            )>(
+                "COUNT(*), CAST(SUM(CASE WHEN muted THEN 0 ELSE unread END) AS BIGINT)",
+            ))
+            .first(&mut *conn)?;
+        // Counting matches costs a pass over the contact's memberships: skipped when
+        // nothing is filtered, and without the conversation join unless a call filter
+        // needs it (the covering index `mq_inbox_counts` answers the rest).
+        let found: i64 = if *filter == InboxFilter::default() {
+            total
+        } else if matches!(filter.relevant, None | Some(Relevant::UnreadMessages)) {
+            let mut q = m::table
+                .filter(m::contact_id.eq(contact.to_owned()))
+                .filter(m::active.eq(true))
+                .into_boxed();
+            q = membership_filters!(q, filter);
+            if filter.relevant == Some(Relevant::UnreadMessages) {
+                q = q.filter(m::unread.gt(0));
+            }
+            q.count().get_result(&mut *conn)?
+        } else {
+            filtered().count().get_result(&mut *conn)?
+        };
         let mut q = filtered();
         if let Some((pinned, at, id)) = &order.after {
-            let before_in_time = m::last_activity.lt(*at).or(m::last_activity
-                .eq(*at)
-                .and(m::conversation_id.lt(id.clone())));
+            // `last_activity <= at` bounds the index range scan (deep pages cost what the
+            // first does); the disjunction only sorts out ties at `at`.
+            let before_in_time = m::last_activity.le(*at).and(
+                m::last_activity
+                    .lt(*at)
+                    .or(m::conversation_id.lt(id.clone())),
+            );
             if order.pinned_first {
                 q = if *pinned {
                     q.filter(
@@ -377,16 +419,6 @@ impl InboxStore {
                 read_seq: member.6,
             })
             .collect();
-        let (total, badge): (i64, Option<i64>) = m::table
-            .filter(m::contact_id.eq(contact))
-            .filter(m::active.eq(true))
-            .select(diesel::dsl::sql::<(
-                diesel::sql_types::BigInt,
-                diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
-            )>(
-                "COUNT(*), CAST(SUM(CASE WHEN muted THEN 0 ELSE unread END) AS BIGINT)",
-            ))
-            .first(&mut *conn)?;
         let changed_since = match as_of {
             Some(as_of) => m::table
                 .filter(m::contact_id.eq(contact))

@@ -1,6 +1,7 @@
 //! The same events applied in order, twice, and in reverse order leave the same
 //! projection: duplicates change nothing and stale events never overwrite newer state,
-//! whether they arrive one per transaction, all in one batch, or in batches of seven.
+//! whether they arrive one per transaction, all in one batch, or in batches of seven
+//! applied by two replicas sharing a PostgreSQL database at the same time.
 
 use conversations_events::feed::FeedPage;
 use conversations_test_support::TestDatabase;
@@ -134,13 +135,32 @@ async fn duplicated_and_reordered_events_leave_the_projection_right() {
         .unwrap()
         .unwrap();
     let pg_url = pg_db.url().to_owned();
-    let chunked = tokio::task::spawn_blocking(move || InboxStore::open(&pg_url, 2))
-        .await
-        .unwrap()
-        .unwrap();
-    for chunk in reversed.chunks(7) {
-        chunked.apply(chunk).unwrap();
-    }
+    // Two replicas sharing the database, applying alternate batches at the same time.
+    let (chunked, other) = tokio::task::spawn_blocking(move || {
+        (
+            InboxStore::open(&pg_url, 2).unwrap(),
+            InboxStore::open(&pg_url, 2).unwrap(),
+        )
+    })
+    .await
+    .unwrap();
+    let (first, second, events) = (chunked.clone(), other, reversed.clone());
+    tokio::task::spawn_blocking(move || {
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                for chunk in events.chunks(7).step_by(2) {
+                    first.apply(chunk).unwrap();
+                }
+            });
+            scope.spawn(|| {
+                for chunk in events.chunks(7).skip(1).step_by(2) {
+                    second.apply(chunk).unwrap();
+                }
+            });
+        });
+    })
+    .await
+    .unwrap();
     for email in [FRED, TINA, OLGA] {
         let expected = snapshot(&in_order, &app, email);
         assert_eq!(expected, snapshot(&shuffled, &app, email), "{email}");

@@ -1,0 +1,1 @@
+DROP INDEX mq_inbox_counts;
