@@ -3,6 +3,7 @@
 //! ```text
 //! cargo bench -p metadata-query --bench inbox            # 100k conversations, 1M messages
 //! BENCH_SCALE=0.1 cargo bench -p metadata-query --bench inbox   # a tenth of that
+//! BENCH_KEEP_DB=1 …                                          # keep the database (EXPLAIN)
 //! ```
 //!
 //! Data: 10,000 customers and 10 agents; every conversation is between one customer and
@@ -317,7 +318,7 @@ fn main() {
             page(&contact_id(APP, who), &any, &first(10)).0
         })
         .collect();
-    report("first page, agent, relevant=all (call join)", samples);
+    report("first page, agent, relevant=all", samples);
 
     // Deep pages: walk an agent's inbox by cursor; compare with offset paging.
     let agent = contact_id(APP, &agents[0]);
@@ -355,5 +356,9 @@ fn main() {
     report("offset paging at start=5000 (for comparison)", deep);
 
     drop(store);
-    drop(db);
+    if std::env::var_os("BENCH_KEEP_DB").is_some() {
+        // For looking at query plans afterwards; drop it by hand.
+        println!("kept database: {}", db.url());
+        std::mem::forget(db);
+    }
 }

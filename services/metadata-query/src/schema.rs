@@ -54,7 +54,8 @@ diesel::table! {
         email -> Text,
         display_name -> Nullable<Text>,
         external_id -> Nullable<Text>,
-        state_seq -> BigInt,
+        // `state_seq BIGINT` is only written and compared by the projection's SQL
+        // (store/apply.rs); left out here to stay within diesel's 16 columns.
         active -> Bool,
         muted -> Bool,
         pinned -> Bool,
@@ -63,6 +64,8 @@ diesel::table! {
         read_seq -> BigInt,
         unread -> BigInt,
         last_activity -> Timestamp,
+        call_ongoing -> Bool,
+        last_missed_call_seq -> BigInt,
     }
 }
 

@@ -6,17 +6,22 @@
 //! its size (one multi-row statement per table and step), because a round trip per event
 //! cannot keep up with thousands of events a second:
 //!
-//! 1. conversations already deleted are dropped from the batch; deletions in it are applied
+//! 1. the projection lock is taken (writers sharing a database apply one batch at a time);
+//!    conversations already deleted are dropped from the batch; deletions in it are applied
 //!    (deletion is final: everything else about that conversation is older news);
-//! 2. conversation rows, contacts and memberships are upserted, each with the newest state
-//!    the batch holds for it;
+//! 2. conversation rows and contacts are upserted with the newest state the batch holds;
+//!    the memberships of the batch's conversations are read, new ones inserted;
 //! 3. the batch's messages are inserted; those that were new move the conversations' last
-//!    message, call flags and last activity, and the members' unread counts.
+//!    message, call flags and last activity;
+//! 4. every membership the batch touches is written once: its newest state, its last
+//!    activity, its unread count, and the conversation's call flags (copied, so that the
+//!    inbox filters and their counts read memberships alone).
 //!
-//! Unread counts stay exact under any delivery order and any batching: a membership whose
-//! read marker moves in step 2 is recounted from the messages stored *before* the batch,
-//! and step 3 then adds each newly stored message for every member it is unread for. A
-//! message is stored once, so it is counted once.
+//! Unread counts stay exact under any delivery order and any batching: a membership that
+//! is new or whose read marker moves is recounted from the stored messages (the batch's
+//! included); any other gains the batch's new messages that are unread for it (counted in
+//! Rust against the read marker read in step 2, which the lock keeps current). A message is
+//! stored once, so it is counted once.
 
 use std::collections::{HashMap, HashSet};
 
@@ -179,7 +184,7 @@ impl InboxStore {
                     ))
                     .execute(conn)?;
             }
-            let recount = recount();
+            let recount = recount("mq_memberships.read_seq");
             let mut statement = Statement::new(format!(
                 "UPDATE mq_memberships SET unread = {recount} WHERE app_id = ?"
             ));
@@ -456,12 +461,16 @@ fn upsert_contacts(
 
 /// A membership of one of the batch's conversations, as it stands after the batch's
 /// states are written.
-struct Member {
+struct Member<'a> {
     conversation_id: String,
     contact_id: String,
     read_seq: i64,
     /// New, or its read marker moved: its unread count is recounted from the messages.
     recount: bool,
+    /// A newer state of a stored membership, written when it is settled (one write per
+    /// row and batch); `None` when the row is new (inserted already) or the batch has
+    /// nothing newer.
+    state: Option<(&'a ConversationUpdate, &'a ParticipantState)>,
 }
 
 #[derive(QueryableByName)]
@@ -479,10 +488,10 @@ struct StoredMembership {
 /// Stores each member's newest state in the batch (when newer than the stored one) and
 /// returns every membership of the batch's conversations as it then stands. Unread counts
 /// and last activity are settled afterwards, in [`record_activity`].
-fn write_memberships(
+fn write_memberships<'a>(
     conn: &mut AnyConnection,
-    updates: &[&ConversationUpdate],
-) -> Result<Vec<Member>, MetadataError> {
+    updates: &[&'a ConversationUpdate],
+) -> Result<Vec<Member<'a>>, MetadataError> {
     let conversations: Vec<&str> = newest_per_conversation(updates.iter().copied())
         .iter()
         .map(|u| u.conversation_id.as_str())
@@ -505,8 +514,8 @@ fn write_memberships(
     }
 
     let mut index: HashMap<(&str, &str), usize> = HashMap::new();
-    let mut newest: Vec<(&ConversationUpdate, &ParticipantState)> = Vec::new();
-    for u in updates {
+    let mut newest: Vec<(&'a ConversationUpdate, &'a ParticipantState)> = Vec::new();
+    for &u in updates {
         for p in &u.participants {
             let key = (u.conversation_id.as_str(), p.contact_id.as_str());
             match index.get(&key) {
@@ -523,28 +532,29 @@ fn write_memberships(
         }
     }
 
-    let mut members: Vec<Member> = Vec::with_capacity(stored.len() + newest.len());
-    let mut writes: Vec<(&ConversationUpdate, &ParticipantState)> = Vec::new();
+    let mut members: Vec<Member<'a>> = Vec::with_capacity(stored.len() + newest.len());
+    let mut inserts: Vec<(&ConversationUpdate, &ParticipantState)> = Vec::new();
     for &(u, p) in &newest {
         let key = (u.conversation_id.clone(), p.contact_id.clone());
         let read_seq = to_i64(p.read_seq);
         match stored.remove(&key) {
             None => {
-                writes.push((u, p));
+                inserts.push((u, p));
                 members.push(Member {
                     conversation_id: key.0,
                     contact_id: key.1,
                     read_seq,
                     recount: true,
+                    state: None,
                 });
             }
             Some((state_seq, stored_read)) if state_seq < to_i64(u.seq) => {
-                writes.push((u, p));
                 members.push(Member {
                     conversation_id: key.0,
                     contact_id: key.1,
                     read_seq,
                     recount: read_seq != stored_read,
+                    state: Some((u, p)),
                 });
             }
             Some((_, stored_read)) => members.push(Member {
@@ -552,6 +562,7 @@ fn write_memberships(
                 contact_id: key.1,
                 read_seq: stored_read,
                 recount: false,
+                state: None,
             }),
         }
     }
@@ -564,10 +575,11 @@ fn write_memberships(
                 contact_id,
                 read_seq,
                 recount: false,
+                state: None,
             }),
     );
 
-    for chunk in writes.chunks(rows_per_statement(15)) {
+    for chunk in inserts.chunks(rows_per_statement(15)) {
         let mut statement = Statement::new(
             "INSERT INTO mq_memberships (conversation_id, contact_id, app_id, email, \
                display_name, external_id, state_seq, active, muted, pinned, archived_at, \
@@ -593,16 +605,9 @@ fn write_memberships(
                 Value::Time(naive(u.conversation.created_at)),
             ]);
         }
+        // Writers hold the projection lock, so the rows read above are still absent.
         statement
-            .push(
-                " ON CONFLICT (conversation_id, contact_id) DO UPDATE SET \
-                   display_name = excluded.display_name, external_id = excluded.external_id, \
-                   state_seq = excluded.state_seq, active = excluded.active, \
-                   muted = excluded.muted, pinned = excluded.pinned, \
-                   archived_at = excluded.archived_at, \
-                   last_opened_at = excluded.last_opened_at, read_seq = excluded.read_seq \
-                 WHERE mq_memberships.state_seq < excluded.state_seq",
-            )
+            .push(" ON CONFLICT (conversation_id, contact_id) DO NOTHING")
             .execute(conn)?;
     }
     Ok(members)
@@ -745,7 +750,7 @@ fn activities<'a>(stored: &'a [Stored<'a>]) -> Vec<Activity<'a>> {
 fn record_activity(
     conn: &mut AnyConnection,
     stored: &[Stored<'_>],
-    members: &[Member],
+    members: &[Member<'_>],
 ) -> Result<(), MetadataError> {
     let all = activities(stored);
     let previews: Vec<String> = all.iter().map(|a| a.newest.preview()).collect();
@@ -758,11 +763,11 @@ fn record_activity(
     }
     let by_conversation: HashMap<&str, &Activity<'_>> =
         all.iter().map(|a| (a.conversation_id, a)).collect();
-    let settle: Vec<(&Member, i64)> = members
+    let settle: Vec<(&Member<'_>, i64)> = members
         .iter()
         .filter_map(|m| {
             let activity = by_conversation.get(m.conversation_id.as_str());
-            if activity.is_none() && !m.recount {
+            if activity.is_none() && !m.recount && m.state.is_none() {
                 return None;
             }
             let unread = activity.map_or(0, |a| {
@@ -778,20 +783,21 @@ fn record_activity(
             Some((m, i64::try_from(unread).unwrap_or(i64::MAX)))
         })
         .collect();
-    for chunk in settle.chunks(rows_per_statement(4)) {
+    for chunk in settle.chunks(rows_per_statement(14)) {
         settle_memberships(conn, chunk)?;
     }
     Ok(())
 }
 
-/// The unread count of the membership being updated, counted from the stored messages.
-fn recount() -> String {
+/// The unread count of the membership being updated, counted from the stored messages
+/// after the read marker `read_seq` (an SQL expression).
+fn recount(read_seq: &str) -> String {
     UNREAD_COUNT
         .replace(
             "m.conversation_id = ?",
             "m.conversation_id = mq_memberships.conversation_id",
         )
-        .replace("m.seq > ?", "m.seq > mq_memberships.read_seq")
+        .replace("m.seq > ?", &format!("m.seq > {read_seq}"))
         .replace(
             "m.sender_contact <> ?",
             "m.sender_contact <> mq_memberships.contact_id",
@@ -801,29 +807,62 @@ fn recount() -> String {
 
 fn settle_memberships(
     conn: &mut AnyConnection,
-    rows: &[(&Member, i64)],
+    rows: &[(&Member<'_>, i64)],
 ) -> Result<(), MetadataError> {
-    let mut statement =
-        Statement::new("WITH d (n_conversation, n_contact, n_add, n_recount) AS (VALUES ");
+    let mut statement = Statement::new(
+        "WITH d (n_conversation, n_contact, n_add, n_recount, n_read_seq, n_has_state, \
+           n_display_name, n_external_id, n_state_seq, n_active, n_muted, n_pinned, \
+           n_archived_at, n_last_opened_at) AS (VALUES ",
+    );
     for (m, add) in rows {
+        let state = m.state.map(|(u, p)| (to_i64(u.seq), p));
         statement.row(&[
             Value::Text(&m.conversation_id),
             Value::Text(&m.contact_id),
             Value::Int(*add),
             Value::Bool(m.recount),
+            Value::Int(m.read_seq),
+            Value::Bool(state.is_some()),
+            Value::OptText(state.and_then(|(_, p)| p.display_name.as_deref())),
+            Value::OptText(state.and_then(|(_, p)| p.external_id.as_deref())),
+            Value::Int(state.map_or(0, |(seq, _)| seq)),
+            Value::Bool(state.is_some_and(|(_, p)| p.active)),
+            Value::Bool(state.is_some_and(|(_, p)| p.muted)),
+            Value::Bool(state.is_some_and(|(_, p)| p.pinned)),
+            Value::OptTime(state.and_then(|(_, p)| p.archived_at.map(naive))),
+            Value::OptTime(state.and_then(|(_, p)| p.last_opened_at.map(naive))),
         ]);
     }
+    let newer = |column: &str| {
+        format!(
+            "{column} = CASE WHEN d.n_has_state THEN d.n_{column} \
+             ELSE mq_memberships.{column} END"
+        )
+    };
+    let state_columns = [
+        "display_name",
+        "external_id",
+        "state_seq",
+        "active",
+        "muted",
+        "pinned",
+        "archived_at",
+        "last_opened_at",
+    ]
+    .map(newer)
+    .join(", ");
     statement
         .end_list(&format!(
-            ") UPDATE mq_memberships SET \
+            ") UPDATE mq_memberships SET {state_columns}, read_seq = d.n_read_seq, \
                unread = CASE WHEN d.n_recount THEN {} \
                  ELSE mq_memberships.unread + d.n_add END, \
                last_activity = CASE WHEN mq_memberships.last_activity < c.last_activity \
-                 THEN c.last_activity ELSE mq_memberships.last_activity END \
+                 THEN c.last_activity ELSE mq_memberships.last_activity END, \
+               call_ongoing = c.call_ongoing, last_missed_call_seq = c.last_missed_call_seq \
              FROM d, mq_conversations c \
              WHERE mq_memberships.conversation_id = d.n_conversation \
                AND mq_memberships.contact_id = d.n_contact AND c.id = d.n_conversation",
-            recount()
+            recount("d.n_read_seq")
         ))
         .execute(conn)?;
     Ok(())

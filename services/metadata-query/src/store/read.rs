@@ -1,6 +1,8 @@
 //! Reading the inbox: contacts, a contact's conversations with filters and keyset paging,
 //! participants of conversations, recent messages.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
@@ -56,12 +58,26 @@ impl Relevant {
     }
 }
 
-/// Applies the filters on a contact's own membership (muted, pinned, archived, updated
-/// after) to a boxed query over `mq_memberships`, joined or not.
+/// Applies an [`InboxFilter`] to a boxed query over `mq_memberships`, joined or not: every
+/// filter reads the membership alone (call flags are copied onto it by the projection).
 macro_rules! membership_filters {
     ($q:expr, $filter:expr) => {{
         use crate::schema::mq_memberships as m;
         let mut q = $q;
+        match $filter.relevant {
+            Some(Relevant::OngoingCall) => q = q.filter(m::call_ongoing.eq(true)),
+            Some(Relevant::MissedCall) => q = q.filter(m::last_missed_call_seq.gt(m::read_seq)),
+            Some(Relevant::UnreadMessages) => q = q.filter(m::unread.gt(0)),
+            Some(Relevant::All) => {
+                q = q.filter(
+                    m::call_ongoing
+                        .eq(true)
+                        .or(m::last_missed_call_seq.gt(m::read_seq))
+                        .or(m::unread.gt(0)),
+                )
+            }
+            None => {}
+        }
         if let Some(muted) = $filter.muted {
             q = q.filter(m::muted.eq(muted));
         }
@@ -281,28 +297,13 @@ impl InboxStore {
         use mq_conversations as c;
         use mq_memberships as m;
         let mut conn = self.conn()?;
+        // Memberships only: the covering index `mq_inbox_recent` answers it alone.
         let filtered = || {
-            let mut q = m::table
-                .inner_join(c::table)
+            let q = m::table
                 .filter(m::contact_id.eq(contact.to_owned()))
                 .filter(m::active.eq(true))
                 .into_boxed();
-            q = membership_filters!(q, filter);
-            match filter.relevant {
-                Some(Relevant::OngoingCall) => q = q.filter(c::call_ongoing.eq(true)),
-                Some(Relevant::MissedCall) => q = q.filter(c::last_missed_call_seq.gt(m::read_seq)),
-                Some(Relevant::UnreadMessages) => q = q.filter(m::unread.gt(0)),
-                Some(Relevant::All) => {
-                    q = q.filter(
-                        c::call_ongoing
-                            .eq(true)
-                            .or(c::last_missed_call_seq.gt(m::read_seq))
-                            .or(m::unread.gt(0)),
-                    )
-                }
-                None => {}
-            }
-            q
+            membership_filters!(q, filter)
         };
         let (total, badge): (i64, Option<i64>) = m::table
             .filter(m::contact_id.eq(contact))
@@ -314,21 +315,10 @@ impl InboxStore {
                 "COUNT(*), CAST(SUM(CASE WHEN muted THEN 0 ELSE unread END) AS BIGINT)",
             ))
             .first(&mut *conn)?;
-        // Counting matches costs a pass over the contact's memberships: skipped when
-        // nothing is filtered, and without the conversation join unless a call filter
-        // needs it (the covering index `mq_inbox_counts` answers the rest).
+        // Counting matches costs a pass over the contact's index entries: skipped when
+        // nothing is filtered.
         let found: i64 = if *filter == InboxFilter::default() {
             total
-        } else if matches!(filter.relevant, None | Some(Relevant::UnreadMessages)) {
-            let mut q = m::table
-                .filter(m::contact_id.eq(contact.to_owned()))
-                .filter(m::active.eq(true))
-                .into_boxed();
-            q = membership_filters!(q, filter);
-            if filter.relevant == Some(Relevant::UnreadMessages) {
-                q = q.filter(m::unread.gt(0));
-            }
-            q.count().get_result(&mut *conn)?
         } else {
             filtered().count().get_result(&mut *conn)?
         };
@@ -364,36 +354,53 @@ impl InboxStore {
         } else {
             q.order((m::last_activity.desc(), m::conversation_id.desc()))
         };
-        let rows: Vec<InboxRow> = q
+        // First the page's conversations, in order, from the index; then their rows.
+        let keys: Vec<String> = q
             .offset(order.offset)
             .limit(order.limit + 1)
-            .select((
-                (
-                    c::id,
-                    c::kind,
-                    c::subject,
-                    c::last_call_seq,
-                    c::call_ongoing,
-                    c::last_missed_call_seq,
-                    c::last_message_seq,
-                    c::last_message_sender,
-                    c::last_message_sender_contact,
-                    c::last_message_preview,
-                    c::last_message_source,
-                    c::last_message_at,
-                ),
-                (
-                    m::last_activity,
-                    m::unread,
-                    m::muted,
-                    m::pinned,
-                    m::archived_at,
-                    m::last_opened_at,
-                    m::read_seq,
-                ),
-            ))
+            .select(m::conversation_id)
             .load(&mut *conn)?;
-        let has_more = rows.len() as i64 > order.limit;
+        let mut rows: Vec<InboxRow> = if keys.is_empty() {
+            Vec::new()
+        } else {
+            m::table
+                .inner_join(c::table)
+                .filter(m::contact_id.eq(contact))
+                .filter(m::conversation_id.eq_any(&keys))
+                .select((
+                    (
+                        c::id,
+                        c::kind,
+                        c::subject,
+                        c::last_call_seq,
+                        c::call_ongoing,
+                        c::last_missed_call_seq,
+                        c::last_message_seq,
+                        c::last_message_sender,
+                        c::last_message_sender_contact,
+                        c::last_message_preview,
+                        c::last_message_source,
+                        c::last_message_at,
+                    ),
+                    (
+                        m::last_activity,
+                        m::unread,
+                        m::muted,
+                        m::pinned,
+                        m::archived_at,
+                        m::last_opened_at,
+                        m::read_seq,
+                    ),
+                ))
+                .load(&mut *conn)?
+        };
+        let position: HashMap<&str, usize> = keys
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.as_str(), i))
+            .collect();
+        rows.sort_by_key(|(conv, _)| position.get(conv.0.as_str()).copied());
+        let has_more = keys.len() as i64 > order.limit;
         let items = rows
             .into_iter()
             .take(usize::try_from(order.limit).unwrap_or(0))

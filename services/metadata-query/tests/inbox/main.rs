@@ -6,6 +6,7 @@
 
 mod all_in_one;
 mod helpers;
+mod migrations;
 mod projection_order;
 
 use std::collections::HashSet;
