@@ -129,6 +129,9 @@ impl InboxStore {
             known.clear();
         }
         drop(known);
+        // The batch's connection goes back first: with a pool of one, analyzing would
+        // otherwise wait for itself.
+        drop(conn);
         if result.is_ok() {
             self.refresh_statistics_if_due(batch.len());
         }
