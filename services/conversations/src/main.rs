@@ -101,12 +101,19 @@ async fn serve() -> anyhow::Result<()> {
     )
     .await?;
     let routes = metadata.routes();
+    let document = std::sync::Arc::new(metadata_query::openapi::merged(
+        <conversation_api::openapi::ApiDoc as utoipa::OpenApi>::openapi(),
+    ));
     let app = Application::build_with_routes(
         config,
         listener,
         bus,
         Some(std::sync::Arc::new(
-            move |cfg: &mut actix_web::web::ServiceConfig| routes(cfg),
+            move |cfg: &mut actix_web::web::ServiceConfig| {
+                // Both services' APIs in one document, in place of conversation-api's own.
+                metadata_query::openapi::configure_combined(cfg, document.clone());
+                routes(cfg)
+            },
         )),
     )
     .await?;

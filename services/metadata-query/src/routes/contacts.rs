@@ -12,7 +12,8 @@ use crate::routes::views::ContactView;
 use crate::startup::AppState;
 
 /// Lookup by address or by the integrator's id.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct FindQuery {
     /// The contact's address.
@@ -22,6 +23,12 @@ pub struct FindQuery {
 }
 
 /// Finds a contact by address or integrator id.
+#[utoipa::path(get, path = "/api/v1/contacts", tag = "inbox", params(FindQuery),
+    responses(
+        (status = 200, description = "The contact, with links to its conversations and recent messages", body = ContactView),
+        (status = 400, description = "Malformed parameter", body = crate::error::Problem, content_type = "application/problem+json"), (status = 401, description = "No or an unknown API key or token", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such contact (or not the token's own)", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn find(
     state: web::Data<AppState>,
     viewer: Viewer,
@@ -53,6 +60,13 @@ pub async fn find(
 }
 
 /// One contact by id (`me` with a participant token).
+#[utoipa::path(get, path = "/api/v1/contacts/{contact}", tag = "inbox",
+    params(("contact" = String, Path, description = "Contact id, or `me` with a participant token")),
+    responses(
+        (status = 200, description = "The contact", body = ContactView),
+        (status = 400, description = "Malformed parameter", body = crate::error::Problem, content_type = "application/problem+json"), (status = 401, description = "No or an unknown API key or token", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such contact (or not the token's own)", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn view(
     state: web::Data<AppState>,
     viewer: Viewer,

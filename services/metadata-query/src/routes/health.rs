@@ -6,12 +6,17 @@ use serde_json::json;
 use crate::startup::AppState;
 
 /// The process is up.
+#[utoipa::path(get, path = "/livez", tag = "health", security(), responses((status = 200, description = "The process is up")))]
 pub async fn livez() -> HttpResponse {
     HttpResponse::Ok().json(json!({"status": "ok"}))
 }
 
 /// The database answers, the consumer is connected to its bus and the first catch-up from
 /// the event feed is done.
+#[utoipa::path(get, path = "/readyz", tag = "health", security(), responses(
+    (status = 200, description = "Database and bus reachable, catch-up done"),
+    (status = 503, description = "Not ready; the body says what is missing"),
+))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let store = state.store.clone();
     let database = web::block(move || store.ping())

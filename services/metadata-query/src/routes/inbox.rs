@@ -22,7 +22,8 @@ pub const MAX_LIMIT: i64 = 100;
 pub const MAX_START: i64 = 10_000;
 
 /// Query parameters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct InboxQuery {
     /// Offset (Minddistrict's `start`); 0 with a cursor.
@@ -57,6 +58,13 @@ fn flag(name: &str, raw: Option<&str>) -> Result<Option<bool>, MetadataError> {
 }
 
 /// Lists the contact's conversations.
+#[utoipa::path(get, path = "/api/v1/contacts/{contact}/conversations", tag = "inbox",
+    params(("contact" = String, Path, description = "Contact id, or `me` with a participant token"), InboxQuery),
+    responses(
+        (status = 200, description = "A page of the contact's conversations, most recent activity first, with the badge", body = crate::routes::views::InboxView),
+        (status = 400, description = "Malformed parameter", body = crate::error::Problem, content_type = "application/problem+json"), (status = 401, description = "No or an unknown API key or token", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such contact (or not the token's own)", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn list(
     state: web::Data<AppState>,
     viewer: Viewer,

@@ -46,6 +46,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .default_service(not_allowed()),
     )
     .service(
+        web::resource(crate::openapi::PATH)
+            .route(web::get().to(crate::openapi::serve))
+            .default_service(not_allowed()),
+    )
+    .service(
         web::resource("/api/v1/settings/unread-sources")
             .route(web::get().to(settings::get_unread_sources))
             .route(web::put().to(settings::put_unread_sources))

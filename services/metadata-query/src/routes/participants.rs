@@ -15,7 +15,8 @@ use crate::startup::AppState;
 pub const MAX_IDS: usize = 100;
 
 /// Query.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ParticipantsQuery {
     /// Comma-separated conversation ids.
@@ -23,7 +24,7 @@ pub struct ParticipantsQuery {
 }
 
 /// One conversation's participants.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ConversationParticipants {
     /// Conversation id.
     pub id: String,
@@ -32,13 +33,18 @@ pub struct ConversationParticipants {
 }
 
 /// The response.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ParticipantsView {
     /// One entry per visible conversation, in the order asked.
     pub conversations: Vec<ConversationParticipants>,
 }
 
 /// Lists participants by conversation ids.
+#[utoipa::path(get, path = "/api/v1/participants", tag = "inbox", params(ParticipantsQuery),
+    responses(
+        (status = 200, description = "The active participants of each listed conversation the caller may see", body = ParticipantsView),
+        (status = 400, description = "Malformed parameter", body = crate::error::Problem, content_type = "application/problem+json"), (status = 401, description = "No or an unknown API key or token", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn by_conversation_ids(
     state: web::Data<AppState>,
     viewer: Viewer,

@@ -26,7 +26,7 @@ pub const MAX_CONVERSATIONS: i64 = 100;
 pub const MAX_SOURCES: usize = 20;
 
 /// The request body.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecentMessagesRequest {
     /// Only messages of these sources (inclusive OR); all when empty or absent.
@@ -43,7 +43,7 @@ pub struct RecentMessagesRequest {
 }
 
 /// One message.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RecentMessage {
     /// `{conversation id}.{number}`.
     pub id: String,
@@ -64,7 +64,7 @@ pub struct RecentMessage {
 }
 
 /// Airy's `pagination_data`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PaginationData {
     /// Always null: pages run from newest to oldest.
     pub previous_cursor: Option<String>,
@@ -75,7 +75,7 @@ pub struct PaginationData {
 }
 
 /// One conversation's part of the response.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ConversationMessages {
     /// The sources present on this page.
     pub sources: Vec<String>,
@@ -87,6 +87,14 @@ pub struct ConversationMessages {
 
 /// Answers the recent-messages request; the response maps conversation ids to their
 /// messages (conversations without a matching message are left out).
+#[utoipa::path(post, path = "/api/v1/contacts/{contact}/recent-messages", tag = "inbox",
+    params(("contact" = String, Path, description = "Contact id, or `me` with a participant token")),
+    request_body = RecentMessagesRequest,
+    responses(
+        (status = 200, description = "Conversation id → its recent messages (newest first) and paging", body = std::collections::BTreeMap<String, ConversationMessages>),
+        (status = 400, description = "Malformed parameter", body = crate::error::Problem, content_type = "application/problem+json"), (status = 401, description = "No or an unknown API key or token", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such contact (or not the token's own)", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn recent_messages(
     state: web::Data<AppState>,
     viewer: Viewer,

@@ -15,7 +15,7 @@ use crate::startup::AppState;
 pub const MAX_SOURCES: usize = 50;
 
 /// The setting.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UnreadSources {
     /// Sources besides `api` and `email` whose messages count as unread.
@@ -23,6 +23,12 @@ pub struct UnreadSources {
 }
 
 /// Reads the setting.
+#[utoipa::path(get, path = "/api/v1/settings/unread-sources", tag = "inbox",
+    responses(
+        (status = 200, description = "Integrator sources whose messages count as unread (besides `api` and `email`)", body = UnreadSources),
+        (status = 400, description = "Malformed parameter", body = crate::error::Problem, content_type = "application/problem+json"), (status = 401, description = "No or an unknown API key or token", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Participant tokens may not read settings", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn get_unread_sources(
     state: web::Data<AppState>,
     viewer: Viewer,
@@ -34,6 +40,12 @@ pub async fn get_unread_sources(
 }
 
 /// Replaces the setting.
+#[utoipa::path(put, path = "/api/v1/settings/unread-sources", tag = "inbox", request_body = UnreadSources,
+    responses(
+        (status = 200, description = "Stored; unread counts of the application's conversations recounted", body = UnreadSources),
+        (status = 400, description = "Malformed parameter", body = crate::error::Problem, content_type = "application/problem+json"), (status = 401, description = "No or an unknown API key or token", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Participant tokens may not change settings", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn put_unread_sources(
     state: web::Data<AppState>,
     viewer: Viewer,

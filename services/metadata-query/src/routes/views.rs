@@ -15,7 +15,7 @@ pub const INBOX_ITEM_TYPE: &str = "https://conversations.dev/ns/inbox-item";
 pub const CONTACT_TYPE: &str = "https://conversations.dev/ns/contact";
 
 /// A discovery link.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Link {
     /// What it is for.
     pub name: &'static str,
@@ -24,7 +24,7 @@ pub struct Link {
 }
 
 /// A contact.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ContactView {
     /// Type.
     #[serde(rename = "@type")]
@@ -71,7 +71,7 @@ impl ContactView {
 }
 
 /// Another participant, as the viewer may see them.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PersonView {
     /// Contact id.
     pub contact_id: String,
@@ -111,7 +111,7 @@ impl PersonView {
 }
 
 /// The last message of a conversation.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LastMessage {
     /// `{conversation id}.{number}`.
     pub id: String,
@@ -132,7 +132,7 @@ pub struct LastMessage {
 }
 
 /// One conversation in the inbox.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct InboxItemView {
     /// Links of the item (none yet; kept for the Minddistrict shape).
     #[serde(rename = "@links")]
@@ -182,7 +182,7 @@ pub struct InboxItemView {
 }
 
 /// Minddistrict's `@paging`, plus the keyset cursor.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Paging {
     /// Items matching the filters.
     pub found: i64,
@@ -202,7 +202,7 @@ pub struct Paging {
 }
 
 /// `GET /api/v1/contacts/{contact}/conversations`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct InboxView {
     /// The page.
     #[serde(rename = "@items")]

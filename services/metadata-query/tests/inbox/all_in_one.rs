@@ -36,11 +36,16 @@ async fn all_in_one_on_sqlite_serves_the_inbox_and_a_fresh_replica_catches_up() 
     .await
     .unwrap();
     let routes = metadata.routes();
+    let document = Arc::new(metadata_query::openapi::merged(
+        <conversation_api::openapi::ApiDoc as utoipa::OpenApi>::openapi(),
+    ));
     let app = conversation_api::Application::build_with_routes(
         config,
         TcpListener::bind("127.0.0.1:0").unwrap(),
         Some(bus),
         Some(Arc::new(move |cfg: &mut actix_web::web::ServiceConfig| {
+            // As services/conversations does.
+            metadata_query::openapi::configure_combined(cfg, document.clone());
             routes(cfg)
         })),
     )
@@ -57,6 +62,40 @@ async fn all_in_one_on_sqlite_serves_the_inbox_and_a_fresh_replica_catches_up() 
     .unwrap()
     .key;
     let client = reqwest::Client::new();
+
+    // One document describes both APIs; metadata-query's own is there too.
+    let combined: serde_json::Value = client
+        .get(format!("{base}/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let paths = &combined["paths"];
+    for path in [
+        "/api/v1/conversations",
+        "/api/v1/contacts/{contact}/conversations",
+        "/api/v1/contacts/{contact}/recent-messages",
+        "/api/v1/settings/unread-sources",
+    ] {
+        assert!(
+            paths.get(path).is_some(),
+            "{path} missing from the combined document"
+        );
+    }
+    let inbox: serde_json::Value = client
+        .get(format!("{base}{}", metadata_query::openapi::PATH))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(inbox["paths"].get("/api/v1/participants").is_some());
+    assert!(inbox["paths"].get("/api/v1/conversations").is_none());
+    assert!(inbox["components"]["schemas"].get("InboxView").is_some());
+
     let r = client
         .post(format!("{base}/api/v1/conversations"))
         .bearer_auth(&key)
