@@ -329,15 +329,8 @@ fn main() {
         let (took, p) = page(&agent, &InboxFilter::default(), &order);
         by_cursor.push(took);
         pages += 1;
-        let Some(last) = p.items.last() else { break };
-        if !p.has_more {
-            break;
-        }
-        order.after = Some((
-            last.pinned,
-            last.last_activity.naive_utc(),
-            last.conversation_id.clone(),
-        ));
+        let Some(next) = p.next_after else { break };
+        order.after = Some(next);
     }
     report(
         &format!("every page by cursor, agent ({pages} pages)"),

@@ -166,20 +166,16 @@ pub async fn list(
         Ok((page, members))
     })
     .await??;
-    let next_cursor = page
-        .has_more
-        .then(|| page.items.last())
-        .flatten()
-        .map(|last| {
-            InboxCursor {
-                pinned_first,
-                pinned: last.pinned,
-                last_activity: last.last_activity.naive_utc(),
-                conversation_id: last.conversation_id.clone(),
-                as_of,
-            }
-            .encode()
-        });
+    let next_cursor = page.next_after.clone().map(|(pinned, last_activity, id)| {
+        InboxCursor {
+            pinned_first,
+            pinned,
+            last_activity,
+            conversation_id: id,
+            as_of,
+        }
+        .encode()
+    });
     let public = &state.public_url;
     let items = page
         .items

@@ -399,10 +399,20 @@ fn upsert_contacts(
     cache: &mut BatchCache,
     updates: &[&ConversationUpdate],
 ) -> Result<(), MetadataError> {
-    let mut changed: Vec<(&str, &ParticipantState)> = Vec::new();
+    /// What the batch says about one contact: its latest present values.
+    struct Told<'a> {
+        id: &'a str,
+        app: &'a str,
+        email: &'a str,
+        name: Option<&'a str>,
+        external: Option<&'a str>,
+    }
+    let mut told: Vec<Told<'_>> = Vec::new();
     let mut seen: HashMap<&str, usize> = HashMap::new();
     for u in updates {
         for p in &u.participants {
+            // The memory only decides what is worth writing; the values written are the
+            // batch's own (another replica may have stored newer ones meanwhile).
             if let Some((name, external)) = cache.known_contacts.get(&p.contact_id)
                 && (p.display_name.is_none() || p.display_name == *name)
                 && (p.external_id.is_none() || p.external_id == *external)
@@ -419,32 +429,32 @@ fn upsert_contacts(
                     .or_else(|| stored.and_then(|s| s.1.clone())),
             );
             cache.known_contacts.insert(p.contact_id.clone(), merged);
-            match seen.get(p.contact_id.as_str()) {
-                Some(&i) => changed[i] = (&u.app_id, p),
-                None => {
-                    seen.insert(&p.contact_id, changed.len());
-                    changed.push((&u.app_id, p));
-                }
-            }
+            let i = *seen.entry(&p.contact_id).or_insert_with(|| {
+                told.push(Told {
+                    id: &p.contact_id,
+                    app: &u.app_id,
+                    email: &p.email,
+                    name: None,
+                    external: None,
+                });
+                told.len() - 1
+            });
+            let t = &mut told[i];
+            t.name = p.display_name.as_deref().or(t.name);
+            t.external = p.external_id.as_deref().or(t.external);
         }
     }
-    for chunk in changed.chunks(rows_per_statement(5)) {
+    for chunk in told.chunks(rows_per_statement(5)) {
         let mut statement = Statement::new(
             "INSERT INTO mq_contacts (id, app_id, email, display_name, external_id) VALUES ",
         );
-        for (app, p) in chunk {
-            // The merged view: what this batch and the stored row say together.
-            let (name, external) = cache
-                .known_contacts
-                .get(&p.contact_id)
-                .map(|(n, e)| (n.as_deref(), e.as_deref()))
-                .unwrap_or((p.display_name.as_deref(), p.external_id.as_deref()));
+        for t in chunk {
             statement.row(&[
-                Value::Text(&p.contact_id),
-                Value::Text(app),
-                Value::Text(&p.email),
-                Value::OptText(name),
-                Value::OptText(external),
+                Value::Text(t.id),
+                Value::Text(t.app),
+                Value::Text(t.email),
+                Value::OptText(t.name),
+                Value::OptText(t.external),
             ]);
         }
         statement

@@ -174,6 +174,9 @@ pub struct InboxPage {
     pub items: Vec<InboxItem>,
     /// Whether more follow.
     pub has_more: bool,
+    /// Where the next page starts (pinned, last activity, conversation id of this page's
+    /// last item as it was ordered): the keyset cursor. `None` on the last page.
+    pub next_after: Option<(bool, NaiveDateTime, String)>,
     /// How many match the filter.
     pub found: i64,
     /// How many conversations the contact is in, unfiltered.
@@ -354,12 +357,24 @@ impl InboxStore {
         } else {
             q.order((m::last_activity.desc(), m::conversation_id.desc()))
         };
-        // First the page's conversations, in order, from the index; then their rows.
-        let keys: Vec<String> = q
+        // First the page's conversations, in order, from the index; then their rows. The
+        // next page continues from the order this statement saw, whatever changes before
+        // the rows are read.
+        let ordered: Vec<(String, bool, NaiveDateTime)> = q
             .offset(order.offset)
             .limit(order.limit + 1)
-            .select(m::conversation_id)
+            .select((m::conversation_id, m::pinned, m::last_activity))
             .load(&mut *conn)?;
+        let page_len = usize::try_from(order.limit).unwrap_or(0);
+        let has_more = ordered.len() > page_len;
+        let next_after = if has_more {
+            ordered
+                .get(page_len.saturating_sub(1))
+                .map(|(id, pinned, at)| (*pinned, *at, id.clone()))
+        } else {
+            None
+        };
+        let keys: Vec<String> = ordered.into_iter().map(|(id, _, _)| id).collect();
         let mut rows: Vec<InboxRow> = if keys.is_empty() {
             Vec::new()
         } else {
@@ -400,7 +415,6 @@ impl InboxStore {
             .map(|(i, id)| (id.as_str(), i))
             .collect();
         rows.sort_by_key(|(conv, _)| position.get(conv.0.as_str()).copied());
-        let has_more = keys.len() as i64 > order.limit;
         let items = rows
             .into_iter()
             .take(usize::try_from(order.limit).unwrap_or(0))
@@ -438,6 +452,7 @@ impl InboxStore {
         Ok(InboxPage {
             items,
             has_more,
+            next_after,
             found,
             total,
             badge: badge.unwrap_or(0),

@@ -8,7 +8,7 @@ use conversations_test_support::TestDatabase;
 use data_encoding::BASE64;
 use metadata_query::InboxStore;
 use metadata_query::consumer::Projector;
-use metadata_query::store::{InboxFilter, InboxOrder, Planned};
+use metadata_query::store::{InboxFilter, InboxOrder, Planned, Relevant};
 use serde_json::json;
 
 use crate::helpers::{FEED_TOKEN, world};
@@ -38,8 +38,39 @@ fn snapshot(store: &InboxStore, app: &str, email: &str) -> String {
             None,
         )
         .unwrap();
+    // The filters read the call flags the projection copies onto memberships.
+    let relevant: Vec<String> = [
+        Relevant::OngoingCall,
+        Relevant::MissedCall,
+        Relevant::UnreadMessages,
+        Relevant::All,
+    ]
+    .into_iter()
+    .map(|relevant| {
+        let filtered = store
+            .inbox(
+                &contact,
+                &InboxFilter {
+                    relevant: Some(relevant),
+                    ..Default::default()
+                },
+                &InboxOrder {
+                    limit: 100,
+                    ..Default::default()
+                },
+                None,
+            )
+            .unwrap();
+        let ids: Vec<&str> = filtered
+            .items
+            .iter()
+            .map(|i| i.conversation_id.as_str())
+            .collect();
+        format!("{relevant:?}: found={} {ids:?}", filtered.found)
+    })
+    .collect();
     format!(
-        "{:?} badge={} total={} members={:?}",
+        "{:?} badge={} total={} members={:?} relevant={relevant:?}",
         page.items, page.badge, page.total, members
     )
 }
@@ -190,6 +221,25 @@ async fn duplicated_and_reordered_events_leave_the_projection_right() {
     let two = page.items.iter().find(|i| i.conversation_id == b).unwrap();
     assert!(two.muted && two.archived_at.is_some());
     assert!(two.has_missed_call && two.has_call && !two.has_ongoing_call);
+    let missed = in_order
+        .inbox(
+            &tina,
+            &InboxFilter {
+                relevant: Some(Relevant::MissedCall),
+                ..Default::default()
+            },
+            &InboxOrder {
+                limit: 10,
+                ..Default::default()
+            },
+            None,
+        )
+        .unwrap();
+    assert_eq!(missed.found, 1);
+    assert_eq!(
+        missed.items[0].conversation_id, b,
+        "the missed call is in `two`"
+    );
     assert_eq!(two.unread, 1, "Olga's `hi`; calls do not count");
     let olga = metadata_query::projection::contact_id(&app, OLGA);
     let olga_page = in_order
