@@ -173,13 +173,18 @@ impl Application {
                 .wrap_fn(|req, srv| {
                     let started = Instant::now();
                     let method = req.method().clone();
-                    let path = req.path().to_owned();
                     let call = srv.call(req);
                     async move {
                         let response = call.await?;
+                        // The route's pattern, not the path: paths carry capabilities
+                        // (unsubscribe tokens) and ids that have no place in logs.
+                        let route = response
+                            .request()
+                            .match_pattern()
+                            .unwrap_or_else(|| "(no route)".to_owned());
                         tracing::info!(
                             http.method = %method,
-                            http.path = %path,
+                            http.route = %route,
                             http.status = response.status().as_u16(),
                             elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
                             "request"
