@@ -31,7 +31,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
 use super::InboxStore;
-use super::sql::{Statement, Value, rows_per_statement};
+use super::sql::{Statement, Value, guarded, rows_per_statement};
 use crate::error::MetadataError;
 use crate::projection::{
     CallKind, ConversationUpdate, PEOPLE_SOURCES, ParticipantState, PostedMessage, Update,
@@ -311,12 +311,8 @@ fn deleted_conversations(
     let mut deleted = HashSet::new();
     for chunk in ids.chunks(rows_per_statement(1)) {
         let mut statement =
-            Statement::new("SELECT id FROM mq_conversations WHERE deleted_seq > 0 AND id IN (");
-        for (i, id) in chunk.iter().enumerate() {
-            statement.push(if i > 0 { ", ?" } else { "?" });
-            statement.bind(Value::Text(id));
-        }
-        statement.push(")");
+            Statement::new("SELECT id FROM mq_conversations WHERE deleted_seq > 0 AND id IN ");
+        statement.texts_in(chunk.iter().copied());
         let rows: Vec<ConversationId> = statement.load(conn)?;
         deleted.extend(rows.into_iter().map(|r| r.id));
     }
@@ -359,13 +355,9 @@ fn delete_conversations(
             .push(" ON CONFLICT (id) DO UPDATE SET deleted_seq = excluded.deleted_seq")
             .execute(conn)?;
         for table in ["mq_memberships", "mq_messages"] {
-            let mut statement =
-                Statement::new(format!("DELETE FROM {table} WHERE conversation_id IN ("));
-            for (i, u) in chunk.iter().enumerate() {
-                statement.push(if i > 0 { ", ?" } else { "?" });
-                statement.bind(Value::Text(&u.conversation_id));
-            }
-            statement.push(")").execute(conn)?;
+            Statement::new(format!("DELETE FROM {table} WHERE conversation_id IN "))
+                .texts_in(chunk.iter().map(|u| u.conversation_id.as_str()))
+                .execute(conn)?;
         }
     }
     Ok(())
@@ -513,13 +505,9 @@ fn write_memberships<'a>(
     for chunk in conversations.chunks(rows_per_statement(1)) {
         let mut statement = Statement::new(
             "SELECT conversation_id, contact_id, state_seq, read_seq FROM mq_memberships \
-             WHERE conversation_id IN (",
+             WHERE conversation_id IN ",
         );
-        for (i, id) in chunk.iter().enumerate() {
-            statement.push(if i > 0 { ", ?" } else { "?" });
-            statement.bind(Value::Text(id));
-        }
-        let rows: Vec<StoredMembership> = statement.push(")").load(conn)?;
+        let rows: Vec<StoredMembership> = statement.texts_in(chunk.iter().copied()).load(conn)?;
         stored.extend(
             rows.into_iter()
                 .map(|r| ((r.conversation_id, r.contact_id), (r.state_seq, r.read_seq))),
@@ -847,9 +835,11 @@ fn settle_memberships(
         ]);
     }
     let newer = |column: &str| {
-        format!(
-            "{column} = CASE WHEN d.n_has_state THEN d.n_{column} \
-             ELSE mq_memberships.{column} END"
+        guarded(
+            "mq_memberships",
+            column,
+            "d.n_has_state",
+            &format!("d.n_{column}"),
         )
     };
     let state_columns = [
@@ -908,31 +898,33 @@ fn update_conversations(
     }
     let newer = "mq_conversations.last_message_seq < v.n_seq";
     let call = "mq_conversations.last_call_seq < v.n_call_seq";
+    let set = |column: &str, condition: &str, value: &str| {
+        guarded("mq_conversations", column, condition, value)
+    };
+    let assignments = [
+        set(
+            "last_activity",
+            "mq_conversations.last_activity < v.n_at",
+            "v.n_at",
+        ),
+        set("last_message_sender", newer, "v.n_sender"),
+        set("last_message_sender_contact", newer, "v.n_contact"),
+        set("last_message_preview", newer, "v.n_preview"),
+        set("last_message_source", newer, "v.n_source"),
+        set("last_message_at", newer, "v.n_msg_at"),
+        set("last_message_seq", newer, "v.n_seq"),
+        set("call_ongoing", call, "v.n_ongoing"),
+        set("last_call_seq", call, "v.n_call_seq"),
+        set(
+            "last_missed_call_seq",
+            "mq_conversations.last_missed_call_seq < v.n_missed_seq",
+            "v.n_missed_seq",
+        ),
+    ]
+    .join(", ");
     statement
         .end_list(&format!(
-            ") UPDATE mq_conversations SET \
-               last_activity = CASE WHEN mq_conversations.last_activity < v.n_at THEN v.n_at \
-                 ELSE mq_conversations.last_activity END, \
-               last_message_sender = CASE WHEN {newer} THEN v.n_sender \
-                 ELSE mq_conversations.last_message_sender END, \
-               last_message_sender_contact = CASE WHEN {newer} THEN v.n_contact \
-                 ELSE mq_conversations.last_message_sender_contact END, \
-               last_message_preview = CASE WHEN {newer} THEN v.n_preview \
-                 ELSE mq_conversations.last_message_preview END, \
-               last_message_source = CASE WHEN {newer} THEN v.n_source \
-                 ELSE mq_conversations.last_message_source END, \
-               last_message_at = CASE WHEN {newer} THEN v.n_msg_at \
-                 ELSE mq_conversations.last_message_at END, \
-               last_message_seq = CASE WHEN {newer} THEN v.n_seq \
-                 ELSE mq_conversations.last_message_seq END, \
-               call_ongoing = CASE WHEN {call} THEN v.n_ongoing \
-                 ELSE mq_conversations.call_ongoing END, \
-               last_call_seq = CASE WHEN {call} THEN v.n_call_seq \
-                 ELSE mq_conversations.last_call_seq END, \
-               last_missed_call_seq = CASE \
-                 WHEN mq_conversations.last_missed_call_seq < v.n_missed_seq THEN v.n_missed_seq \
-                 ELSE mq_conversations.last_missed_call_seq END \
-             FROM v WHERE mq_conversations.id = v.n_id"
+            ") UPDATE mq_conversations SET {assignments} FROM v WHERE mq_conversations.id = v.n_id"
         ))
         .execute(conn)?;
     Ok(())

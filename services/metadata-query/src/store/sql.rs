@@ -55,6 +55,17 @@ impl<'a> Statement<'a> {
         self
     }
 
+    /// Appends `(?, ?, …)` binding `values` as text: the list of an `IN`.
+    pub(crate) fn texts_in(&mut self, values: impl IntoIterator<Item = &'a str>) -> &mut Self {
+        self.sql.push('(');
+        for (i, value) in values.into_iter().enumerate() {
+            self.sql.push_str(if i > 0 { ", ?" } else { "?" });
+            self.binds.push(Value::Text(value));
+        }
+        self.sql.push(')');
+        self
+    }
+
     /// Appends `(?, ?, …)` for one row of a `VALUES` list and binds its values.
     pub(crate) fn row(&mut self, values: &[Value<'a>]) -> &mut Self {
         let mut template = String::with_capacity(values.len() * 3 + 2);
@@ -151,6 +162,12 @@ fn numbered(sql: &str) -> String {
     out
 }
 
+/// `column = CASE WHEN condition THEN value ELSE <table>.column END`: an assignment of an
+/// `UPDATE` that only takes `value` when it is newer.
+pub(crate) fn guarded(table: &str, column: &str, condition: &str, value: &str) -> String {
+    format!("{column} = CASE WHEN {condition} THEN {value} ELSE {table}.{column} END")
+}
+
 /// How many rows of `binds_per_row` values fit in one statement.
 pub(crate) fn rows_per_statement(binds_per_row: usize) -> usize {
     (MAX_BINDS / binds_per_row.max(1)).max(1)
@@ -175,5 +192,13 @@ mod tests {
             .row(&[Value::Int(2), Value::OptText(None)]);
         assert_eq!(s.sql, "INSERT INTO t (a, b) VALUES (?, ?), (?, ?)");
         assert_eq!(s.binds.len(), 4);
+    }
+
+    #[test]
+    fn in_lists_bind_each_value() {
+        let mut s = Statement::new("SELECT 1 WHERE id IN ");
+        s.texts_in(["a", "b", "c"]);
+        assert_eq!(s.sql, "SELECT 1 WHERE id IN (?, ?, ?)");
+        assert_eq!(s.binds.len(), 3);
     }
 }

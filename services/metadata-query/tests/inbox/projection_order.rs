@@ -8,25 +8,33 @@ use conversations_test_support::TestDatabase;
 use data_encoding::BASE64;
 use metadata_query::InboxStore;
 use metadata_query::consumer::Projector;
-use metadata_query::store::{InboxFilter, InboxOrder, Planned, Relevant};
+use metadata_query::store::{InboxFilter, InboxOrder, InboxPage, Planned, Relevant};
 use serde_json::json;
 
 use crate::helpers::{FEED_TOKEN, world};
 use crate::{FRED, OLGA, TINA};
 
-fn snapshot(store: &InboxStore, app: &str, email: &str) -> String {
-    let contact = metadata_query::projection::contact_id(app, email);
-    let page = store
+/// The first 100 of a contact's conversations, optionally filtered by `relevant`.
+fn first_page(store: &InboxStore, contact: &str, relevant: Option<Relevant>) -> InboxPage {
+    store
         .inbox(
-            &contact,
-            &InboxFilter::default(),
+            contact,
+            &InboxFilter {
+                relevant,
+                ..Default::default()
+            },
             &InboxOrder {
                 limit: 100,
                 ..Default::default()
             },
             None,
         )
-        .unwrap();
+        .unwrap()
+}
+
+fn snapshot(store: &InboxStore, app: &str, email: &str) -> String {
+    let contact = metadata_query::projection::contact_id(app, email);
+    let page = first_page(store, &contact, None);
     let members = store
         .members(
             app,
@@ -47,20 +55,7 @@ fn snapshot(store: &InboxStore, app: &str, email: &str) -> String {
     ]
     .into_iter()
     .map(|relevant| {
-        let filtered = store
-            .inbox(
-                &contact,
-                &InboxFilter {
-                    relevant: Some(relevant),
-                    ..Default::default()
-                },
-                &InboxOrder {
-                    limit: 100,
-                    ..Default::default()
-                },
-                None,
-            )
-            .unwrap();
+        let filtered = first_page(store, &contact, Some(relevant));
         let ids: Vec<&str> = filtered
             .items
             .iter()
@@ -202,17 +197,7 @@ async fn duplicated_and_reordered_events_leave_the_projection_right() {
 
     // And the state is the right one, not merely the same one.
     let tina = metadata_query::projection::contact_id(&app, TINA);
-    let page = in_order
-        .inbox(
-            &tina,
-            &InboxFilter::default(),
-            &InboxOrder {
-                limit: 10,
-                ..Default::default()
-            },
-            None,
-        )
-        .unwrap();
+    let page = first_page(&in_order, &tina, None);
     let one = page.items.iter().find(|i| i.conversation_id == a).unwrap();
     assert_eq!(one.unread, 1, "`last word` after her own `bye`");
     assert_eq!(one.last_message_preview.as_deref(), Some("last word"));
@@ -221,20 +206,7 @@ async fn duplicated_and_reordered_events_leave_the_projection_right() {
     let two = page.items.iter().find(|i| i.conversation_id == b).unwrap();
     assert!(two.muted && two.archived_at.is_some());
     assert!(two.has_missed_call && two.has_call && !two.has_ongoing_call);
-    let missed = in_order
-        .inbox(
-            &tina,
-            &InboxFilter {
-                relevant: Some(Relevant::MissedCall),
-                ..Default::default()
-            },
-            &InboxOrder {
-                limit: 10,
-                ..Default::default()
-            },
-            None,
-        )
-        .unwrap();
+    let missed = first_page(&in_order, &tina, Some(Relevant::MissedCall));
     assert_eq!(missed.found, 1);
     assert_eq!(
         missed.items[0].conversation_id, b,
@@ -242,17 +214,7 @@ async fn duplicated_and_reordered_events_leave_the_projection_right() {
     );
     assert_eq!(two.unread, 1, "Olga's `hi`; calls do not count");
     let olga = metadata_query::projection::contact_id(&app, OLGA);
-    let olga_page = in_order
-        .inbox(
-            &olga,
-            &InboxFilter::default(),
-            &InboxOrder {
-                limit: 10,
-                ..Default::default()
-            },
-            None,
-        )
-        .unwrap();
+    let olga_page = first_page(&in_order, &olga, None);
     assert!(olga_page.items.is_empty(), "Olga left");
     w.finish().await;
     tokio::task::spawn_blocking(move || drop(pg_db))
