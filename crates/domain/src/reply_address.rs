@@ -272,7 +272,10 @@ mod tests {
         let mut tampered = address.clone().into_bytes();
         tampered[10] = if tampered[10] == b'a' { b'b' } else { b'a' };
         let tampered = String::from_utf8(tampered).unwrap();
-        assert!(codec().verify(&tampered, app).is_err());
+        assert_eq!(
+            codec().verify(&tampered, app),
+            Err(ReplyAddressError::BadSignature)
+        );
         assert_eq!(
             codec().decode("r123@elsewhere.com"),
             Err(ReplyAddressError::Malformed)
@@ -295,7 +298,19 @@ mod tests {
                 .verify_code(CodeKind::Unsubscribe, &reply_local, app)
                 .is_err()
         );
+        // Relabelled as another kind, a code is well-formed but its signature is not
+        // valid for that kind: holding someone's reply address is no unsubscribe token.
+        let relabelled = format!("u{}", &reply_local[1..]);
+        assert_eq!(
+            codec().verify_code(CodeKind::Unsubscribe, &relabelled, app),
+            Err(ReplyAddressError::BadSignature)
+        );
         let token = codec().code(CodeKind::Unsubscribe, app, conv, part);
+        let as_reply = format!("r{}", &token[1..]);
+        assert_eq!(
+            codec().verify_code(CodeKind::Reply, &as_reply, app),
+            Err(ReplyAddressError::BadSignature)
+        );
         let target = codec()
             .verify_code(CodeKind::Unsubscribe, &token, app)
             .unwrap();

@@ -17,6 +17,13 @@ use crate::schema::{api_keys, applications};
 /// Prefix of every API key, so leaked keys are easy to recognise (and scan for).
 const KEY_PREFIX: &str = "cvk_";
 
+/// Whether `credential` can be an API key at all (our prefix, sane length): anything else
+/// is refused without hashing it or asking a database. Shared with metadata-query, which
+/// checks the same keys against the hashes it was sent.
+pub fn looks_like_key(credential: &str) -> bool {
+    credential.starts_with(KEY_PREFIX) && credential.len() <= 128
+}
+
 /// A freshly created application and its key, in clear text for the one time it is shown.
 #[derive(Debug)]
 pub struct NewApiKey {
@@ -91,7 +98,7 @@ impl Store {
 
     /// The application a (non-revoked) key belongs to.
     pub fn authenticate(&self, key: &str) -> Result<Option<AppId>, StoreError> {
-        if !key.starts_with(KEY_PREFIX) || key.len() > 128 {
+        if !looks_like_key(key) {
             return Ok(None);
         }
         let mut conn = self.conn()?;

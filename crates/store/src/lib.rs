@@ -17,7 +17,7 @@ mod rows;
 mod schema;
 mod stats;
 
-pub use applications::{IssuedKey, NewApiKey, hash_key};
+pub use applications::{IssuedKey, NewApiKey, hash_key, looks_like_key};
 pub use connection::{
     AnyConnection, Backend, Store, build_pool, migrate, redo_all_migrations, redo_migrations,
     run_migrations,

@@ -143,15 +143,6 @@ impl Store {
             .select(OutboxRow::as_select())
             .load(&mut *conn)?)
     }
-
-    /// Number of events not yet published (for `/readyz` and operators).
-    pub fn outbox_backlog(&self) -> Result<i64, StoreError> {
-        let mut conn = self.conn()?;
-        Ok(outbox::table
-            .filter(outbox::published_at.is_null())
-            .count()
-            .get_result(&mut *conn)?)
-    }
 }
 
 impl OutboxRow {

@@ -84,11 +84,6 @@ impl TestDatabase {
         Ok(Self { name, url })
     }
 
-    /// The database's name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// A connection URL for the services under test.
     pub fn url(&self) -> &str {
         &self.url

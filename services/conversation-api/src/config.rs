@@ -185,6 +185,19 @@ mod tests {
     }
 
     #[test]
+    fn secrets_shorter_than_32_characters_are_refused() {
+        for key in ["REPLY_SECRET", "TOKEN_SECRET", "FEED_TOKEN"] {
+            let env = HashMap::from([
+                ("DATABASE_URL", "postgres://localhost/x"),
+                ("REPLY_SECRET", "0123456789abcdef0123456789abcdef"),
+                (key, "too short"),
+            ]);
+            let err = Config::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap_err();
+            assert!(err.0.contains(key), "{key}: {}", err.0);
+        }
+    }
+
+    #[test]
     fn sqlite_generates_and_keeps_a_reply_secret() {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}/db.sqlite", dir.path().display());
@@ -192,8 +205,13 @@ mod tests {
         let first = Config::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap();
         let second = Config::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap();
         assert_eq!(first.reply_secret_bytes(), second.reply_secret_bytes());
-        assert_eq!(first.token_secret_bytes(), second.token_secret_bytes());
-        assert_ne!(first.token_secret_bytes(), Some(first.reply_secret_bytes()));
+        let token_secret = first
+            .token_secret_bytes()
+            .expect("SQLite generates a token secret");
+        assert!(token_secret.len() >= 32);
+        assert!(dir.path().join("token-secret").exists());
+        assert_eq!(Some(token_secret), second.token_secret_bytes());
+        assert_ne!(token_secret, first.reply_secret_bytes());
         assert_eq!(first.http_addr.to_string(), "127.0.0.1:8080");
         assert_eq!(first.public_url, "http://127.0.0.1:8080");
     }

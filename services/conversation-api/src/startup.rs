@@ -59,22 +59,14 @@ impl Application {
         config: Config,
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
-        Self::build_with_bus(config, listener, None).await
+        Self::build_with_routes(config, listener, None, None).await
     }
 
-    /// Like [`Self::build_with_listener`], publishing to `bus` when no `AMQP_URL` is set.
-    /// In-process consumers subscribe to `bus` *before* this is called, so that they see
-    /// every event the relay publishes, including a backlog left by a previous run.
-    pub async fn build_with_bus(
-        config: Config,
-        listener: TcpListener,
-        bus: Option<InProcessBus>,
-    ) -> anyhow::Result<Self> {
-        Self::build_with_routes(config, listener, bus, None).await
-    }
-
-    /// Like [`Self::build_with_bus`], also serving `extra` routes (registered first) — the
-    /// all-in-one server mounts metadata-query's read API this way, on the same port.
+    /// Like [`Self::build_with_listener`], publishing to `bus` when no `AMQP_URL` is set
+    /// and also serving `extra` routes (registered first): the all-in-one server mounts
+    /// metadata-query's read API this way, on the same port. In-process consumers
+    /// subscribe to `bus` *before* this is called, so that they see every event the relay
+    /// publishes, including a backlog left by a previous run.
     pub async fn build_with_routes(
         config: Config,
         listener: TcpListener,

@@ -110,7 +110,7 @@ impl FromRequest for Viewer {
                     app,
                 });
             }
-            if !credential.starts_with("cvk_") || credential.len() > 128 {
+            if !conversations_store::looks_like_key(&credential) {
                 return Err(MetadataError::Unauthorized);
             }
             let hash = conversations_store::hash_key(&credential);

@@ -120,11 +120,6 @@ impl Embedded {
         Ok(Self { state, tasks })
     }
 
-    /// The shared state (for tests and the health check of the embedding server).
-    pub fn state(&self) -> web::Data<AppState> {
-        self.state.clone()
-    }
-
     /// Registers the read API with this state; mount before any other `/api/v1` scope.
     pub fn routes(&self) -> impl Fn(&mut web::ServiceConfig) + Clone + Send + Sync + 'static {
         let state = self.state.clone();
@@ -169,7 +164,6 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(|e, _| {
                     MetadataError::InvalidRequest(format!("invalid query string: {e}")).into()
                 }))
-                .app_data(json_config())
                 .wrap_fn(|req, srv| {
                     let started = Instant::now();
                     let method = req.method().clone();
@@ -213,11 +207,6 @@ impl Application {
     /// The port listened on.
     pub fn port(&self) -> u16 {
         self.port
-    }
-
-    /// The shared state (tests).
-    pub fn state(&self) -> web::Data<AppState> {
-        self.embedded.state()
     }
 
     /// Serves until stopped, then stops consuming.

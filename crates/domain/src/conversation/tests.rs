@@ -88,8 +88,23 @@ fn messages_are_numbered_per_conversation_and_events_per_version() {
     let first = h.post("hugo@example.com", "one");
     let second = h.post("fred@example.com", "two");
     assert_eq!((first.seq, second.seq), (1, 2));
+    let version = h.state.version;
+    assert!(
+        h.run(Command::MarkRead {
+            email: email("fred@example.com"),
+            up_to: Some(9)
+        })
+        .is_err(),
+        "only two messages exist"
+    );
+    assert_eq!(h.state.version, version, "a refused command is no event");
     let events = h.run(Command::Delete).unwrap();
-    assert_eq!(events[0].seq, h.state.version);
+    assert_eq!(events.len(), 1);
+    assert_eq!(
+        events[0].seq,
+        version + 1,
+        "each event takes the next number"
+    );
 }
 
 #[test]

@@ -30,6 +30,7 @@ async fn another_applications_key_gets_404_on_every_route(db: Db) {
         (Method::DELETE, base.clone(), None),
         (Method::GET, format!("{base}/messages"), None),
         (Method::GET, format!("{base}/1"), None),
+        (Method::GET, format!("{base}/1/deliveries"), None),
         (Method::GET, format!("{base}/participants"), None),
         (
             Method::POST,

@@ -52,6 +52,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .service(
         web::resource("/api/v1/settings/unread-sources")
+            // Here, not on the App: the all-in-one mounts these routes into
+            // conversation-api's App, whose JSON bodies are its own business.
+            .app_data(crate::startup::json_config())
             .route(web::get().to(settings::get_unread_sources))
             .route(web::put().to(settings::put_unread_sources))
             .default_service(not_allowed()),

@@ -96,6 +96,28 @@ async fn all_in_one_on_sqlite_serves_the_inbox_and_a_fresh_replica_catches_up() 
     assert!(inbox["paths"].get("/api/v1/conversations").is_none());
     assert!(inbox["components"]["schemas"].get("InboxView").is_some());
 
+    // A malformed settings body is a problem document here too, not actix's plain text.
+    let r = client
+        .put(format!("{base}/api/v1/settings/unread-sources"))
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(
+        r.headers()["content-type"].to_str().unwrap(),
+        "application/problem+json"
+    );
+    let problem: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("invalid JSON body")
+    );
+
     let r = client
         .post(format!("{base}/api/v1/conversations"))
         .bearer_auth(&key)

@@ -498,6 +498,33 @@ async fn tokens_see_only_their_contact_and_keys_only_their_application() {
         .get_as(0, "cvk_not-a-key", "/api/v1/contacts?email=x@example.com")
         .await;
     assert_eq!(status, 401);
+
+    // The internal event feed (every application's events) takes only its own token.
+    let feed = format!("{}/internal/v1/events?after=0", w.api);
+    for credential in [
+        None,
+        Some("not-the-feed-token-not-the-feed-token-00"),
+        Some(w.key.as_str()),
+        Some(tina.as_str()),
+    ] {
+        let mut request = w.client.get(&feed);
+        if let Some(credential) = credential {
+            request = request.bearer_auth(credential);
+        }
+        let response = request.send().await.unwrap();
+        assert_eq!(response.status(), 401, "{credential:?} read the feed");
+    }
+    let page: serde_json::Value = w
+        .client
+        .get(&feed)
+        .bearer_auth(helpers::FEED_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!page["events"].as_array().unwrap().is_empty());
     w.finish().await;
 }
 
