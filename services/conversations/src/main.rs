@@ -10,10 +10,8 @@
 
 use std::process::ExitCode;
 
-use conversation_api::{Application, Config};
-use conversations_bus::InProcessBus;
-use metadata_query::MetadataConfig;
-use notifier::{EventSource, Notifier, NotifierConfig};
+use conversation_api::Config;
+use conversations::AllInOne;
 
 const USAGE: &str = "usage:
   conversations [serve]                         run the all-in-one server
@@ -55,75 +53,12 @@ fn env(name: &str) -> Option<String> {
 }
 
 async fn serve() -> anyhow::Result<()> {
-    let config = Config::from_env()?;
-    let addr = config.http_addr;
-    // The notifier shares the API's reply secret (generated beside the SQLite database
-    // when REPLY_SECRET is not set).
-    let secret = String::from_utf8(config.reply_secret_bytes().to_vec())
-        .map_err(|_| anyhow::anyhow!("REPLY_SECRET must be text"))?;
-    let notifier_config = NotifierConfig::from_lookup(|name| match name {
-        "REPLY_SECRET" => Some(secret.clone()),
-        other => env(other),
-    })?;
-    let token_secret = config
-        .token_secret_bytes()
-        .map(|s| String::from_utf8_lossy(s).into_owned());
-    let public_url = config.public_url.clone();
+    let addr = Config::from_env()?.http_addr;
     let listener = std::net::TcpListener::bind(addr)
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-    let (bus, source, mode) = if config.amqp_url.is_some() {
-        (None, EventSource::Amqp, "RabbitMQ")
-    } else {
-        let bus = InProcessBus::new(4096);
-        let events = bus.subscribe();
-        (Some(bus), EventSource::InProcess(events), "in-process bus")
-    };
-    let mail = notifier_config
-        .smtp_url
-        .clone()
-        .unwrap_or_else(|| format!("files in {}", notifier_config.mail_dir.display()));
-    // metadata-query: its own database (metadata.db beside a SQLite one), the same bus,
-    // catching up from the write store's outbox.
-    let metadata_config = MetadataConfig::from_lookup(|name| match name {
-        "TOKEN_SECRET" => token_secret.clone(),
-        "PUBLIC_URL" => Some(public_url.clone()),
-        other => env(other),
-    })?;
-    let write_store = conversations_store::Store::open(&config.database_url, 2)?;
-    let metadata_source = match &bus {
-        Some(bus) => metadata_query::EventSource::InProcess(bus.subscribe()),
-        None => metadata_query::EventSource::Amqp,
-    };
-    let metadata = metadata_query::Embedded::start(
-        &metadata_config,
-        metadata_source,
-        Some(metadata_query::Feed::Store(write_store)),
-    )
-    .await?;
-    let routes = metadata.routes();
-    let document = std::sync::Arc::new(metadata_query::openapi::merged(
-        <conversation_api::openapi::ApiDoc as utoipa::OpenApi>::openapi(),
-    ));
-    let app = Application::build_with_routes(
-        config,
-        listener,
-        bus,
-        Some(std::sync::Arc::new(
-            move |cfg: &mut actix_web::web::ServiceConfig| {
-                // Both services' APIs in one document, in place of conversation-api's own.
-                metadata_query::openapi::configure_combined(cfg, document.clone());
-                routes(cfg)
-            },
-        )),
-    )
-    .await?;
-    let notifier = Notifier::start(notifier_config, app.store(), source, app.relay_wake())?;
-    tracing::info!(%addr, bus = mode, %mail, "conversations all-in-one listening");
-    let served = app.run_until_stopped().await;
-    notifier.stop();
-    metadata.stop();
-    served?;
-    Ok(())
+    let server = AllInOne::start(env, listener).await?;
+    tracing::info!(%addr, setup = %server.description, "conversations all-in-one listening");
+    server.run_until_stopped().await
 }
 
 fn migrate() -> anyhow::Result<()> {

@@ -4,7 +4,6 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod all_in_one;
 mod helpers;
 mod migrations;
 mod projection_order;

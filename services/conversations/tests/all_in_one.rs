@@ -1,59 +1,58 @@
-//! The all-in-one wiring on SQLite: conversation-api, the in-process bus and an embedded
-//! metadata-query on the same port; a replica with an empty database catches up from the
-//! write store.
+//! The all-in-one server as the `conversations` binary starts it, on SQLite: the API and
+//! the inbox on one port with one OpenAPI document, notification mail written to files,
+//! and a metadata-query replica with an empty database catching up from the write store.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::net::TcpListener;
-use std::sync::Arc;
+use std::time::Duration;
 
+use conversations::AllInOne;
 use metadata_query::{Embedded, EventSource, Feed, MetadataConfig};
 use serde_json::{Value, json};
 
-use crate::helpers::{TOKEN_SECRET, eventually};
-use crate::{FRED, TINA};
+const FRED: &str = "fred@example.com";
+const TINA: &str = "tina@example.com";
 
-#[tokio::test]
-async fn all_in_one_on_sqlite_serves_the_inbox_and_a_fresh_replica_catches_up() {
+async fn eventually<T, F, Fut>(f: F) -> T
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    for _ in 0..300 {
+        if let Some(value) = f().await {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("condition not met within 15 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_in_one_on_sqlite_serves_api_inbox_and_mail_and_a_fresh_replica_catches_up() {
     let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}/conversations.db", dir.path().display());
+    let mail_dir = dir.path().join("mail");
     let env: HashMap<&str, String> = HashMap::from([
-        (
-            "DATABASE_URL",
-            format!("sqlite://{}/conversations.db", dir.path().display()),
-        ),
-        ("TOKEN_SECRET", TOKEN_SECRET.to_owned()),
+        ("DATABASE_URL", database_url.clone()),
+        ("MAIL_DIR", mail_dir.display().to_string()),
+        ("PUBLIC_URL", "https://app.example.com".to_owned()),
     ]);
-    let lookup = |k: &str| env.get(k).cloned();
-    let config = conversation_api::Config::from_lookup(lookup).unwrap();
-    let metadata_config = MetadataConfig::from_lookup(lookup).unwrap();
-    assert!(metadata_config.database_url.ends_with("/metadata.db"));
-    let bus = conversations_bus::InProcessBus::new(4096);
-    let write_store = conversations_store::Store::open(&config.database_url, 2).unwrap();
-    let metadata = Embedded::start(
-        &metadata_config,
-        EventSource::InProcess(bus.subscribe()),
-        Some(Feed::Store(write_store.clone())),
-    )
-    .await
-    .unwrap();
-    let routes = metadata.routes();
-    let document = Arc::new(metadata_query::openapi::merged(
-        <conversation_api::openapi::ApiDoc as utoipa::OpenApi>::openapi(),
-    ));
-    let app = conversation_api::Application::build_with_routes(
-        config,
+    let server = AllInOne::start(
+        |k| env.get(k).cloned(),
         TcpListener::bind("127.0.0.1:0").unwrap(),
-        Some(bus),
-        Some(Arc::new(move |cfg: &mut actix_web::web::ServiceConfig| {
-            // As services/conversations does.
-            metadata_query::openapi::configure_combined(cfg, document.clone());
-            routes(cfg)
-        })),
     )
     .await
     .unwrap();
-    let base = format!("http://127.0.0.1:{}", app.port());
-    let store = app.store();
-    tokio::spawn(app.run_until_stopped());
+    let base = format!("http://127.0.0.1:{}", server.port());
+    let store = server.store();
+    tokio::spawn(server.run_until_stopped());
+    assert!(
+        dir.path().join("metadata.db").exists(),
+        "the projection lives beside the SQLite database"
+    );
     let key = tokio::task::spawn_blocking(move || {
         conversation_api::admin::create_application(&store, "Local")
     })
@@ -61,6 +60,7 @@ async fn all_in_one_on_sqlite_serves_the_inbox_and_a_fresh_replica_catches_up() 
     .unwrap()
     .unwrap()
     .key;
+
     let client = reqwest::Client::new();
 
     // One document describes both APIs; metadata-query's own is there too.
@@ -158,6 +158,20 @@ async fn all_in_one_on_sqlite_serves_the_inbox_and_a_fresh_replica_catches_up() 
     };
     let live = eventually(|| inbox(base.clone())).await;
     assert_eq!(live["@items"][0]["last_message"]["preview"], "on one port");
+
+    // The notifier runs too: Tina's notification is written to MAIL_DIR.
+    let mail = eventually(|| {
+        let mail_dir = mail_dir.clone();
+        async move {
+            let entries = std::fs::read_dir(&mail_dir).ok()?;
+            entries
+                .filter_map(Result::ok)
+                .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+                .find(|m| m.contains(TINA))
+        }
+    })
+    .await;
+    assert!(mail.contains("on one port"), "{mail}");
     // conversation-api's routes still answer on the same port.
     let r = client
         .get(format!("{base}/api/v1/openapi.json"))
@@ -167,16 +181,21 @@ async fn all_in_one_on_sqlite_serves_the_inbox_and_a_fresh_replica_catches_up() 
     assert_eq!(r.status(), 200);
 
     // A second embedded replica on an empty database catches up from the write store.
-    let fresh_env: HashMap<&str, String> = HashMap::from([(
-        "METADATA_DATABASE_URL",
-        format!("sqlite://{}/fresh.db", dir.path().display()),
-    )]);
+    let fresh_env: HashMap<&str, String> = HashMap::from([
+        (
+            "METADATA_DATABASE_URL",
+            format!("sqlite://{}/fresh.db", dir.path().display()),
+        ),
+        ("PUBLIC_URL", "https://app.example.com".to_owned()),
+    ]);
     let fresh_config = MetadataConfig::from_lookup(|k| fresh_env.get(k).cloned()).unwrap();
     let idle_bus = conversations_bus::InProcessBus::new(16);
     let fresh = Embedded::start(
         &fresh_config,
         EventSource::InProcess(idle_bus.subscribe()),
-        Some(Feed::Store(write_store)),
+        Some(Feed::Store(
+            conversations_store::Store::open(&database_url, 1).unwrap(),
+        )),
     )
     .await
     .unwrap();
@@ -188,11 +207,10 @@ async fn all_in_one_on_sqlite_serves_the_inbox_and_a_fresh_replica_catches_up() 
     let fresh_base = format!("http://{}", server.addrs()[0]);
     tokio::spawn(server.run());
     let caught_up = eventually(|| inbox(fresh_base.clone())).await;
-    // Same PUBLIC_URL default, so the replicas answer byte for byte alike.
+    // Same PUBLIC_URL, so the replicas answer byte for byte alike.
     assert_eq!(caught_up["@items"], live["@items"]);
     assert_eq!(caught_up["@items"][0]["id"], live["@items"][0]["id"]);
     assert_eq!(caught_up["@items"][0]["unread"], 1);
     assert_eq!(caught_up["badge"], live["badge"]);
-    metadata.stop();
     fresh.stop();
 }
