@@ -10,7 +10,7 @@ use lapin::{Confirmation, PublisherConfirm};
 use tokio::sync::Mutex;
 
 use crate::BusError;
-use conversations_store::OutboxRow;
+use conversations_db::OutboxRow;
 
 /// Where and how to publish.
 #[derive(Debug, Clone)]
@@ -111,7 +111,7 @@ impl AmqpSink {
     }
 
     /// Publishes the rows in order, pipelined, and waits for every confirm. Returns the
-    /// ids confirmed, a prefix of `rows`; on an error the rest is retried later.
+    /// positions confirmed, a prefix of `rows`; on an error the rest is retried later.
     pub async fn publish(&self, rows: &[OutboxRow]) -> (Vec<i64>, Option<BusError>) {
         let link = self.link.lock().await;
         let Some(link) = link.as_ref() else {
@@ -172,7 +172,7 @@ impl AmqpSink {
     }
 }
 
-/// Awaits confirms in order and returns the ids acknowledged before the first failure.
+/// Awaits confirms in order and returns the positions acknowledged before the first failure.
 async fn confirmed_prefix(pending: Vec<(&OutboxRow, PublisherConfirm)>) -> Vec<i64> {
     let mut ids = Vec::with_capacity(pending.len());
     let mut failed = false;
@@ -187,7 +187,7 @@ async fn confirmed_prefix(pending: Vec<(&OutboxRow, PublisherConfirm)>) -> Vec<i
                         "event published but no queue is bound for it"
                     );
                 }
-                ids.push(row.id);
+                ids.push(row.position);
             }
             Ok(Confirmation::Ack(_)) => {}
             Ok(other) => {

@@ -1,42 +1,49 @@
-//! The all-in-one bus: published events are broadcast to in-process subscribers (the
-//! notifier and metadata-query consumers run in the same process there).
+//! The all-in-one bus: no copy of the events travels anywhere. The outbox itself is the
+//! log; the relay sequences committed rows and announces the new head position here, and
+//! each in-process consumer reads the outbox from the position it recorded after handling
+//! its last event. A slow or crashed consumer therefore loses nothing: it catches up from
+//! its own position, however far behind it is.
 
-use std::sync::Arc;
+use tokio::sync::watch;
 
-use tokio::sync::broadcast;
-
-/// One event as delivered to consumers, whatever the transport.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PublishedEvent {
-    /// UUIDv7 of the event.
-    pub event_id: String,
-    /// The event type (the AMQP routing key).
-    pub event_type: String,
-    /// The encoded protobuf envelope.
-    pub payload: Vec<u8>,
-}
-
-/// A broadcast channel of published events.
+/// The head position of one outbox, announced to in-process consumers.
 #[derive(Clone, Debug)]
 pub struct InProcessBus {
-    sender: broadcast::Sender<Arc<PublishedEvent>>,
+    head: watch::Sender<i64>,
+}
+
+impl Default for InProcessBus {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl InProcessBus {
-    /// A bus buffering up to `capacity` events per slow subscriber.
-    pub fn new(capacity: usize) -> Self {
-        let (sender, _) = broadcast::channel(capacity.max(1));
-        Self { sender }
+    /// A bus whose head is unknown (0) until the relay's first step.
+    pub fn new() -> Self {
+        let (head, _) = watch::channel(0);
+        Self { head }
     }
 
-    /// Receives every event published from now on.
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<PublishedEvent>> {
-        self.sender.subscribe()
+    /// Wakes whenever new events have been sequenced. Only the newest head is kept: a
+    /// consumer reads everything after its own position anyway.
+    pub fn subscribe(&self) -> watch::Receiver<i64> {
+        self.head.subscribe()
     }
 
-    /// Hands an event to the current subscribers (none is fine: the outbox keeps it).
-    pub fn publish(&self, event: PublishedEvent) {
-        // An error only means nobody is subscribed yet.
-        let _ = self.sender.send(Arc::new(event));
+    /// Announces that events up to `head` can be read.
+    pub fn announce(&self, head: i64) {
+        self.head.send_if_modified(|current| {
+            let newer = head > *current;
+            if newer {
+                *current = head;
+            }
+            newer
+        });
+    }
+
+    /// The newest head announced.
+    pub fn head(&self) -> i64 {
+        *self.head.borrow()
     }
 }

@@ -1,10 +1,11 @@
 //! Getting outbox events to their consumers.
 //!
-//! The [`relay::Relay`] reads the outbox in commit order and hands each event to a
-//! [`Sink`]: RabbitMQ ([`amqp::AmqpSink`], publisher confirms, our own reconnect loop) in
-//! production, or the [`in_process::InProcessBus`] in the all-in-one binary. An event is
-//! marked published only once the sink has confirmed it, so a crash anywhere loses nothing
-//! (it may, rarely, publish an event twice; consumers de-duplicate on `event_id`).
+//! The [`relay::Relay`] gives committed outbox rows their feed positions (commit order) and
+//! hands them to a [`Sink`]: RabbitMQ ([`amqp::AmqpSink`], publisher confirms, our own
+//! reconnect loop) in production, or the [`in_process::InProcessBus`] in the all-in-one
+//! binary, whose consumers read the outbox from positions they record themselves. An event
+//! is marked published only once the broker has confirmed it, so a crash anywhere loses
+//! nothing (it may, rarely, publish an event twice; consumers de-duplicate).
 
 pub mod amqp;
 pub mod in_process;
@@ -15,7 +16,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use amqp::{AmqpConfig, AmqpSink};
-pub use in_process::{InProcessBus, PublishedEvent};
+pub use in_process::InProcessBus;
 pub use relay::{Relay, RelayConfig};
 pub use topology::ConsumerQueue;
 
@@ -55,5 +56,5 @@ pub enum BusError {
     Nacked(String),
     /// The outbox could not be read or updated.
     #[error(transparent)]
-    Store(#[from] conversations_store::StoreError),
+    Outbox(#[from] conversations_db::DbError),
 }

@@ -1,17 +1,19 @@
-//! The outbox relay: one loop per process that moves committed events to the sink.
+//! The outbox relay: one loop per process that sequences committed events and moves them
+//! to the sink.
 //!
-//! Ordering: rows are published in outbox order (= commit order), and only the holder of
-//! the store's relay lease publishes, so each conversation's events leave in order even
-//! with several replicas. Failure: anything unconfirmed stays in the outbox and is
-//! published again after a reconnect, with capped exponential backoff.
+//! Ordering: only the holder of the outbox's relay lease sequences and publishes, in
+//! position order (= commit order), so each conversation's events leave in order even with
+//! several replicas. Failure: anything unconfirmed stays in the outbox and is published
+//! again after a reconnect, with capped exponential backoff.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use conversations_store::Store;
+use conversations_db::Outbox;
+use conversations_db::outbox::Sequenced;
 use tokio::sync::Notify;
 
-use crate::{BusError, PublishedEvent, Sink, SinkHealth};
+use crate::{BusError, Sink, SinkHealth};
 
 /// Tuning of the relay loop.
 #[derive(Debug, Clone)]
@@ -42,7 +44,7 @@ impl Default for RelayConfig {
 
 /// Moves outbox rows to the sink.
 pub struct Relay {
-    store: Store,
+    outbox: Outbox,
     sink: Sink,
     wake: Arc<Notify>,
     health: Arc<SinkHealth>,
@@ -61,14 +63,14 @@ enum Round {
 impl Relay {
     /// A relay; `wake` is notified by the API after each commit so events leave at once.
     pub fn new(
-        store: Store,
+        outbox: Outbox,
         sink: Sink,
         wake: Arc<Notify>,
         health: Arc<SinkHealth>,
         config: RelayConfig,
     ) -> Self {
         Self {
-            store,
+            outbox,
             sink,
             wake,
             health,
@@ -122,37 +124,47 @@ impl Relay {
             sink.ensure_connected().await?;
             self.health.set(true);
         }
-        let store = self.store.clone();
+        let outbox = self.outbox.clone();
         let holder = self.holder.clone();
         let ttl = chrono::Duration::from_std(self.config.lease_ttl)
             .unwrap_or_else(|_| chrono::Duration::seconds(15));
         let batch = self.config.batch_size;
-        let rows = blocking(move || {
-            if !store.acquire_relay_lease(&holder, chrono::Utc::now(), ttl)? {
-                return Ok(None);
-            }
-            store.unpublished(batch).map(Some)
-        })
-        .await?;
-        let Some(rows) = rows.filter(|r| !r.is_empty()) else {
+        let in_process = matches!(self.sink, Sink::InProcess(_));
+        let sequenced =
+            blocking(move || outbox.sequence(&holder, chrono::Utc::now(), ttl, batch, in_process))
+                .await?;
+        let Sequenced::Positions { count, head } = sequenced else {
             return Ok(Round::Idle);
         };
-        let (confirmed, error) = match &self.sink {
-            Sink::Amqp(sink) => sink.publish(&rows).await,
-            Sink::InProcess(bus) => {
-                for row in &rows {
-                    bus.publish(PublishedEvent {
-                        event_id: row.event_id.clone(),
-                        event_type: row.event_type.clone(),
-                        payload: row.payload.clone(),
-                    });
-                }
-                (rows.iter().map(|r| r.id).collect(), None)
-            }
+        let bus = match &self.sink {
+            Sink::InProcess(bus) => bus,
+            Sink::Amqp(sink) => return self.publish(sink, count).await,
         };
+        // In process: sequenced is published; the consumers read the outbox themselves.
+        bus.announce(head);
+        Ok(if count > 0 {
+            Round::Published(count)
+        } else {
+            Round::Idle
+        })
+    }
+
+    /// Publishes sequenced, unpublished rows to RabbitMQ and marks what was confirmed.
+    async fn publish(&self, sink: &crate::AmqpSink, sequenced: usize) -> Result<Round, BusError> {
+        let outbox = self.outbox.clone();
+        let batch = self.config.batch_size;
+        let rows = blocking(move || outbox.unpublished(batch)).await?;
+        if rows.is_empty() {
+            return Ok(if sequenced > 0 {
+                Round::Published(0)
+            } else {
+                Round::Idle
+            });
+        }
+        let (confirmed, error) = sink.publish(&rows).await;
         let published = confirmed.len();
-        let store = self.store.clone();
-        blocking(move || store.mark_published(&confirmed, chrono::Utc::now())).await?;
+        let outbox = self.outbox.clone();
+        blocking(move || outbox.mark_published(&confirmed, chrono::Utc::now())).await?;
         if published > 0 {
             tracing::debug!(published, "outbox events published");
         }
@@ -164,7 +176,7 @@ impl Relay {
 }
 
 async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, conversations_store::StoreError> + Send + 'static,
+    f: impl FnOnce() -> Result<T, conversations_db::DbError> + Send + 'static,
 ) -> Result<T, BusError> {
     tokio::task::spawn_blocking(f)
         .await

@@ -3,26 +3,16 @@
 
 use chrono::{DateTime, Utc};
 use conversations_domain::AppId;
-use data_encoding::{BASE64URL_NOPAD, HEXLOWER};
+use data_encoding::BASE64URL_NOPAD;
 use diesel::prelude::*;
 use rand::RngCore;
-use sha2::{Digest, Sha256};
 
 use crate::connection::Store;
 use crate::error::StoreError;
-use crate::outbox::{OutboxEvent, insert_outbox};
+use crate::outbox::insert_outbox;
 use crate::rows::{naive, parse_id};
 use crate::schema::{api_keys, applications};
-
-/// Prefix of every API key, so leaked keys are easy to recognise (and scan for).
-const KEY_PREFIX: &str = "cvk_";
-
-/// Whether `credential` can be an API key at all (our prefix, sane length): anything else
-/// is refused without hashing it or asking a database. Shared with metadata-query, which
-/// checks the same keys against the hashes it was sent.
-pub fn looks_like_key(credential: &str) -> bool {
-    credential.starts_with(KEY_PREFIX) && credential.len() <= 128
-}
+use conversations_db::{KEY_PREFIX, OutboxEvent, hash_key, looks_like_key};
 
 /// A freshly created application and its key, in clear text for the one time it is shown.
 #[derive(Debug)]
@@ -31,12 +21,6 @@ pub struct NewApiKey {
     pub app_id: AppId,
     /// The key to give to the integrator.
     pub key: String,
-}
-
-/// Hex SHA-256 of a key: what is stored, and what other services receive (in the
-/// `application_key_issued` event) to recognise the key without ever seeing it.
-pub fn hash_key(key: &str) -> String {
-    HEXLOWER.encode(&Sha256::digest(key.as_bytes()))
 }
 
 /// What the caller needs to describe a new key as an outbox event.

@@ -7,12 +7,14 @@ use chrono::{DateTime, Utc};
 use conversations_domain::{AppId, Conversation, ConversationId, EmailAddress, Event, EventKind};
 use diesel::prelude::*;
 
-use crate::connection::{AnyConnection, Store};
+use crate::connection::Store;
 use crate::error::{StoreError, is_unique_violation};
 use crate::idempotency::{StoredResponse, insert_response};
-use crate::outbox::{OutboxEvent, insert_outbox};
+use crate::outbox::insert_outbox;
 use crate::rows::{ConversationRow, MessageRow, ParticipantRow, RecipientJson, naive, to_i64};
 use crate::schema::{conversations, messages, participants};
+use conversations_db::AnyConnection;
+use conversations_db::OutboxEvent;
 
 /// Everything one command changes, written atomically by [`Store::commit`].
 #[derive(Debug)]

@@ -45,3 +45,16 @@ pub(crate) fn is_unique_violation(e: &diesel::result::Error) -> bool {
         diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
     )
 }
+
+impl From<conversations_db::DbError> for StoreError {
+    fn from(e: conversations_db::DbError) -> Self {
+        use conversations_db::DbError;
+        match e {
+            DbError::UnsupportedUrl(url) => Self::UnsupportedUrl(url),
+            DbError::Unavailable(detail) => Self::Unavailable(detail),
+            DbError::Migration(detail) => Self::Migration(detail),
+            DbError::Corrupt(detail) => Self::Corrupt(detail),
+            DbError::Database(e) => Self::Database(e),
+        }
+    }
+}

@@ -5,10 +5,11 @@ use chrono::{DateTime, Utc};
 use conversations_domain::AppId;
 use diesel::prelude::*;
 
-use crate::connection::{AnyConnection, Store};
+use crate::connection::Store;
 use crate::error::{StoreError, is_unique_violation};
 use crate::rows::naive;
 use crate::schema::idempotency_keys;
+use conversations_db::AnyConnection;
 
 /// The first response given for a key, and what request it answered.
 #[derive(Debug, Clone, PartialEq, Eq)]

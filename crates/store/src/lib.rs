@@ -8,7 +8,6 @@
 mod applications;
 mod connection;
 mod conversations;
-mod deliveries;
 mod error;
 mod idempotency;
 mod messages;
@@ -17,15 +16,11 @@ mod rows;
 mod schema;
 mod stats;
 
-pub use applications::{IssuedKey, NewApiKey, hash_key, looks_like_key};
-pub use connection::{
-    AnyConnection, Backend, Store, build_pool, migrate, redo_all_migrations, redo_migrations,
-    run_migrations,
-};
+pub use applications::{IssuedKey, NewApiKey};
+pub use connection::{MIGRATIONS, Store, migrate, redo_all_migrations};
 pub use conversations::Commit;
-pub use deliveries::{Delivery, DeliveryOutcome, DeliveryStatus, NewDelivery};
+pub use conversations_db::{AnyConnection, Backend, OutboxEvent, OutboxRow};
 pub use error::StoreError;
 pub use idempotency::StoredResponse;
 pub use messages::{MessagePage, StoredMessage};
-pub use outbox::{OutboxEvent, OutboxRow};
 pub use stats::Counts;

@@ -76,6 +76,7 @@ diesel::table! {
         payload -> Binary,
         created_at -> Timestamp,
         published_at -> Nullable<Timestamp>,
+        position -> Nullable<BigInt>,
     }
 }
 
@@ -84,6 +85,7 @@ diesel::table! {
         id -> Integer,
         holder -> Text,
         expires_at -> Timestamp,
+        last_position -> BigInt,
     }
 }
 
@@ -100,32 +102,3 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(conversations, participants, messages);
-
-diesel::table! {
-    notification_deliveries (id) {
-        id -> Text,
-        app_id -> Text,
-        conversation_id -> Text,
-        message_seq -> BigInt,
-        participant_id -> Text,
-        recipient -> Text,
-        status -> Text,
-        attempts -> Integer,
-        next_attempt_at -> Timestamp,
-        claimed_by -> Nullable<Text>,
-        smtp_reply -> Nullable<Text>,
-        envelope_from -> Text,
-        raw_message -> Nullable<Binary>,
-        created_at -> Timestamp,
-        updated_at -> Timestamp,
-    }
-}
-
-diesel::table! {
-    suppressed_addresses (app_id, email) {
-        app_id -> Text,
-        email -> Text,
-        reason -> Text,
-        created_at -> Timestamp,
-    }
-}

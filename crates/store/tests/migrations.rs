@@ -23,8 +23,21 @@ fn check(url: &str) {
             }
         })
         .unwrap();
+    // Committed events reach the feed once the relay has given them positions.
+    assert!(store.events_after(0, 10).unwrap().is_empty());
+    store
+        .outbox()
+        .sequence(
+            "test",
+            chrono::Utc::now(),
+            chrono::Duration::seconds(5),
+            10,
+            false,
+        )
+        .unwrap();
     let feed = store.events_after(0, 10).unwrap();
     assert_eq!(feed.len(), 1);
+    assert_eq!(feed[0].position, 1);
     assert_eq!(feed[0].event_type, "application_key_issued");
     assert_eq!(
         store.authenticate(&created.key).unwrap(),

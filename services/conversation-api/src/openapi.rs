@@ -22,7 +22,6 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         crate::routes::participants::update,
         crate::routes::participants::remove,
         crate::routes::read::mark_read,
-        crate::routes::messages::deliveries,
         crate::routes::unsubscribe::unsubscribe,
         crate::routes::health::livez,
         crate::routes::health::readyz,

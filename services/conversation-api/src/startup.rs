@@ -62,11 +62,11 @@ impl Application {
         Self::build_with_routes(config, listener, None, None).await
     }
 
-    /// Like [`Self::build_with_listener`], publishing to `bus` when no `AMQP_URL` is set
-    /// and also serving `extra` routes (registered first): the all-in-one server mounts
-    /// metadata-query's read API this way, on the same port. In-process consumers
-    /// subscribe to `bus` *before* this is called, so that they see every event the relay
-    /// publishes, including a backlog left by a previous run.
+    /// Like [`Self::build_with_listener`], announcing sequenced events on `bus` when no
+    /// `AMQP_URL` is set and also serving `extra` routes (registered first): the
+    /// all-in-one server mounts metadata-query's read API this way, on the same port.
+    /// In-process consumers read the outbox from their own recorded positions; the bus
+    /// only wakes them.
     pub async fn build_with_routes(
         config: Config,
         listener: TcpListener,
@@ -92,12 +92,12 @@ impl Application {
                 None,
             ),
             None => {
-                let bus = bus.unwrap_or_else(|| InProcessBus::new(4096));
+                let bus = bus.unwrap_or_default();
                 (Sink::InProcess(bus.clone()), Some(bus))
             }
         };
         let relay = Relay::new(
-            store.clone(),
+            store.outbox(),
             sink,
             relay_wake.clone(),
             sink_health.clone(),

@@ -1,16 +1,19 @@
 //! The all-in-one server's wiring, as a library so that its tests start exactly what the
 //! binary starts: conversation-api with metadata-query's read API on the same port (one
-//! OpenAPI document for both), the notifier, and the bus between them (in-process, or
-//! RabbitMQ when `AMQP_URL` is set). metadata-query catches up from the write store.
+//! OpenAPI document for both), the notifier, and the bus between them: RabbitMQ when
+//! `AMQP_URL` is set, otherwise none at all: the notifier and metadata-query read the
+//! outboxes themselves, each from a position it records with what it did, so a crash, a
+//! slow consumer or a burst loses nothing. Each service keeps its own database.
 
 use std::net::TcpListener;
 use std::sync::Arc;
 
 use conversation_api::{Application, Config};
-use conversations_bus::InProcessBus;
+use conversations_bus::{AmqpConfig, AmqpSink, InProcessBus, Sink};
 use conversations_store::Store;
-use metadata_query::MetadataConfig;
-use notifier::{EventSource, Notifier, NotifierConfig};
+use metadata_query::feed::{CONVERSATIONS_FEED, NOTIFIER_FEED};
+use metadata_query::{Feed, MetadataConfig};
+use notifier::{EventSource, Notifier, NotifierConfig, NotifierStore};
 
 /// The running services; [`AllInOne::run_until_stopped`] serves until a signal.
 pub struct AllInOne {
@@ -41,19 +44,12 @@ impl AllInOne {
             .token_secret_bytes()
             .map(|s| String::from_utf8_lossy(s).into_owned());
         let public_url = config.public_url.clone();
-        let (bus, source, mode) = if config.amqp_url.is_some() {
-            (None, EventSource::Amqp, "RabbitMQ")
-        } else {
-            let bus = InProcessBus::new(4096);
-            let events = bus.subscribe();
-            (Some(bus), EventSource::InProcess(events), "in-process bus")
-        };
         let mail = notifier_config
             .smtp_url
             .clone()
             .unwrap_or_else(|| format!("files in {}", notifier_config.mail_dir.display()));
-        // metadata-query: its own database (metadata.db beside a SQLite one), the same
-        // bus, catching up from the write store's outbox.
+        // Each service its own database: metadata.db and notifier.db beside a SQLite one
+        // (or their prefixed tables in the same PostgreSQL database).
         let metadata_config = MetadataConfig::from_lookup(|name| match name {
             "TOKEN_SECRET" => token_secret.clone(),
             "PUBLIC_URL" => Some(public_url.clone()),
@@ -61,20 +57,77 @@ impl AllInOne {
         })?;
         let url = config.database_url.clone();
         let write_store = tokio::task::spawn_blocking(move || Store::open(&url, 2)).await??;
-        let metadata_source = match &bus {
-            Some(bus) => metadata_query::EventSource::InProcess(bus.subscribe()),
-            None => metadata_query::EventSource::Amqp,
+        let url = notifier_config.database_url.clone();
+        let notifier_store =
+            tokio::task::spawn_blocking(move || NotifierStore::open(&url, 4)).await??;
+        let conversations_feed = Feed::Local {
+            outbox: write_store.outbox(),
+            checkpoint: CONVERSATIONS_FEED,
+        };
+        let (bus, notifier_source, notifier_sink, metadata_source, mode) = match &config.amqp_url {
+            Some(url) => (
+                None,
+                EventSource::Amqp,
+                Sink::Amqp(Arc::new(AmqpSink::new(AmqpConfig {
+                    url: url.clone(),
+                    exchange: config.amqp_exchange.clone(),
+                    connect_timeout: std::time::Duration::from_secs(10),
+                }))),
+                metadata_query::EventSource::Amqp,
+                "RabbitMQ",
+            ),
+            None => {
+                // No broker: every consumer reads the outboxes from the position it
+                // records itself; the relays only announce that there is more to read.
+                let bus = InProcessBus::new();
+                let notifier_bus = InProcessBus::new();
+                let outbox = write_store.outbox();
+                // Set before any request is served: the notifier mails everything posted
+                // from its first start on.
+                let first = outbox.clone();
+                let starting = notifier_store.clone();
+                tokio::task::spawn_blocking(move || {
+                    starting.feed_position_or_start_at(first.head()?)
+                })
+                .await??;
+                let followed = vec![
+                    (conversations_feed.clone(), bus.subscribe()),
+                    (
+                        Feed::Local {
+                            outbox: notifier_store.outbox(),
+                            checkpoint: NOTIFIER_FEED,
+                        },
+                        notifier_bus.subscribe(),
+                    ),
+                ];
+                (
+                    Some(bus.clone()),
+                    EventSource::Outbox {
+                        outbox,
+                        head: bus.subscribe(),
+                    },
+                    Sink::InProcess(notifier_bus),
+                    metadata_query::EventSource::InProcess(followed),
+                    "in-process (outbox feeds)",
+                )
+            }
         };
         let metadata = metadata_query::Embedded::start(
             &metadata_config,
             metadata_source,
-            Some(metadata_query::Feed::Store(write_store)),
+            Some(conversations_feed),
         )
         .await?;
         let routes = metadata.routes();
         let document = Arc::new(metadata_query::openapi::merged(
             <conversation_api::openapi::ApiDoc as utoipa::OpenApi>::openapi(),
         ));
+        let notifier = Notifier::start(
+            notifier_config,
+            notifier_store,
+            notifier_source,
+            notifier_sink,
+        )?;
         let app = Application::build_with_routes(
             config,
             listener,
@@ -86,7 +139,6 @@ impl AllInOne {
             })),
         )
         .await?;
-        let notifier = Notifier::start(notifier_config, app.store(), source, app.relay_wake())?;
         Ok(Self {
             app,
             notifier,

@@ -189,13 +189,17 @@ async fn all_in_one_on_sqlite_serves_api_inbox_and_mail_and_a_fresh_replica_catc
         ("PUBLIC_URL", "https://app.example.com".to_owned()),
     ]);
     let fresh_config = MetadataConfig::from_lookup(|k| fresh_env.get(k).cloned()).unwrap();
-    let idle_bus = conversations_bus::InProcessBus::new(16);
+    let idle_bus = conversations_bus::InProcessBus::new();
+    let feed = Feed::Local {
+        outbox: conversations_store::Store::open(&database_url, 1)
+            .unwrap()
+            .outbox(),
+        checkpoint: metadata_query::feed::CONVERSATIONS_FEED,
+    };
     let fresh = Embedded::start(
         &fresh_config,
-        EventSource::InProcess(idle_bus.subscribe()),
-        Some(Feed::Store(
-            conversations_store::Store::open(&database_url, 1).unwrap(),
-        )),
+        EventSource::InProcess(vec![(feed, idle_bus.subscribe())]),
+        None,
     )
     .await
     .unwrap();

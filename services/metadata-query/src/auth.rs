@@ -110,10 +110,10 @@ impl FromRequest for Viewer {
                     app,
                 });
             }
-            if !conversations_store::looks_like_key(&credential) {
+            if !conversations_db::looks_like_key(&credential) {
                 return Err(MetadataError::Unauthorized);
             }
-            let hash = conversations_store::hash_key(&credential);
+            let hash = conversations_db::hash_key(&credential);
             let store = state.store.clone();
             let app = web::block(move || store.app_for_key_hash(&hash)).await??;
             app.map(|app| Self::Application { app })

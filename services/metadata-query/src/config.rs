@@ -58,9 +58,10 @@ impl MetadataConfig {
         };
         let database_url = match lookup("METADATA_DATABASE_URL") {
             Some(url) => url,
-            None => default_database_url(
+            None => conversations_db::own_database_url(
                 &lookup("DATABASE_URL")
                     .unwrap_or_else(|| "sqlite://./data/conversations.db".to_owned()),
+                "metadata.db",
             ),
         };
         let http_addr: SocketAddr = lookup("METADATA_HTTP_ADDR")
@@ -99,24 +100,6 @@ impl MetadataConfig {
             feed_url: lookup("FEED_URL").map(|u| u.trim_end_matches('/').to_owned()),
             feed_token: lookup("FEED_TOKEN"),
         })
-    }
-}
-
-/// `metadata.db` beside a SQLite database; the same database on PostgreSQL.
-fn default_database_url(database_url: &str) -> String {
-    match database_url
-        .strip_prefix("sqlite://")
-        .or_else(|| database_url.strip_prefix("sqlite:"))
-    {
-        Some(path) => {
-            let dir = std::path::Path::new(path)
-                .parent()
-                .map(|p| p.display().to_string())
-                .filter(|p| !p.is_empty())
-                .unwrap_or_else(|| ".".to_owned());
-            format!("sqlite://{dir}/metadata.db")
-        }
-        None => database_url.to_owned(),
     }
 }
 

@@ -1,4 +1,4 @@
-//! Feeding the projection: events from RabbitMQ (production) or the in-process bus
+//! Feeding the projection: events from RabbitMQ (production) or straight from the outboxes
 //! (all-in-one), applied in batches of up to `METADATA_BATCH_SIZE` per transaction.
 //!
 //! AMQP: the projection's own durable quorum queue bound to every event type (`#`), with
@@ -11,14 +11,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use conversations_bus::{ConsumerQueue, PublishedEvent, SinkHealth};
+use conversations_bus::{ConsumerQueue, SinkHealth};
 use futures_util::{FutureExt, StreamExt};
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
-use tokio::sync::{Mutex, broadcast};
+use tokio::sync::{Mutex, watch};
 
 use crate::error::MetadataError;
 use crate::feed::{Feed, catch_up};
@@ -89,8 +89,9 @@ impl Projector {
         loop {
             match catch_up(feed, self).await {
                 Ok(read) => {
-                    tracing::info!(events = read, "projection caught up with the event feed");
-                    self.caught_up.store(true, Ordering::Relaxed);
+                    if !self.caught_up.swap(true, Ordering::Relaxed) {
+                        tracing::info!(events = read, "projection caught up with the event feed");
+                    }
                     return;
                 }
                 Err(e) => {
@@ -102,51 +103,13 @@ impl Projector {
         }
     }
 
-    /// All-in-one: consumes the in-process bus until it closes. Falling behind the bus
-    /// (it drops events for slow subscribers) triggers a catch-up from `feed`.
-    pub async fn run_in_process(
-        self,
-        mut events: broadcast::Receiver<Arc<PublishedEvent>>,
-        feed: Feed,
-        batch_size: usize,
-    ) {
+    /// All-in-one: follows one local outbox from the position recorded in the projection,
+    /// woken by the relay's announcements of new events (and once a second regardless).
+    /// A failed batch is not skipped: its position is not recorded, so it is read again.
+    pub async fn follow(self, feed: Feed, mut head: watch::Receiver<i64>) {
         loop {
-            let first = match events.recv().await {
-                Ok(event) => event,
-                Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    tracing::warn!(
-                        missed,
-                        "metadata-query fell behind the in-process bus; catching up from the feed"
-                    );
-                    self.catch_up_until_done(&feed).await;
-                    continue;
-                }
-                Err(broadcast::error::RecvError::Closed) => return,
-            };
-            let mut batch = vec![first];
-            while batch.len() < batch_size {
-                match events.try_recv() {
-                    Ok(event) => batch.push(event),
-                    Err(_) => break,
-                }
-            }
-            let planned: Vec<Planned> = batch
-                .iter()
-                .filter_map(|event| match Self::plan_payload(&event.payload) {
-                    Ok(update) => Some(Planned {
-                        update,
-                        feed_position: None,
-                    }),
-                    Err(e) => {
-                        tracing::error!(event_id = %event.event_id, error = %e, "event cannot be projected");
-                        None
-                    }
-                })
-                .collect();
-            if let Err(e) = self.apply(planned).await {
-                tracing::error!(error = %e, "batch not projected; catching up from the feed");
-                self.catch_up_until_done(&feed).await;
-            }
+            self.catch_up_until_done(&feed).await;
+            let _ = tokio::time::timeout(Duration::from_secs(1), head.changed()).await;
         }
     }
 

@@ -43,10 +43,11 @@ impl From<diesel::result::Error> for MetadataError {
     }
 }
 
-impl From<conversations_store::StoreError> for MetadataError {
-    fn from(e: conversations_store::StoreError) -> Self {
+impl From<conversations_db::DbError> for MetadataError {
+    fn from(e: conversations_db::DbError) -> Self {
         match e {
-            conversations_store::StoreError::Unavailable(detail) => Self::Unavailable(detail),
+            conversations_db::DbError::Unavailable(detail) => Self::Unavailable(detail),
+            conversations_db::DbError::Database(e) => Self::Database(e.to_string()),
             other => Self::Setup(other.to_string()),
         }
     }

@@ -1,7 +1,8 @@
 //! Catching up: a replica with an empty (or reset) database reads every event ever
 //! committed from conversation-api's replay feed (`GET /internal/v1/events`; the outbox
-//! keeps published events for this), then follows its queue. The all-in-one server reads
-//! the same feed in process.
+//! keeps published events for this), then follows its queue. The all-in-one server has no
+//! queue: it follows the outboxes themselves (conversation-api's and the notifier's), each
+//! from the position recorded with the last batch it applied, so it never loses an event.
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use data_encoding::BASE64;
 
 use crate::consumer::Projector;
 use crate::error::MetadataError;
-use crate::store::Planned;
+use crate::store::{FeedPosition, Planned};
 
 /// Events per feed page.
 pub const PAGE: usize = 1000;
@@ -27,9 +28,20 @@ pub enum Feed {
         /// `FEED_TOKEN`.
         token: String,
     },
-    /// The write store itself (all-in-one).
-    Store(conversations_store::Store),
+    /// An outbox in a database this process can read (all-in-one), with the checkpoint
+    /// row its position is recorded in.
+    Local {
+        /// The outbox.
+        outbox: conversations_db::Outbox,
+        /// `mq_checkpoint.id` of this feed.
+        checkpoint: i32,
+    },
 }
+
+/// The checkpoint row of conversation-api's feed.
+pub const CONVERSATIONS_FEED: i32 = 1;
+/// The checkpoint row of the notifier's outbox (all-in-one only).
+pub const NOTIFIER_FEED: i32 = 2;
 
 impl Feed {
     /// The HTTP feed of conversation-api at `base_url`.
@@ -45,15 +57,23 @@ impl Feed {
         })
     }
 
+    /// The checkpoint row this feed's position is recorded in.
+    pub fn checkpoint(&self) -> i32 {
+        match self {
+            Self::Http { .. } => CONVERSATIONS_FEED,
+            Self::Local { checkpoint, .. } => *checkpoint,
+        }
+    }
+
     /// Events after `after`: (position, encoded envelope).
     pub async fn page(&self, after: i64) -> Result<Vec<(i64, Vec<u8>)>, MetadataError> {
         match self {
-            Self::Store(store) => {
-                let store = store.clone();
-                let rows = tokio::task::spawn_blocking(move || store.events_after(after, PAGE))
+            Self::Local { outbox, .. } => {
+                let outbox = outbox.clone();
+                let rows = tokio::task::spawn_blocking(move || outbox.events_after(after, PAGE))
                     .await
                     .map_err(|e| MetadataError::Unavailable(e.to_string()))??;
-                Ok(rows.into_iter().map(|r| (r.id, r.payload)).collect())
+                Ok(rows.into_iter().map(|r| (r.position, r.payload)).collect())
             }
             Self::Http {
                 client,
@@ -96,7 +116,8 @@ impl Feed {
 /// dead-letter queue); the position still moves past them.
 pub async fn catch_up(feed: &Feed, projector: &Projector) -> Result<u64, MetadataError> {
     let store = projector.store.clone();
-    let mut after = tokio::task::spawn_blocking(move || store.feed_position())
+    let checkpoint = feed.checkpoint();
+    let mut after = tokio::task::spawn_blocking(move || store.feed_position(checkpoint))
         .await
         .map_err(|e| MetadataError::Unavailable(e.to_string()))??;
     let mut read = 0u64;
@@ -112,7 +133,10 @@ pub async fn catch_up(feed: &Feed, projector: &Projector) -> Result<u64, Metadat
             match Projector::plan_payload(&payload) {
                 Ok(update) => batch.push(Planned {
                     update,
-                    feed_position: Some(position),
+                    feed_position: Some(FeedPosition {
+                        checkpoint,
+                        position,
+                    }),
                 }),
                 Err(e) => tracing::error!(position, error = %e, "skipping event from the feed"),
             }
@@ -120,7 +144,10 @@ pub async fn catch_up(feed: &Feed, projector: &Projector) -> Result<u64, Metadat
         // Keeps the position moving even when the whole page was skipped.
         batch.push(Planned {
             update: crate::projection::Update::Ignore,
-            feed_position: Some(last),
+            feed_position: Some(FeedPosition {
+                checkpoint,
+                position: last,
+            }),
         });
         projector.apply(batch).await?;
         after = last;

@@ -74,7 +74,7 @@ async fn serve() -> anyhow::Result<()> {
 
 fn migrate() -> anyhow::Result<()> {
     let config = MetadataConfig::from_env()?;
-    let backend = conversations_store::Backend::from_url(&config.database_url)?;
+    let backend = conversations_db::Backend::from_url(&config.database_url)?;
     metadata_query::store::migrate(&backend)?;
     eprintln!("metadata-query migrations applied");
     Ok(())

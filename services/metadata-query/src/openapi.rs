@@ -28,6 +28,7 @@ pub const PATH: &str = "/api/v1/openapi/metadata-query.json";
         crate::routes::inbox::list,
         crate::routes::recent::recent_messages,
         crate::routes::participants::by_conversation_ids,
+        crate::routes::deliveries::list,
         crate::routes::settings::get_unread_sources,
         crate::routes::settings::put_unread_sources,
         crate::routes::health::livez,

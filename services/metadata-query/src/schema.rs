@@ -89,6 +89,21 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    mq_deliveries (conversation_id, message_seq, participant_id) {
+        conversation_id -> Text,
+        message_seq -> BigInt,
+        participant_id -> Text,
+        app_id -> Text,
+        recipient -> Text,
+        status -> Text,
+        status_rank -> Integer,
+        attempts -> Integer,
+        smtp_reply -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(mq_memberships -> mq_conversations (conversation_id));
 diesel::allow_tables_to_appear_in_same_query!(
     mq_api_keys,
@@ -97,5 +112,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     mq_conversations,
     mq_memberships,
     mq_messages,
-    mq_checkpoint
+    mq_checkpoint,
+    mq_deliveries
 );

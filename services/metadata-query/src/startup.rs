@@ -9,9 +9,9 @@ use std::time::Instant;
 
 use actix_web::dev::{Server, Service};
 use actix_web::{App, HttpServer, web};
-use conversations_bus::{PublishedEvent, SinkHealth};
+use conversations_bus::SinkHealth;
 use conversations_domain::participant_token::ParticipantTokenCodec;
-use tokio::sync::broadcast;
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::MetadataConfig;
@@ -38,8 +38,9 @@ pub struct AppState {
 pub enum EventSource {
     /// RabbitMQ (`AMQP_URL`).
     Amqp,
-    /// The all-in-one in-process bus; subscribe before the relay starts.
-    InProcess(broadcast::Receiver<Arc<PublishedEvent>>),
+    /// The all-in-one: local outboxes (conversation-api's, the notifier's), each with the
+    /// signal its relay announces new events on.
+    InProcess(Vec<(Feed, watch::Receiver<i64>)>),
 }
 
 /// metadata-query's projection and consumer, without an HTTP server of its own.
@@ -97,17 +98,11 @@ impl Embedded {
                     }
                 }));
             }
-            EventSource::InProcess(events) => {
+            EventSource::InProcess(feeds) => {
                 bus_health.set(true);
-                let feed = feed.ok_or_else(|| {
-                    anyhow::anyhow!("the in-process bus needs the in-process feed")
-                })?;
-                let batch_size = config.batch_size;
-                let consuming = projector.clone();
-                tasks.push(tokio::spawn(async move {
-                    consuming.catch_up_until_done(&feed).await;
-                    consuming.run_in_process(events, feed, batch_size).await;
-                }));
+                for (feed, head) in feeds {
+                    tasks.push(tokio::spawn(projector.clone().follow(feed, head)));
+                }
             }
         }
         let state = web::Data::new(AppState {

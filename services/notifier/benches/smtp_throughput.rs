@@ -65,23 +65,25 @@ async fn stock_lettre(connections: u32, mails: usize) -> f64 {
 /// The whole sending path: claim due deliveries from PostgreSQL, send, record the outcome.
 async fn end_to_end(mails: usize) -> f64 {
     let db = conversations_test_support::TestDatabase::create("conv_bench").unwrap();
-    let store = conversations_store::Store::open(db.url(), 8).unwrap();
+    let store = notifier::NotifierStore::open(db.url(), 8).unwrap();
     let sink = SmtpSink::start().await.unwrap();
     let raw = sample_mail();
     let conversation = uuid::Uuid::now_v7().to_string();
     let rows: Vec<_> = (0..mails)
-        .map(|i| conversations_store::NewDelivery {
+        .map(|i| notifier::store::NewDelivery {
             app_id: "app".into(),
             conversation_id: conversation.clone(),
             message_seq: (i / 10) as u64 + 1,
             participant_id: format!("p{}", i % 10),
             recipient: "fred@example.com".into(),
-            status: conversations_store::DeliveryStatus::Pending,
+            status: notifier::store::DeliveryStatus::Pending,
             envelope_from: "b@reply.example.com".into(),
             raw_message: Some(raw.clone()),
         })
         .collect();
-    store.record_deliveries(&rows, chrono::Utc::now()).unwrap();
+    store
+        .record_deliveries(&rows, |_| Vec::new(), None, chrono::Utc::now())
+        .unwrap();
     let config = notifier::NotifierConfig::from_lookup(|k| match k {
         "REPLY_SECRET" => Some("bench-secret-bench-secret-bench-secret-00".into()),
         "SMTP_URL" => Some(sink.url()),

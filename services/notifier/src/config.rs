@@ -6,7 +6,9 @@ use std::time::Duration;
 /// Settings of the notifier.
 #[derive(Debug, Clone)]
 pub struct NotifierConfig {
-    /// `DATABASE_URL`: where deliveries are recorded.
+    /// `NOTIFIER_DATABASE_URL`: the notifier's own database (deliveries, suppression list,
+    /// its outbox). Default: `notifier.db` beside a SQLite `DATABASE_URL`, or the same
+    /// PostgreSQL database (its tables are prefixed `nt_`).
     pub database_url: String,
     /// `AMQP_URL`: RabbitMQ (standalone notifier).
     pub amqp_url: Option<String>,
@@ -49,8 +51,13 @@ impl NotifierConfig {
             .filter(|s| s.len() >= 32)
             .ok_or_else(|| anyhow::anyhow!("REPLY_SECRET (at least 32 characters, the same as conversation-api's) is required"))?;
         Ok(Self {
-            database_url: lookup("DATABASE_URL")
-                .unwrap_or_else(|| "sqlite://./data/conversations.db".to_owned()),
+            database_url: lookup("NOTIFIER_DATABASE_URL").unwrap_or_else(|| {
+                conversations_db::own_database_url(
+                    &lookup("DATABASE_URL")
+                        .unwrap_or_else(|| "sqlite://./data/conversations.db".to_owned()),
+                    "notifier.db",
+                )
+            }),
             amqp_url: lookup("AMQP_URL"),
             exchange: lookup("AMQP_EXCHANGE").unwrap_or_else(|| "conversations.events".to_owned()),
             queue: lookup("NOTIFIER_QUEUE").unwrap_or_else(|| "notifier".to_owned()),

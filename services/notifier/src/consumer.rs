@@ -1,4 +1,7 @@
-//! Consuming events: each `message_posted` becomes one recorded delivery per recipient.
+//! Consuming events: each `message_posted` becomes one recorded delivery per recipient,
+//! from the notifier's RabbitMQ queue (split deployment) or straight from conversation-api's
+//! outbox (all-in-one), where the position read is recorded in the same transaction as the
+//! deliveries, so a crash or a backlog never loses or repeats an event.
 //!
 //! AMQP topology (declared here, every argument spelled out): the notifier's durable
 //! quorum queue bound to `message_posted` on the events exchange, with
@@ -7,22 +10,25 @@
 //! queue); a database failure is requeued and, after the delivery limit, dead-lettered.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use conversations_bus::{ConsumerQueue, SinkHealth};
+use conversations_db::{DbError, Outbox};
 use conversations_domain::reply_address::ReplyAddressCodec;
 use conversations_events::v1::envelope::Payload;
-use conversations_store::{DeliveryStatus, NewDelivery, Store, StoreError};
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use crate::compose::{ComposeContext, render};
 use crate::config::NotifierConfig;
+use crate::events::{Notification, Outcome, notification_event};
+use crate::store::{DeliveryStatus, NewDelivery, NotifierStore};
 
 /// Why an event was not processed.
 #[derive(Debug, thiserror::Error)]
@@ -32,19 +38,22 @@ pub enum HandleError {
     Poison(String),
     /// Processing failed for now: redeliver it.
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(#[from] DbError),
 }
 
-/// Records the deliveries an encoded event calls for; returns how many were new.
+/// Records the deliveries an encoded event calls for, with the events about the ones not
+/// sent (muted, suppressed) and, for an event read from the outbox feed, its position.
+/// Returns how many deliveries were new; `Ok(None)` when the event concerns no one here.
 pub fn handle_event(
     config: &NotifierConfig,
-    store: &Store,
+    store: &NotifierStore,
     payload: &[u8],
-) -> Result<usize, HandleError> {
+    feed_position: Option<i64>,
+) -> Result<Option<usize>, HandleError> {
     let envelope =
         conversations_events::decode(payload).map_err(|e| HandleError::Poison(e.to_string()))?;
     let Some(Payload::MessagePosted(message)) = &envelope.payload else {
-        return Ok(0);
+        return Ok(None);
     };
     let codec = ReplyAddressCodec::new(config.reply_secret.clone(), config.reply_domain.clone());
     let ctx = ComposeContext {
@@ -77,7 +86,36 @@ pub fn handle_event(
             raw_message: rendered.map(|r| r.raw),
         });
     }
-    Ok(store.record_deliveries(&rows, chrono::Utc::now())?)
+    let now = chrono::Utc::now();
+    let announce = |inserted: &[&NewDelivery]| {
+        inserted
+            .iter()
+            .filter_map(|d| {
+                let outcome = match d.status {
+                    DeliveryStatus::Muted => Outcome::Muted,
+                    DeliveryStatus::Suppressed => Outcome::Suppressed,
+                    _ => return None,
+                };
+                Some(notification_event(notification_of(d), outcome, 0, now))
+            })
+            .collect()
+    };
+    Ok(Some(store.record_deliveries(
+        &rows,
+        announce,
+        feed_position,
+        now,
+    )?))
+}
+
+fn notification_of(d: &NewDelivery) -> Notification<'_> {
+    Notification {
+        app_id: &d.app_id,
+        conversation_id: &d.conversation_id,
+        message_seq: d.message_seq,
+        participant_id: &d.participant_id,
+        recipient: &d.recipient,
+    }
 }
 
 /// The consuming half of the notifier.
@@ -85,45 +123,92 @@ pub struct Consumer {
     /// Settings.
     pub config: Arc<NotifierConfig>,
     /// Where deliveries are recorded.
-    pub store: Store,
+    pub store: NotifierStore,
     /// Wakes the sender when new deliveries are recorded.
     pub send_wake: Arc<Notify>,
     /// Whether the broker is reachable.
     pub health: Arc<SinkHealth>,
+    /// Events handled and acknowledged (or, from the outbox, recorded) so far: evidence
+    /// for tests and operators that a (re)delivered event was consumed.
+    pub handled: Arc<AtomicU64>,
 }
 
 impl Consumer {
-    async fn handle(&self, payload: Vec<u8>) -> Result<usize, HandleError> {
+    async fn handle(
+        &self,
+        payload: Vec<u8>,
+        feed_position: Option<i64>,
+    ) -> Result<Option<usize>, HandleError> {
         let config = self.config.clone();
         let store = self.store.clone();
-        let handled = tokio::task::spawn_blocking(move || handle_event(&config, &store, &payload))
-            .await
-            .map_err(|e| HandleError::Store(StoreError::Unavailable(e.to_string())))?;
-        if matches!(handled, Ok(n) if n > 0) {
+        let handled = tokio::task::spawn_blocking(move || {
+            handle_event(&config, &store, &payload, feed_position)
+        })
+        .await
+        .map_err(|e| HandleError::Store(DbError::Unavailable(e.to_string())))?;
+        if matches!(handled, Ok(Some(n)) if n > 0) {
             self.send_wake.notify_one();
         }
         handled
     }
 
-    /// All-in-one: consumes the in-process bus until it closes.
-    pub async fn run_in_process(
-        self,
-        mut events: tokio::sync::broadcast::Receiver<Arc<conversations_bus::PublishedEvent>>,
-    ) {
+    /// All-in-one: follows conversation-api's outbox from the position recorded here,
+    /// woken by its relay (and once a second regardless). An event is handled until it
+    /// succeeds: the position only moves with what was recorded, so nothing is skipped; an
+    /// event that can never be handled (undecodable) is logged and passed over.
+    pub async fn follow(self, outbox: Outbox, mut head: watch::Receiver<i64>) {
         self.health.set(true);
+        let mut backoff = Duration::from_millis(100);
         loop {
-            match events.recv().await {
-                Ok(event) => {
-                    if let Err(e) = self.handle(event.payload.clone()).await {
-                        tracing::error!(event_id = %event.event_id, error = %e, "event not processed");
-                    }
+            match self.follow_once(&outbox).await {
+                Ok(true) => backoff = Duration::from_millis(100),
+                Ok(false) => {
+                    backoff = Duration::from_millis(100);
+                    let _ = tokio::time::timeout(Duration::from_secs(1), head.changed()).await;
                 }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                    tracing::error!(missed = n, "notifier fell behind the in-process bus");
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "notifier could not handle the outbox feed; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             }
         }
+    }
+
+    /// Handles one page of the feed; true when there may be more.
+    async fn follow_once(&self, outbox: &Outbox) -> Result<bool, DbError> {
+        const PAGE: usize = 500;
+        let store = self.store.clone();
+        let feed = outbox.clone();
+        let rows = tokio::task::spawn_blocking(move || {
+            let after = store.feed_position_or_start_at(feed.head()?)?;
+            feed.events_after(after, PAGE)
+        })
+        .await
+        .map_err(|e| DbError::Unavailable(e.to_string()))??;
+        let Some(last) = rows.last().map(|r| r.position) else {
+            return Ok(false);
+        };
+        let full = rows.len() >= PAGE;
+        let count = rows.len() as u64;
+        for row in rows {
+            if row.event_type != "message_posted" {
+                continue;
+            }
+            match self.handle(row.payload, Some(row.position)).await {
+                Ok(_) => {}
+                Err(HandleError::Poison(reason)) => {
+                    tracing::error!(position = row.position, event_id = %row.event_id, %reason, "skipping event that can never be processed");
+                }
+                Err(HandleError::Store(e)) => return Err(e),
+            }
+        }
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.skip_to(last))
+            .await
+            .map_err(|e| DbError::Unavailable(e.to_string()))??;
+        self.handled.fetch_add(count, Ordering::Relaxed);
+        Ok(full)
     }
 
     /// Production: consumes the durable queue, reconnecting with capped backoff.
@@ -175,9 +260,10 @@ impl Consumer {
                 .as_ref()
                 .map(|s| s.to_string())
                 .unwrap_or_default();
-            match self.handle(delivery.data.clone()).await {
+            match self.handle(delivery.data.clone(), None).await {
                 Ok(_) => {
                     delivery.ack(BasicAckOptions::default()).await?;
+                    self.handled.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(HandleError::Poison(reason)) => {
                     tracing::error!(%event_id, %reason, "dead-lettering event that can never be processed");

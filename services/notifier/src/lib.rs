@@ -1,37 +1,48 @@
 //! The notifier: consumes `message_posted`, records one delivery per (message, recipient)
 //! and sends each as its own masked, threaded email.
 //!
-//! Exactly-once comes from the delivery table (unique per message and recipient): an
-//! event delivered twice records nothing new. Sending is decoupled from consuming: the
+//! Exactly-once comes from the delivery table (unique per message and recipient) in the
+//! notifier's own database: an event delivered twice records nothing new. Sending is decoupled from consuming: the
 //! consumer only records (and acks), the sender works through due deliveries with bounded
 //! concurrency over a pool of SMTP connections, and a transient failure just makes that one
-//! delivery due again later.
+//! delivery due again later. What happens to each mail is published as the notifier's own
+//! events (`notification_*`, [`events`]) through its own outbox; it never touches another
+//! service's tables.
 
 pub mod compose;
 pub mod config;
 pub mod consumer;
+pub mod events;
 pub mod headers;
 pub mod mailer;
 pub mod sender;
+pub mod store;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use conversations_bus::{PublishedEvent, SinkHealth};
-use conversations_store::Store;
-use tokio::sync::Notify;
-use tokio::sync::broadcast;
+use conversations_bus::{Relay, RelayConfig, Sink, SinkHealth};
+use conversations_db::Outbox;
+use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 pub use config::NotifierConfig;
 pub use mailer::Mailer;
+pub use store::NotifierStore;
 
 /// Where events come from.
 #[derive(Debug)]
 pub enum EventSource {
-    /// A durable RabbitMQ queue (production).
+    /// The notifier's durable RabbitMQ queue (split deployment).
     Amqp,
-    /// The all-in-one process's bus, subscribed before its relay started.
-    InProcess(broadcast::Receiver<Arc<PublishedEvent>>),
+    /// conversation-api's outbox, read from the position recorded in the notifier's own
+    /// database, woken by the signal its relay announces new events on (all-in-one).
+    Outbox {
+        /// conversation-api's outbox.
+        outbox: Outbox,
+        /// Its relay's announcements.
+        head: watch::Receiver<i64>,
+    },
 }
 
 /// The running notifier's tasks; dropping it does not stop them, [`Notifier::stop`] does.
@@ -39,30 +50,47 @@ pub struct Notifier {
     tasks: Vec<JoinHandle<()>>,
     /// Whether the consumer is connected to its broker.
     pub health: Arc<SinkHealth>,
+    /// Whether the relay of the notifier's own events reaches its sink.
+    pub relay_health: Arc<SinkHealth>,
+    handled: Arc<AtomicU64>,
 }
 
 impl Notifier {
-    /// Starts the consumer and the sender on the current runtime.
+    /// Starts the consumer, the sender and the relay of the notifier's own events (to
+    /// `sink`: RabbitMQ, or the all-in-one's in-process announcements) on the current
+    /// runtime.
     pub fn start(
         config: NotifierConfig,
-        store: Store,
+        store: NotifierStore,
         source: EventSource,
-        relay_wake: Arc<Notify>,
+        sink: Sink,
     ) -> anyhow::Result<Self> {
         let config = Arc::new(config);
         let mailer = Arc::new(Mailer::from_config(&config)?);
         let send_wake = Arc::new(Notify::new());
+        let relay_wake = Arc::new(Notify::new());
         let health = Arc::new(SinkHealth::default());
+        let relay_health = Arc::new(SinkHealth::default());
+        let handled = Arc::new(AtomicU64::new(0));
         let consumer = consumer::Consumer {
             config: config.clone(),
             store: store.clone(),
             send_wake: send_wake.clone(),
             health: health.clone(),
+            handled: handled.clone(),
         };
         let consume = match source {
             EventSource::Amqp => tokio::spawn(consumer.run_amqp()),
-            EventSource::InProcess(events) => tokio::spawn(consumer.run_in_process(events)),
+            EventSource::Outbox { outbox, head } => tokio::spawn(consumer.follow(outbox, head)),
         };
+        let relay = Relay::new(
+            store.outbox(),
+            sink,
+            relay_wake.clone(),
+            relay_health.clone(),
+            RelayConfig::default(),
+        );
+        let relay = tokio::spawn(relay.run());
         let sender = sender::Sender {
             config,
             store,
@@ -72,12 +100,20 @@ impl Notifier {
         };
         let send = tokio::spawn(sender.run());
         Ok(Self {
-            tasks: vec![consume, send],
+            tasks: vec![consume, send, relay],
             health,
+            relay_health,
+            handled,
         })
     }
 
-    /// Stops consuming and sending; unfinished work is picked up at the next start.
+    /// Events consumed (acknowledged, or recorded from the outbox feed) since the start.
+    pub fn events_handled(&self) -> u64 {
+        self.handled.load(Ordering::Relaxed)
+    }
+
+    /// Stops consuming, sending and relaying; unfinished work is picked up at the next
+    /// start.
     pub fn stop(&self) {
         for task in &self.tasks {
             task.abort();

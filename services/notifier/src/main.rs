@@ -1,11 +1,10 @@
-//! The notifier as its own process: consumes RabbitMQ, sends over SMTP, and relays its
-//! own `notification_failed` events.
+//! The notifier as its own process: consumes its RabbitMQ queue, sends over SMTP, and
+//! publishes its own `notification_*` events from its own outbox.
 
 use std::sync::Arc;
 
-use conversations_bus::{AmqpConfig, AmqpSink, Relay, RelayConfig, Sink, SinkHealth};
-use notifier::{EventSource, Notifier, NotifierConfig};
-use tokio::sync::Notify;
+use conversations_bus::{AmqpConfig, AmqpSink, Sink};
+use notifier::{EventSource, Notifier, NotifierConfig, NotifierStore};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -22,25 +21,24 @@ async fn main() -> anyhow::Result<()> {
         );
     };
     let url = config.database_url.clone();
-    let store =
-        tokio::task::spawn_blocking(move || conversations_store::Store::open(&url, 8)).await??;
-    let relay_wake = Arc::new(Notify::new());
-    let relay = Relay::new(
-        store.clone(),
-        Sink::Amqp(Arc::new(AmqpSink::new(AmqpConfig {
-            url: amqp_url,
-            exchange: config.exchange.clone(),
-            connect_timeout: std::time::Duration::from_secs(10),
-        }))),
-        relay_wake.clone(),
-        Arc::new(SinkHealth::default()),
-        RelayConfig::default(),
-    );
-    let relay = tokio::spawn(relay.run());
-    let notifier = Notifier::start(config, store, EventSource::Amqp, relay_wake)?;
+    let store = tokio::task::spawn_blocking(move || NotifierStore::open(&url, 8)).await??;
+    let sink = Sink::Amqp(Arc::new(AmqpSink::new(AmqpConfig {
+        url: amqp_url,
+        exchange: config.exchange.clone(),
+        connect_timeout: std::time::Duration::from_secs(10),
+    })));
+    let notifier = Notifier::start(config, store, EventSource::Amqp, sink)?;
     tracing::info!("notifier started");
-    tokio::signal::ctrl_c().await?;
+    shutdown_signal().await?;
     notifier.stop();
-    relay.abort();
     Ok(())
+}
+
+/// SIGINT or SIGTERM (what docker and Kubernetes send).
+async fn shutdown_signal() -> std::io::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result,
+        _ = terminate.recv() => Ok(()),
+    }
 }

@@ -1,33 +1,50 @@
-//! Sending due deliveries with bounded concurrency and recording how each ended.
+//! Sending due deliveries with bounded concurrency, recording how each ended as soon as it
+//! ends.
+//!
+//! Exactly once, as far as SMTP allows: a mail's outcome is written the moment the server
+//! has answered, by a recorder that groups whatever outcomes are waiting into one
+//! transaction (the writes are batched, not the window). A crash can therefore repeat only
+//! the mails in flight at that instant: accepted by the server but not yet recorded. Their
+//! claim expires after [`LEASE`] and they are sent again, with the same `Message-ID`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use conversations_events::v1::{self, envelope::Payload};
-use conversations_events::{ProtoMessage, SCHEMA_VERSION};
-use conversations_store::{Delivery, DeliveryOutcome, OutboxEvent, Store};
+use conversations_db::{DbError, OutboxEvent};
 use futures_util::StreamExt;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 
 use crate::config::NotifierConfig;
+use crate::events::{Notification, Outcome, notification_event};
 use crate::mailer::{Mailer, SendError};
+use crate::store::{Delivery, DeliveryOutcome, NotifierStore};
 
 /// How long a claimed delivery stays ours before another sender may take it over.
-const LEASE: Duration = Duration::from_secs(120);
+pub const LEASE: Duration = Duration::from_secs(120);
+
+/// Outcomes written per transaction at most.
+const RECORD_BATCH: usize = 256;
 
 /// The sending half of the notifier.
 pub struct Sender {
     /// Settings.
     pub config: Arc<NotifierConfig>,
     /// Deliveries.
-    pub store: Store,
+    pub store: NotifierStore,
     /// SMTP or files.
     pub mailer: Arc<Mailer>,
     /// Notified when deliveries are recorded.
     pub wake: Arc<Notify>,
-    /// Notified when `notification_failed` events are in the outbox.
+    /// Notified when notification events are in the notifier's outbox.
     pub relay_wake: Arc<Notify>,
+}
+
+/// One finished send, ready to be recorded.
+struct Finished {
+    id: String,
+    outcome: DeliveryOutcome,
+    event: OutboxEvent,
 }
 
 impl Sender {
@@ -62,7 +79,7 @@ impl Sender {
     }
 
     /// Sends one batch of due deliveries; returns how many were attempted.
-    pub async fn round(&self) -> Result<usize, conversations_store::StoreError> {
+    pub async fn round(&self) -> Result<usize, DbError> {
         let claimer = uuid::Uuid::now_v7().to_string();
         let store = self.store.clone();
         let batch = self.config.smtp_connections * 8;
@@ -73,108 +90,118 @@ impl Sender {
             store.claim_due_deliveries(&who, Utc::now(), lease, batch)
         })
         .await
-        .map_err(|e| conversations_store::StoreError::Unavailable(e.to_string()))??;
+        .map_err(|e| DbError::Unavailable(e.to_string()))??;
         if claimed.is_empty() {
             return Ok(0);
         }
         let attempted = claimed.len();
+        let (finished, outcomes) = mpsc::unbounded_channel();
         let mailer = self.mailer.clone();
-        let results: Vec<(Delivery, Result<String, SendError>)> =
-            futures_util::stream::iter(claimed)
-                .map(|d| {
-                    let mailer = mailer.clone();
-                    async move {
-                        let sent = match &d.raw_message {
-                            Some(raw) => {
-                                mailer
-                                    .send(&d.id, &d.envelope_from, &d.recipient, raw)
-                                    .await
-                            }
-                            None => Err(SendError::Permanent("nothing to send".into())),
-                        };
-                        (d, sent)
-                    }
-                })
-                .buffer_unordered(self.config.smtp_connections)
-                .collect()
-                .await;
-        let now = Utc::now();
-        let mut outcomes = Vec::with_capacity(results.len());
-        let mut events = Vec::new();
-        for (d, sent) in results {
-            let outcome = match sent {
-                Ok(reply) => DeliveryOutcome::Sent { reply },
-                Err(SendError::Transient(reply)) if d.attempts < self.config.max_attempts => {
-                    let factor = 2u32.saturating_pow(d.attempts.saturating_sub(1).min(16));
-                    let delay = self
-                        .config
-                        .retry_base
-                        .saturating_mul(factor)
-                        .min(Duration::from_secs(6 * 3600));
-                    tracing::info!(delivery = %d.id, attempts = d.attempts, %reply, "transient failure; will retry");
-                    DeliveryOutcome::Retry {
-                        reply,
-                        at: now
-                            + chrono::Duration::from_std(delay)
-                                .unwrap_or_else(|_| chrono::Duration::hours(1)),
-                    }
+        let sending = futures_util::stream::iter(claimed)
+            .map(|d| {
+                let mailer = mailer.clone();
+                async move {
+                    let sent = match &d.raw_message {
+                        Some(raw) => {
+                            mailer
+                                .send(&d.id, &d.envelope_from, &d.recipient, raw)
+                                .await
+                        }
+                        None => Err(SendError::Permanent("nothing to send".into())),
+                    };
+                    (d, sent)
                 }
-                Err(SendError::Transient(reply)) => DeliveryOutcome::Failed {
-                    reply: format!("gave up after {} attempts: {reply}", d.attempts),
-                },
-                Err(SendError::Permanent(reply)) => DeliveryOutcome::Failed { reply },
-            };
-            if let DeliveryOutcome::Failed { reply } = &outcome {
-                tracing::warn!(delivery = %d.id, recipient = %d.recipient, %reply, "notification failed");
-                events.push(failed_event(&d, reply, now));
-            }
-            outcomes.push((d.id.clone(), outcome));
-        }
-        let store = self.store.clone();
-        let has_events = !events.is_empty();
-        tokio::task::spawn_blocking(move || {
-            store.finish_deliveries(&claimer, &outcomes, &events, now)
-        })
-        .await
-        .map_err(|e| conversations_store::StoreError::Unavailable(e.to_string()))??;
-        if has_events {
-            self.relay_wake.notify_one();
-        }
+            })
+            .buffer_unordered(self.config.smtp_connections)
+            // The stream owns the channel's sender: when the last send ends, the stream is
+            // dropped and the recorder stops after writing what is left.
+            .for_each(move |(d, sent)| {
+                let _ = finished.send(self.finish(&d, sent));
+                futures_util::future::ready(())
+            });
+        tokio::join!(sending, self.record(&claimer, outcomes));
         Ok(attempted)
     }
-}
 
-/// The `notification_failed` event for a delivery that failed for good.
-fn failed_event(d: &Delivery, reply: &str, now: chrono::DateTime<Utc>) -> OutboxEvent {
-    let event_id = uuid::Uuid::now_v7().to_string();
-    let envelope = v1::Envelope {
-        event_id: event_id.clone(),
-        r#type: "notification_failed".into(),
-        occurred_at: Some(prost_types::Timestamp {
-            seconds: now.timestamp(),
-            nanos: i32::try_from(now.timestamp_subsec_nanos()).unwrap_or(0),
-        }),
-        app_id: d.app_id.clone(),
-        conversation_id: d.conversation_id.clone(),
-        conversation_seq: 0,
-        schema_version: SCHEMA_VERSION,
-        payload: Some(Payload::NotificationFailed(v1::NotificationFailed {
+    /// What a send's result means for the delivery, and the event that says so.
+    fn finish(&self, d: &Delivery, sent: Result<String, SendError>) -> Finished {
+        let now = Utc::now();
+        let outcome = match sent {
+            Ok(reply) => DeliveryOutcome::Sent { reply },
+            Err(SendError::Transient(reply)) if d.attempts < self.config.max_attempts => {
+                let factor = 2u32.saturating_pow(d.attempts.saturating_sub(1).min(16));
+                let delay = self
+                    .config
+                    .retry_base
+                    .saturating_mul(factor)
+                    .min(Duration::from_secs(6 * 3600));
+                tracing::info!(delivery = %d.id, attempts = d.attempts, %reply, "transient failure; will retry");
+                DeliveryOutcome::Retry {
+                    reply,
+                    at: now
+                        + chrono::Duration::from_std(delay)
+                            .unwrap_or_else(|_| chrono::Duration::hours(1)),
+                }
+            }
+            Err(SendError::Transient(reply)) => DeliveryOutcome::Failed {
+                reply: format!("gave up after {} attempts: {reply}", d.attempts),
+            },
+            Err(SendError::Permanent(reply)) => DeliveryOutcome::Failed { reply },
+        };
+        let event_outcome = match &outcome {
+            DeliveryOutcome::Sent { reply } => Outcome::Sent(reply),
+            DeliveryOutcome::Retry { reply, at } => Outcome::Deferred(reply, *at),
+            DeliveryOutcome::Failed { reply } => {
+                tracing::warn!(delivery = %d.id, recipient = %d.recipient, %reply, "notification failed");
+                Outcome::Failed(reply)
+            }
+        };
+        let notification = Notification {
+            app_id: &d.app_id,
+            conversation_id: &d.conversation_id,
             message_seq: d.message_seq,
-            message_id: format!("{}.{}", d.conversation_id, d.message_seq),
-            recipient: Some(v1::Participant {
-                participant_id: d.participant_id.clone(),
-                email: d.recipient.clone(),
-                ..Default::default()
-            }),
-            smtp_reply: reply.to_owned(),
-        })),
-    };
-    OutboxEvent {
-        event_id,
-        app_id: d.app_id.clone(),
-        conversation_id: d.conversation_id.clone(),
-        conversation_seq: 0,
-        event_type: "notification_failed".into(),
-        payload: envelope.encode_to_vec(),
+            participant_id: &d.participant_id,
+            recipient: &d.recipient,
+        };
+        let event = notification_event(notification, event_outcome, d.attempts, now);
+        Finished {
+            id: d.id.clone(),
+            outcome,
+            event,
+        }
+    }
+
+    /// Writes outcomes as they arrive, grouping those already waiting into one
+    /// transaction; holds them (retrying) while the database is unavailable.
+    async fn record(&self, claimer: &str, mut outcomes: mpsc::UnboundedReceiver<Finished>) {
+        let mut waiting = Vec::with_capacity(RECORD_BATCH);
+        while outcomes.recv_many(&mut waiting, RECORD_BATCH).await > 0 {
+            let results: Vec<(String, DeliveryOutcome)> = waiting
+                .iter()
+                .map(|f| (f.id.clone(), f.outcome.clone()))
+                .collect();
+            let events: Vec<OutboxEvent> = waiting.drain(..).map(|f| f.event).collect();
+            let (results, events) = (Arc::new(results), Arc::new(events));
+            let mut backoff = Duration::from_millis(50);
+            loop {
+                let store = self.store.clone();
+                let (r, e, who) = (results.clone(), events.clone(), claimer.to_owned());
+                let written = tokio::task::spawn_blocking(move || {
+                    store.finish_deliveries(&who, &r, &e, Utc::now())
+                })
+                .await
+                .map_err(|e| DbError::Unavailable(e.to_string()))
+                .and_then(|r| r);
+                match written {
+                    Ok(()) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, pending = results.len(), "cannot record sent notifications yet; retrying");
+                        tokio::time::sleep(backoff).await;
+                        backoff = (backoff * 2).min(Duration::from_secs(5));
+                    }
+                }
+            }
+            self.relay_wake.notify_one();
+        }
     }
 }

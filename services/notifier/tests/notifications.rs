@@ -1,6 +1,7 @@
 //! The notifier end to end: conversation-api publishes through a real RabbitMQ, the
 //! notifier consumes its own durable queue and sends through a real SMTP server (the
-//! test-support sink, over TCP), recording deliveries in a fresh PostgreSQL database.
+//! test-support sink, over TCP), recording deliveries in its own tables (`nt_`) of a fresh
+//! PostgreSQL database and publishing its `notification_*` events on the exchange.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -10,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use conversation_api::{Application, Config};
+use conversations_bus::{AmqpConfig, AmqpSink, Sink};
 use conversations_store::Store;
 use conversations_test_support::{ReceivedMail, SmtpSink, TestDatabase, amqp_url};
 use futures_util::StreamExt;
@@ -19,9 +21,8 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection as AmqpConnection, ConnectionProperties};
-use notifier::{EventSource, Notifier, NotifierConfig};
+use notifier::{EventSource, Notifier, NotifierConfig, NotifierStore};
 use serde_json::{Value, json};
-use tokio::sync::Notify;
 
 const SECRET: &str = "notifier-test-secret-notifier-test-secret";
 
@@ -30,7 +31,9 @@ struct World {
     address: String,
     key: String,
     client: reqwest::Client,
+    #[allow(dead_code)]
     store: Store,
+    notifier_store: NotifierStore,
     sink: SmtpSink,
     notifier: Option<Notifier>,
     notifier_config: NotifierConfig,
@@ -97,7 +100,14 @@ async fn world() -> World {
         )
         .await
         .unwrap();
-    for key in ["message_posted", "notification_failed"] {
+    for key in [
+        "message_posted",
+        "notification_sent",
+        "notification_failed",
+        "notification_deferred",
+        "notification_suppressed",
+        "notification_muted",
+    ] {
         channel
             .queue_bind(
                 capture.name().clone(),
@@ -124,8 +134,12 @@ async fn world() -> World {
         .unwrap();
     let address = format!("http://127.0.0.1:{}", app.port());
     let store = app.store();
-    let relay_wake = app.relay_wake();
     tokio::spawn(app.run_until_stopped());
+    let notifier_url = notifier_config.database_url.clone();
+    let notifier_store = tokio::task::spawn_blocking(move || NotifierStore::open(&notifier_url, 4))
+        .await
+        .unwrap()
+        .unwrap();
     let key_store = store.clone();
     let key = tokio::task::spawn_blocking(move || {
         conversation_api::admin::create_application(&key_store, "Test app")
@@ -139,6 +153,7 @@ async fn world() -> World {
         key,
         client: reqwest::Client::new(),
         store,
+        notifier_store,
         sink,
         notifier: None,
         notifier_config,
@@ -149,21 +164,66 @@ async fn world() -> World {
         captured,
         db: Some(db),
     };
-    world.start_notifier(relay_wake).await;
+    world.start_notifier().await;
     world
 }
 
 impl World {
-    async fn start_notifier(&mut self, relay_wake: Arc<Notify>) {
+    async fn start_notifier(&mut self) {
+        let sink = Sink::Amqp(Arc::new(AmqpSink::new(AmqpConfig {
+            url: amqp_url(),
+            exchange: self.exchange.clone(),
+            connect_timeout: Duration::from_secs(10),
+        })));
         let notifier = Notifier::start(
             self.notifier_config.clone(),
-            self.store.clone(),
+            self.notifier_store.clone(),
             EventSource::Amqp,
-            relay_wake,
+            sink,
         )
         .unwrap();
         eventually("the notifier to consume", || notifier.health.is_connected()).await;
         self.notifier = Some(notifier);
+    }
+
+    /// Waits until the notifier has consumed `events` events (since its start) and has
+    /// nothing left to send, then checks that exactly `mails` mails arrived: proof that a
+    /// (re)delivered event was consumed, not merely that nothing happened in time.
+    async fn drained(&self, events: u64, mails: usize) {
+        let notifier = self.notifier.as_ref().expect("a running notifier");
+        for _ in 0..400 {
+            let store = self.notifier_store.clone();
+            let open = tokio::task::spawn_blocking(move || store.open_deliveries())
+                .await
+                .unwrap()
+                .unwrap();
+            if notifier.events_handled() >= events && open == 0 {
+                assert_eq!(
+                    self.sink.count(),
+                    mails,
+                    "mails once everything was handled"
+                );
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!(
+            "the notifier did not drain: {} events handled",
+            notifier.events_handled()
+        );
+    }
+
+    /// Delivery status of one message, by recipient: (status, SMTP reply).
+    async fn deliveries(&self, id: &str, seq: u64) -> HashMap<String, (String, Option<String>)> {
+        let store = self.notifier_store.clone();
+        let id = id.to_owned();
+        tokio::task::spawn_blocking(move || store.deliveries_for_message(&id, seq))
+            .await
+            .unwrap()
+            .unwrap()
+            .into_iter()
+            .map(|d| (d.recipient, (d.status.as_str().to_owned(), d.smtp_reply)))
+            .collect()
     }
 
     fn stop_notifier(&mut self) {
@@ -244,6 +304,24 @@ impl World {
         }
     }
 
+    /// The first captured event of each of these types, whatever order they come in.
+    async fn events_of(&mut self, kinds: &[&str]) -> HashMap<String, Vec<u8>> {
+        let mut found = HashMap::new();
+        while found.len() < kinds.len() {
+            let delivery = tokio::time::timeout(Duration::from_secs(20), self.captured.next())
+                .await
+                .expect("an event")
+                .unwrap()
+                .unwrap();
+            delivery.ack(BasicAckOptions::default()).await.unwrap();
+            let kind = delivery.routing_key.as_str().to_owned();
+            if kinds.contains(&kind.as_str()) {
+                found.entry(kind).or_insert(delivery.data);
+            }
+        }
+        found
+    }
+
     /// Publishes bytes as RabbitMQ would (re)deliver an event.
     async fn publish(&self, routing_key: &str, payload: &[u8]) {
         self.channel
@@ -298,18 +376,11 @@ async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
-/// Waits a moment and checks that nothing more arrives.
-async fn settle(sink: &SmtpSink, expected: usize) {
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(sink.count(), expected, "unexpected extra mail");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_post_in_a_three_person_conversation_sends_two_masked_threaded_mails() {
-    let w = world().await;
+    let mut w = world().await;
     let (id, reply_to) = w.three_people().await;
-    eventually("two mails", || w.sink.count() >= 2).await;
-    settle(&w.sink, 2).await;
+    w.drained(1, 2).await;
     let everyone = ["hugo@example.com", "fred@example.com", "ann@example.com"];
     let mut bounce_addresses = Vec::new();
     for recipient in ["fred@example.com", "ann@example.com"] {
@@ -377,16 +448,28 @@ async fn a_post_in_a_three_person_conversation_sends_two_masked_threaded_mails()
         to_hugo[0].header("From").unwrap(),
         "\"Fred via Test app\" <notifications@reply.example.com>"
     );
-    let deliveries = w
-        .get(&format!("/api/v1/conversations/{id}/1/deliveries"))
-        .await;
-    let statuses: Vec<&str> = deliveries["deliveries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| d["status"].as_str().unwrap())
+    let statuses: Vec<String> = w
+        .deliveries(&id, 1)
+        .await
+        .into_values()
+        .map(|d| d.0)
         .collect();
     assert_eq!(statuses, ["sent", "sent"]);
+    // Each accepted mail is announced as the notifier's own event.
+    let mut sent_to = Vec::new();
+    for _ in 0..2 {
+        let event = conversations_events::decode(&w.next_event("notification_sent").await).unwrap();
+        assert_eq!(event.conversation_id, id);
+        match event.payload {
+            Some(conversations_events::v1::envelope::Payload::NotificationSent(n)) => {
+                assert!(n.smtp_reply.starts_with("250"), "{}", n.smtp_reply);
+                sent_to.push(n.recipient.unwrap().email);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    sent_to.sort();
+    assert_eq!(sent_to, ["ann@example.com", "fred@example.com"]);
     w.cleanup().await;
 }
 
@@ -395,15 +478,15 @@ async fn a_redelivered_event_and_a_restart_before_the_ack_send_no_second_mail() 
     let mut w = world().await;
     w.three_people().await;
     let event = w.next_event("message_posted").await;
-    eventually("two mails", || w.sink.count() >= 2).await;
-    // The same event again, as RabbitMQ redelivers it.
+    w.drained(1, 2).await;
+    // The same event again, as RabbitMQ redelivers it: consumed, and no mail.
     w.publish("message_posted", &event).await;
-    settle(&w.sink, 2).await;
+    w.drained(2, 2).await;
     // The notifier dies and its unacknowledged event comes back to the next one.
     w.stop_notifier();
     w.publish("message_posted", &event).await;
-    w.start_notifier(Arc::new(Notify::new())).await;
-    settle(&w.sink, 2).await;
+    w.start_notifier().await;
+    w.drained(1, 2).await;
     w.cleanup().await;
 }
 
@@ -414,34 +497,28 @@ async fn transient_smtp_failures_retry_and_permanent_ones_fail_only_that_recipie
     w.sink
         .reject_recipient("ann@example.com", "550 5.1.1 user unknown");
     let (id, _) = w.three_people().await;
-    eventually("fred's mail after the retry", || {
-        w.mails_to("fred@example.com").len() == 1
-    })
-    .await;
-    settle(&w.sink, 1).await;
+    w.drained(1, 1).await;
+    assert_eq!(w.mails_to("fred@example.com").len(), 1);
     assert!(
         w.sink.data_commands() >= 2,
         "the 451 was answered and the mail sent again"
     );
-    let deliveries = w
-        .get(&format!("/api/v1/conversations/{id}/1/deliveries"))
-        .await;
-    let by_recipient: HashMap<&str, &Value> = deliveries["deliveries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|d| (d["recipient"].as_str().unwrap(), d))
-        .collect();
-    assert_eq!(by_recipient["fred@example.com"]["status"], "sent");
-    assert_eq!(by_recipient["ann@example.com"]["status"], "failed");
+    let by_recipient = w.deliveries(&id, 1).await;
+    assert_eq!(by_recipient["fred@example.com"].0, "sent");
+    assert_eq!(by_recipient["ann@example.com"].0, "failed");
     assert!(
-        by_recipient["ann@example.com"]["smtp_reply"]
-            .as_str()
+        by_recipient["ann@example.com"]
+            .1
+            .as_deref()
             .unwrap()
             .contains("550")
     );
-    let failed = w.next_event("notification_failed").await;
-    let envelope = conversations_events::decode(&failed).unwrap();
+    let events = w
+        .events_of(&["notification_deferred", "notification_failed"])
+        .await;
+    let deferred = conversations_events::decode(&events["notification_deferred"]).unwrap();
+    assert_eq!(deferred.conversation_id, id);
+    let envelope = conversations_events::decode(&events["notification_failed"]).unwrap();
     match envelope.payload {
         Some(conversations_events::v1::envelope::Payload::NotificationFailed(f)) => {
             assert_eq!(f.recipient.unwrap().email, "ann@example.com");
@@ -454,9 +531,9 @@ async fn transient_smtp_failures_retry_and_permanent_ones_fail_only_that_recipie
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn muted_participants_get_nothing_and_poison_events_are_dead_lettered() {
-    let w = world().await;
+    let mut w = world().await;
     let (id, _) = w.three_people().await;
-    eventually("first mails", || w.sink.count() >= 2).await;
+    w.drained(1, 2).await;
     w.sink.clear();
     let response = w
         .client
@@ -479,20 +556,13 @@ async fn muted_participants_get_nothing_and_poison_events_are_dead_lettered() {
         json!({"sender": "hugo@example.com", "text": "second"}),
     )
     .await;
-    eventually("fred's mail", || w.sink.count() >= 1).await;
-    settle(&w.sink, 1).await;
+    // The garbage is dead-lettered, not handled: one more event (the second message).
+    w.drained(2, 1).await;
     assert_eq!(w.mails_to("fred@example.com").len(), 1);
     assert!(w.mails_to("ann@example.com").is_empty());
-    let deliveries = w
-        .get(&format!("/api/v1/conversations/{id}/2/deliveries"))
-        .await;
-    let ann = deliveries["deliveries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|d| d["recipient"] == "ann@example.com")
-        .unwrap();
-    assert_eq!(ann["status"], "muted");
+    assert_eq!(w.deliveries(&id, 2).await["ann@example.com"].0, "muted");
+    let muted = conversations_events::decode(&w.next_event("notification_muted").await).unwrap();
+    assert_eq!(muted.conversation_id, id);
     let dead = w
         .channel
         .basic_get(

@@ -49,7 +49,7 @@ pub async fn events(
         events: rows
             .into_iter()
             .map(|r| FeedEvent {
-                position: r.id,
+                position: r.position,
                 event_type: r.event_type,
                 payload: BASE64.encode(&r.payload),
             })

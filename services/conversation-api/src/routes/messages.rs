@@ -3,7 +3,7 @@
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
-use crate::auth::{Authenticated, Caller};
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::redact;
 use crate::routes::conversation_id;
@@ -118,65 +118,4 @@ pub async fn view(
     }
     .message_with_participants(&conversation, &message);
     Ok(HttpResponse::Ok().json(redact::body_for(&caller, &conversation, &view)?))
-}
-
-/// One notification of a message.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct DeliveryView {
-    /// The recipient's address.
-    pub recipient: String,
-    /// The recipient's participant id.
-    pub participant_id: String,
-    /// `pending`, `sending`, `retry`, `sent`, `failed`, `muted` or `suppressed`.
-    pub status: &'static str,
-    /// Send attempts so far.
-    pub attempts: u32,
-    /// The SMTP server's last reply (why it failed, when it did).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub smtp_reply: Option<String>,
-    /// Last change.
-    pub updated_at: chrono::DateTime<chrono::Utc>,
-}
-
-/// `GET …/{n}/deliveries`.
-#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
-pub struct DeliveryList {
-    /// One entry per recipient, once the notifier has seen the message.
-    pub deliveries: Vec<DeliveryView>,
-}
-
-/// `GET /api/v1/conversations/{id}/{n}/deliveries`: per-recipient notification status.
-#[utoipa::path(get, path = "/api/v1/conversations/{id}/{n}/deliveries", params(("id" = String, Path), ("n" = u64, Path)),
-    responses((status = 200, body = DeliveryList), (status = 404, body = crate::error::Problem)))]
-pub async fn deliveries(
-    state: web::Data<AppState>,
-    Authenticated(app): Authenticated,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, ApiError> {
-    let (raw_id, raw_seq) = path.into_inner();
-    let id = conversation_id(&raw_id)?;
-    let not_found = || ApiError::NotFound(format!("message {raw_id}/{raw_seq} does not exist"));
-    let seq: u64 = raw_seq.parse().map_err(|_| not_found())?;
-    let store = state.store.clone();
-    let found = web::block(move || -> Result<_, ApiError> {
-        if store.load_conversation(app, id)?.is_none() || store.message(id, seq)?.is_none() {
-            return Ok(None);
-        }
-        Ok(Some(store.deliveries_for_message(&id.to_string(), seq)?))
-    })
-    .await??;
-    let deliveries = found.ok_or_else(not_found)?;
-    Ok(HttpResponse::Ok().json(DeliveryList {
-        deliveries: deliveries
-            .into_iter()
-            .map(|d| DeliveryView {
-                recipient: d.recipient,
-                participant_id: d.participant_id,
-                status: d.status.as_str(),
-                attempts: d.attempts,
-                smtp_reply: d.smtp_reply,
-                updated_at: d.updated_at,
-            })
-            .collect(),
-    }))
 }

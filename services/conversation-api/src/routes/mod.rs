@@ -77,11 +77,6 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .default_service(not_allowed()),
             )
             .service(
-                web::resource("/conversations/{id}/{seq}/deliveries")
-                    .route(web::get().to(messages::deliveries))
-                    .default_service(not_allowed()),
-            )
-            .service(
                 web::resource("/tokens")
                     .route(web::post().to(tokens::mint))
                     .default_service(not_allowed()),

@@ -109,6 +109,8 @@ pub struct PostedMessage {
     pub created_at: DateTime<Utc>,
     /// For messages with source `call`: which call event.
     pub call: Option<CallKind>,
+    /// Whom the message notifies: (participant id, address, muted).
+    pub recipients: Vec<(String, String, bool)>,
 }
 
 impl PostedMessage {
@@ -137,8 +139,74 @@ pub enum Update {
     },
     /// A conversation event.
     Conversation(Box<ConversationUpdate>),
+    /// What happened to one notification email (the notifier's events).
+    Delivery(DeliveryUpdate),
     /// Nothing for the inbox (e.g. `notification_failed`).
     Ignore,
+}
+
+/// Where one notification stands, as the delivery-status API shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryState {
+    /// Not sent yet (the notifier has it, or has not seen the message yet).
+    Pending,
+    /// A transient failure; it is tried again.
+    Retry,
+    /// Accepted by the SMTP server.
+    Sent,
+    /// Refused for good.
+    Failed,
+    /// Not sent: the address bounced before.
+    Suppressed,
+    /// Not sent: the recipient muted the conversation.
+    Muted,
+}
+
+impl DeliveryState {
+    /// Its name in the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Retry => "retry",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+            Self::Suppressed => "suppressed",
+            Self::Muted => "muted",
+        }
+    }
+
+    /// Events may arrive in any order (two outboxes, redeliveries): a state only replaces
+    /// one of lower rank, or of the same rank below final (a later retry).
+    pub fn rank(self) -> i32 {
+        match self {
+            Self::Pending => 0,
+            Self::Retry => 1,
+            Self::Sent | Self::Failed | Self::Suppressed | Self::Muted => 2,
+        }
+    }
+}
+
+/// One notification's new state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryUpdate {
+    /// The application.
+    pub app_id: String,
+    /// The conversation.
+    pub conversation_id: String,
+    /// The message's number.
+    pub message_seq: u64,
+    /// The recipient's participant id.
+    pub participant_id: String,
+    /// The recipient's address.
+    pub recipient: String,
+    /// The state.
+    pub state: DeliveryState,
+    /// Send attempts so far.
+    pub attempts: u32,
+    /// The SMTP server's last reply, or why nothing was sent.
+    pub smtp_reply: Option<String>,
+    /// When it happened.
+    pub at: DateTime<Utc>,
 }
 
 /// A conversation event, reduced to states and facts.
@@ -213,7 +281,23 @@ pub fn plan(envelope: &v1::Envelope) -> Result<Update, PlanError> {
                 key_hash: k.key_hash.clone(),
             });
         }
-        Payload::NotificationFailed(_) => return Ok(Update::Ignore),
+        Payload::NotificationFailed(e) => {
+            let outcome = v1::NotificationOutcome {
+                message_seq: e.message_seq,
+                message_id: e.message_id.clone(),
+                recipient: e.recipient.clone(),
+                smtp_reply: e.smtp_reply.clone(),
+                attempts: e.attempts,
+                next_attempt_at: None,
+            };
+            return delivery(envelope, &outcome, DeliveryState::Failed);
+        }
+        Payload::NotificationSent(e) => return delivery(envelope, e, DeliveryState::Sent),
+        Payload::NotificationDeferred(e) => return delivery(envelope, e, DeliveryState::Retry),
+        Payload::NotificationSuppressed(e) => {
+            return delivery(envelope, e, DeliveryState::Suppressed);
+        }
+        Payload::NotificationMuted(e) => return delivery(envelope, e, DeliveryState::Muted),
         Payload::ConversationCreated(e) => (e.conversation.as_ref(), vec![], None, false),
         Payload::ParticipantAdded(e) => (
             e.conversation.as_ref(),
@@ -257,6 +341,11 @@ pub fn plan(envelope: &v1::Envelope) -> Result<Update, PlanError> {
                 call: (e.source == CALL_SOURCE)
                     .then(|| CallKind::parse(&e.text))
                     .flatten(),
+                recipients: e
+                    .recipients
+                    .iter()
+                    .map(|r| (r.participant_id.clone(), r.email.clone(), r.muted))
+                    .collect(),
             };
             let people = std::iter::once(sender).chain(&e.recipients).collect();
             (e.conversation.as_ref(), people, Some(message), false)
@@ -285,6 +374,36 @@ pub fn plan(envelope: &v1::Envelope) -> Result<Update, PlanError> {
         message,
         deleted,
     })))
+}
+
+/// A notifier event as a delivery update.
+fn delivery(
+    envelope: &v1::Envelope,
+    e: &v1::NotificationOutcome,
+    state: DeliveryState,
+) -> Result<Update, PlanError> {
+    let recipient = e
+        .recipient
+        .as_ref()
+        .ok_or_else(|| PlanError("notification without recipient".into()))?;
+    if envelope.conversation_id.is_empty() || e.message_seq == 0 {
+        return Err(PlanError(
+            "notification without conversation or message".into(),
+        ));
+    }
+    let at =
+        time(envelope.occurred_at.as_ref()).ok_or_else(|| PlanError("no occurred_at".into()))?;
+    Ok(Update::Delivery(DeliveryUpdate {
+        app_id: envelope.app_id.clone(),
+        conversation_id: envelope.conversation_id.clone(),
+        message_seq: e.message_seq,
+        participant_id: recipient.participant_id.clone(),
+        recipient: recipient.email.clone(),
+        state,
+        attempts: e.attempts,
+        smtp_reply: non_empty(&e.smtp_reply),
+        at,
+    }))
 }
 
 #[cfg(test)]

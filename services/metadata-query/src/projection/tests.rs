@@ -56,6 +56,7 @@ fn previews_fold_whitespace_and_stop_at_140_characters() {
         text: format!("Hello\n\n  there {}", "é".repeat(300)),
         created_at: chrono::Utc::now(),
         call: None,
+        recipients: Vec::new(),
     };
     let preview = message.preview();
     assert!(preview.starts_with("Hello there éé"));
@@ -73,12 +74,12 @@ fn events_without_what_the_inbox_needs_are_poison_and_others_are_ignored() {
         .is_err(),
         "a message without sender"
     );
-    assert_eq!(
+    assert!(
         plan(&envelope(Some(Payload::NotificationFailed(
             v1::NotificationFailed::default()
         ))))
-        .unwrap(),
-        Update::Ignore
+        .is_err(),
+        "a notification without recipient"
     );
     let key = plan(&envelope(Some(Payload::ApplicationKeyIssued(
         v1::ApplicationKeyIssued {
@@ -130,4 +131,47 @@ fn a_posted_call_message_carries_its_kind_and_every_participant_state() {
         message.sender_contact,
         contact_id("app", "fred@example.com")
     );
+}
+
+#[test]
+fn notifier_events_become_delivery_states() {
+    let outcome = v1::NotificationOutcome {
+        message_seq: 2,
+        recipient: Some(v1::Participant {
+            participant_id: "p".into(),
+            email: "fred@example.com".into(),
+            ..Default::default()
+        }),
+        smtp_reply: "250 ok".into(),
+        attempts: 1,
+        ..Default::default()
+    };
+    for (payload, state) in [
+        (
+            Payload::NotificationSent(outcome.clone()),
+            DeliveryState::Sent,
+        ),
+        (
+            Payload::NotificationDeferred(outcome.clone()),
+            DeliveryState::Retry,
+        ),
+        (
+            Payload::NotificationSuppressed(outcome.clone()),
+            DeliveryState::Suppressed,
+        ),
+        (
+            Payload::NotificationMuted(outcome.clone()),
+            DeliveryState::Muted,
+        ),
+    ] {
+        let Update::Delivery(d) = plan(&envelope(Some(payload))).unwrap() else {
+            panic!("not a delivery update");
+        };
+        assert_eq!(d.state, state);
+        assert_eq!((d.conversation_id.as_str(), d.message_seq), ("c", 2));
+        assert_eq!(d.recipient, "fred@example.com");
+        assert_eq!(d.smtp_reply.as_deref(), Some("250 ok"));
+    }
+    assert!(DeliveryState::Sent.rank() > DeliveryState::Retry.rank());
+    assert!(DeliveryState::Retry.rank() > DeliveryState::Pending.rank());
 }

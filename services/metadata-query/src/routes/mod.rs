@@ -2,6 +2,7 @@
 //! server can mount them beside conversation-api's `/api/v1` scope.
 
 pub mod contacts;
+pub mod deliveries;
 pub mod health;
 pub mod inbox;
 pub mod participants;
@@ -38,6 +39,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/api/v1/contacts/{contact}/recent-messages")
             .route(web::post().to(recent::recent_messages))
+            .default_service(not_allowed()),
+    )
+    .service(
+        web::resource("/api/v1/conversations/{id}/{n}/deliveries")
+            .route(web::get().to(deliveries::list))
             .default_service(not_allowed()),
     )
     .service(

@@ -26,17 +26,17 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use conversations_store::AnyConnection;
+use conversations_db::AnyConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
 use super::InboxStore;
-use super::sql::{Statement, Value, guarded, rows_per_statement};
 use crate::error::MetadataError;
 use crate::projection::{
     CallKind, ConversationUpdate, PEOPLE_SOURCES, ParticipantState, PostedMessage, Update,
 };
 use crate::schema::{mq_checkpoint, mq_unread_sources};
+use conversations_db::statement::{Statement, Value, guarded, rows_per_statement};
 
 fn naive(t: DateTime<Utc>) -> NaiveDateTime {
     t.naive_utc()
@@ -53,13 +53,24 @@ const UNREAD_COUNT: &str = "(SELECT COUNT(*) FROM mq_messages m \
      AND (m.source IN ('api', 'email') \
           OR m.source IN (SELECT s.source FROM mq_unread_sources s WHERE s.app_id = ?)))";
 
+/// Where in which feed an event was read: the checkpoint row (`mq_checkpoint.id`: 1 for
+/// conversation-api's outbox, 2 for the notifier's in the all-in-one) and the position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedPosition {
+    /// The checkpoint row of the feed.
+    pub checkpoint: i32,
+    /// The event's position in that feed.
+    pub position: i64,
+}
+
 /// An event to apply, with its position in the replay feed when it came from there.
 #[derive(Debug, Clone)]
 pub struct Planned {
     /// What it changes.
     pub update: Update,
-    /// Feed position (catch-up only).
-    pub feed_position: Option<i64>,
+    /// The feed (checkpoint id) and position it came from, when read from a feed rather
+    /// than a queue; recorded in the same transaction.
+    pub feed_position: Option<FeedPosition>,
 }
 
 /// Per-transaction memory of settings that every message of an application needs.
@@ -110,10 +121,16 @@ impl InboxStore {
             let conn: &mut AnyConnection = conn;
             lock_projection(conn)?;
             apply_batch(conn, &mut cache, batch)?;
-            if let Some(position) = batch.iter().filter_map(|p| p.feed_position).max() {
+            super::deliveries::write(conn, super::deliveries::rows_of(batch))?;
+            let mut highest: HashMap<i32, i64> = HashMap::new();
+            for at in batch.iter().filter_map(|p| p.feed_position) {
+                let seen = highest.entry(at.checkpoint).or_insert(at.position);
+                *seen = (*seen).max(at.position);
+            }
+            for (checkpoint, position) in highest {
                 diesel::update(
                     mq_checkpoint::table
-                        .filter(mq_checkpoint::id.eq(1))
+                        .filter(mq_checkpoint::id.eq(checkpoint))
                         .filter(mq_checkpoint::feed_position.lt(position)),
                 )
                 .set(mq_checkpoint::feed_position.eq(position))
@@ -239,6 +256,8 @@ fn apply_batch(
                     .execute(conn)?;
             }
             Update::Conversation(update) => updates.push(update),
+            // Written after the conversations (see `deliveries::write`).
+            Update::Delivery(_) => {}
         }
     }
     if updates.is_empty() {
@@ -354,7 +373,15 @@ fn delete_conversations(
         statement
             .push(" ON CONFLICT (id) DO UPDATE SET deleted_seq = excluded.deleted_seq")
             .execute(conn)?;
-        for table in ["mq_memberships", "mq_messages"] {
+        // Erasure: the tombstone keeps only what orders later events, nothing of what
+        // the conversation said.
+        Statement::new(
+            "UPDATE mq_conversations SET subject = NULL, last_message_sender = NULL, \
+             last_message_sender_contact = NULL, last_message_preview = NULL WHERE id IN ",
+        )
+        .texts_in(chunk.iter().map(|u| u.conversation_id.as_str()))
+        .execute(conn)?;
+        for table in ["mq_memberships", "mq_messages", "mq_deliveries"] {
             Statement::new(format!("DELETE FROM {table} WHERE conversation_id IN "))
                 .texts_in(chunk.iter().map(|u| u.conversation_id.as_str()))
                 .execute(conn)?;

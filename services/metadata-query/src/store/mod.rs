@@ -3,15 +3,16 @@
 //! migrations. Blocking; async callers use `spawn_blocking` / `web::block`.
 
 mod apply;
-mod sql;
+mod deliveries;
 mod statistics;
 
-pub use apply::Planned;
+pub use apply::{FeedPosition, Planned};
+pub use deliveries::Delivery;
 mod read;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use conversations_store::{AnyConnection, Backend, build_pool};
+use conversations_db::{AnyConnection, Backend, build_pool};
 use diesel::prelude::*;
 use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
@@ -23,8 +24,8 @@ pub use read::{
 
 use crate::error::MetadataError;
 use crate::schema::{
-    mq_api_keys, mq_checkpoint, mq_contacts, mq_conversations, mq_memberships, mq_messages,
-    mq_unread_sources,
+    mq_api_keys, mq_checkpoint, mq_contacts, mq_conversations, mq_deliveries, mq_memberships,
+    mq_messages, mq_unread_sources,
 };
 
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
@@ -55,7 +56,7 @@ impl std::fmt::Debug for InboxStore {
 
 /// Applies metadata-query's pending migrations.
 pub fn migrate(backend: &Backend) -> Result<(), MetadataError> {
-    Ok(conversations_store::run_migrations(
+    Ok(conversations_db::run_migrations(
         backend,
         POSTGRES_MIGRATIONS,
         SQLITE_MIGRATIONS,
@@ -65,7 +66,7 @@ pub fn migrate(backend: &Backend) -> Result<(), MetadataError> {
 /// Runs metadata-query's migrations down and up again (migration round-trip test).
 #[doc(hidden)]
 pub fn redo_migrations(backend: &Backend) -> Result<(), MetadataError> {
-    Ok(conversations_store::redo_migrations(
+    Ok(conversations_db::redo_migrations(
         backend,
         || POSTGRES_MIGRATIONS,
         || SQLITE_MIGRATIONS,
@@ -120,11 +121,11 @@ impl InboxStore {
             .optional()?)
     }
 
-    /// How far the replay feed has been applied.
-    pub fn feed_position(&self) -> Result<i64, MetadataError> {
+    /// How far the feed with this checkpoint row has been applied.
+    pub fn feed_position(&self, checkpoint: i32) -> Result<i64, MetadataError> {
         let mut conn = self.conn()?;
         Ok(mq_checkpoint::table
-            .filter(mq_checkpoint::id.eq(1))
+            .filter(mq_checkpoint::id.eq(checkpoint))
             .select(mq_checkpoint::feed_position)
             .first(&mut *conn)
             .optional()?
@@ -140,6 +141,7 @@ impl InboxStore {
         conn.transaction::<_, MetadataError, _>(|conn| {
             apply::lock_projection(conn)?;
             diesel::delete(mq_messages::table).execute(conn)?;
+            diesel::delete(mq_deliveries::table).execute(conn)?;
             diesel::delete(mq_memberships::table).execute(conn)?;
             diesel::delete(mq_conversations::table).execute(conn)?;
             diesel::delete(mq_contacts::table).execute(conn)?;

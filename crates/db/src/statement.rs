@@ -1,32 +1,35 @@
-//! Statements whose shape depends on the batch (multi-row `VALUES` lists), written once with
-//! `?` placeholders and run on either backend: diesel's query builder cannot express the
-//! guarded upserts and `UPDATE … FROM` the projection needs on a multi-backend connection.
+//! Statements whose shape depends on the data (multi-row `VALUES` lists, `IN` lists, table
+//! names chosen at run time), written once with `?` placeholders and run on either backend:
+//! diesel's query builder cannot express guarded upserts and `UPDATE … FROM` on a
+//! multi-backend connection.
 
 use chrono::NaiveDateTime;
-use conversations_store::AnyConnection;
+
+use crate::connection::AnyConnection;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
-use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp};
+use diesel::sql_types::{BigInt, Binary, Bool, Nullable, Text, Timestamp};
 use diesel::sqlite::Sqlite;
 
 /// Binds per statement at most: below SQLite's limit (32,766) and PostgreSQL's (65,535).
-pub(crate) const MAX_BINDS: usize = 30_000;
+pub const MAX_BINDS: usize = 30_000;
 
 /// One bound value, typed as the column it is compared with or stored in.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Value<'a> {
+pub enum Value<'a> {
     Text(&'a str),
     OptText(Option<&'a str>),
     Int(i64),
     Bool(bool),
     Time(NaiveDateTime),
     OptTime(Option<NaiveDateTime>),
+    Bytes(&'a [u8]),
 }
 
 /// SQL text with `?` placeholders and the values for them, in order.
 #[derive(Debug, Default)]
-pub(crate) struct Statement<'a> {
+pub struct Statement<'a> {
     sql: String,
     binds: Vec<Value<'a>>,
     /// Rows appended with [`Statement::row`] (one `VALUES` list per statement).
@@ -35,7 +38,7 @@ pub(crate) struct Statement<'a> {
 
 impl<'a> Statement<'a> {
     /// Starts a statement with this text.
-    pub(crate) fn new(sql: impl Into<String>) -> Self {
+    pub fn new(sql: impl Into<String>) -> Self {
         Self {
             sql: sql.into(),
             binds: Vec::new(),
@@ -44,19 +47,19 @@ impl<'a> Statement<'a> {
     }
 
     /// Appends SQL text.
-    pub(crate) fn push(&mut self, sql: &str) -> &mut Self {
+    pub fn push(&mut self, sql: &str) -> &mut Self {
         self.sql.push_str(sql);
         self
     }
 
     /// Binds the next `?`.
-    pub(crate) fn bind(&mut self, value: Value<'a>) -> &mut Self {
+    pub fn bind(&mut self, value: Value<'a>) -> &mut Self {
         self.binds.push(value);
         self
     }
 
     /// Appends `(?, ?, …)` binding `values` as text: the list of an `IN`.
-    pub(crate) fn texts_in(&mut self, values: impl IntoIterator<Item = &'a str>) -> &mut Self {
+    pub fn texts_in(&mut self, values: impl IntoIterator<Item = &'a str>) -> &mut Self {
         self.sql.push('(');
         for (i, value) in values.into_iter().enumerate() {
             self.sql.push_str(if i > 0 { ", ?" } else { "?" });
@@ -66,8 +69,19 @@ impl<'a> Statement<'a> {
         self
     }
 
+    /// Appends `(?, ?, …)` binding `values` as integers: the list of an `IN`.
+    pub fn ints_in(&mut self, values: impl IntoIterator<Item = i64>) -> &mut Self {
+        self.sql.push('(');
+        for (i, value) in values.into_iter().enumerate() {
+            self.sql.push_str(if i > 0 { ", ?" } else { "?" });
+            self.binds.push(Value::Int(value));
+        }
+        self.sql.push(')');
+        self
+    }
+
     /// Appends `(?, ?, …)` for one row of a `VALUES` list and binds its values.
-    pub(crate) fn row(&mut self, values: &[Value<'a>]) -> &mut Self {
+    pub fn row(&mut self, values: &[Value<'a>]) -> &mut Self {
         let mut template = String::with_capacity(values.len() * 3 + 2);
         template.push('(');
         for i in 0..values.len() {
@@ -79,7 +93,7 @@ impl<'a> Statement<'a> {
 
     /// Appends one row of a `VALUES` list written as `template` (which may hold
     /// subqueries), binding `values` to its placeholders in order.
-    pub(crate) fn row_as(&mut self, template: &str, values: &[Value<'a>]) -> &mut Self {
+    pub fn row_as(&mut self, template: &str, values: &[Value<'a>]) -> &mut Self {
         debug_assert_eq!(template.matches('?').count(), values.len());
         if self.rows > 0 {
             self.sql.push_str(", ");
@@ -91,13 +105,13 @@ impl<'a> Statement<'a> {
     }
 
     /// Ends a `VALUES` list with `sql`; the next [`Statement::row`] starts another list.
-    pub(crate) fn end_list(&mut self, sql: &str) -> &mut Self {
+    pub fn end_list(&mut self, sql: &str) -> &mut Self {
         self.rows = 0;
         self.push(sql)
     }
 
     /// Runs it; the number of rows it changed.
-    pub(crate) fn execute(&self, conn: &mut AnyConnection) -> QueryResult<usize> {
+    pub fn execute(&self, conn: &mut AnyConnection) -> QueryResult<usize> {
         match conn {
             AnyConnection::Postgresql(c) => self.postgres().execute(c),
             AnyConnection::Sqlite(c) => self.sqlite().execute(c),
@@ -105,7 +119,7 @@ impl<'a> Statement<'a> {
     }
 
     /// Runs it and reads the rows it returns.
-    pub(crate) fn load<U>(&self, conn: &mut AnyConnection) -> QueryResult<Vec<U>>
+    pub fn load<U>(&self, conn: &mut AnyConnection) -> QueryResult<Vec<U>>
     where
         U: QueryableByName<Pg> + QueryableByName<Sqlite> + 'static,
     {
@@ -125,6 +139,7 @@ impl<'a> Statement<'a> {
                 Value::Bool(v) => query.bind::<Bool, _>(v),
                 Value::Time(v) => query.bind::<Timestamp, _>(v),
                 Value::OptTime(v) => query.bind::<Nullable<Timestamp>, _>(v),
+                Value::Bytes(v) => query.bind::<Binary, _>(v),
             };
         }
         query
@@ -140,6 +155,7 @@ impl<'a> Statement<'a> {
                 Value::Bool(v) => query.bind::<Bool, _>(v),
                 Value::Time(v) => query.bind::<Timestamp, _>(v),
                 Value::OptTime(v) => query.bind::<Nullable<Timestamp>, _>(v),
+                Value::Bytes(v) => query.bind::<Binary, _>(v),
             };
         }
         query
@@ -164,12 +180,12 @@ fn numbered(sql: &str) -> String {
 
 /// `column = CASE WHEN condition THEN value ELSE <table>.column END`: an assignment of an
 /// `UPDATE` that only takes `value` when it is newer.
-pub(crate) fn guarded(table: &str, column: &str, condition: &str, value: &str) -> String {
+pub fn guarded(table: &str, column: &str, condition: &str, value: &str) -> String {
     format!("{column} = CASE WHEN {condition} THEN {value} ELSE {table}.{column} END")
 }
 
 /// How many rows of `binds_per_row` values fit in one statement.
-pub(crate) fn rows_per_statement(binds_per_row: usize) -> usize {
+pub fn rows_per_statement(binds_per_row: usize) -> usize {
     (MAX_BINDS / binds_per_row.max(1)).max(1)
 }
 

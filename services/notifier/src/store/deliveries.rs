@@ -1,15 +1,15 @@
 //! The notifier's record of notification emails: one row per (message, recipient), so a
 //! redelivered event never mails anyone twice, and a queue of due sends that survives
 //! restarts (transient SMTP failures wait here for their retry, blocking nothing else).
+//! Every change is written with the events that tell other services about it.
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
-use crate::connection::Store;
-use crate::error::StoreError;
-use crate::outbox::{OutboxEvent, insert_outbox};
-use crate::rows::{naive, to_i64, to_u64, utc};
-use crate::schema::{notification_deliveries as d, suppressed_addresses};
+use conversations_db::{AnyConnection, DbError, OutboxEvent};
+
+use super::schema::{nt_checkpoint, nt_deliveries as d, nt_suppressed as suppressed_addresses};
+use super::{NotifierStore, OUTBOX_TABLE, naive, to_i64, to_u64, utc};
 
 /// Where one notification stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +44,7 @@ impl DeliveryStatus {
         }
     }
 
-    fn parse(raw: &str) -> Result<Self, StoreError> {
+    fn parse(raw: &str) -> Result<Self, DbError> {
         Ok(match raw {
             "pending" => Self::Pending,
             "sending" => Self::Sending,
@@ -53,7 +53,7 @@ impl DeliveryStatus {
             "failed" => Self::Failed,
             "muted" => Self::Muted,
             "suppressed" => Self::Suppressed,
-            other => return Err(StoreError::Corrupt(format!("delivery status `{other}`"))),
+            other => return Err(DbError::Corrupt(format!("delivery status `{other}`"))),
         })
     }
 }
@@ -126,7 +126,7 @@ struct DeliveryRow {
 }
 
 impl DeliveryRow {
-    fn into_delivery(self) -> Result<Delivery, StoreError> {
+    fn into_delivery(self) -> Result<Delivery, DbError> {
         Ok(Delivery {
             id: self.id,
             app_id: self.app_id,
@@ -168,18 +168,21 @@ pub enum DeliveryOutcome {
 
 const OPEN: [&str; 3] = ["pending", "retry", "sending"];
 
-impl Store {
-    /// Records notifications, skipping those already recorded (a redelivered event).
-    /// Returns how many were new.
+impl NotifierStore {
+    /// Records notifications, skipping those already recorded (a redelivered event), with
+    /// `events(new rows)` describing the new ones and, when the events were read from a
+    /// feed, its new position, all in one transaction. Returns how many were new.
     pub fn record_deliveries(
         &self,
         rows: &[NewDelivery],
+        events: impl FnOnce(&[&NewDelivery]) -> Vec<OutboxEvent>,
+        feed_position: Option<i64>,
         now: DateTime<Utc>,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<usize, DbError> {
         let _guard = self.write_guard();
         let mut conn = self.conn()?;
         conn.transaction(|conn| {
-            let mut inserted = 0;
+            let mut inserted = Vec::with_capacity(rows.len());
             for row in rows {
                 let exists: i64 = d::table
                     .filter(d::conversation_id.eq(&row.conversation_id))
@@ -207,9 +210,13 @@ impl Store {
                         d::updated_at.eq(naive(now)),
                     ))
                     .execute(conn)?;
-                inserted += 1;
+                inserted.push(row);
             }
-            Ok(inserted)
+            conversations_db::outbox::insert(conn, OUTBOX_TABLE, &events(&inserted), now)?;
+            if let Some(position) = feed_position {
+                set_feed_position(conn, position)?;
+            }
+            Ok(inserted.len())
         })
     }
 
@@ -221,7 +228,7 @@ impl Store {
         now: DateTime<Utc>,
         lease: Duration,
         limit: usize,
-    ) -> Result<Vec<Delivery>, StoreError> {
+    ) -> Result<Vec<Delivery>, DbError> {
         let _guard = self.write_guard();
         let mut conn = self.conn()?;
         conn.transaction(|conn| {
@@ -268,7 +275,7 @@ impl Store {
         results: &[(String, DeliveryOutcome)],
         events: &[OutboxEvent],
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), DbError> {
         let _guard = self.write_guard();
         let mut conn = self.conn()?;
         conn.transaction(|conn| {
@@ -303,7 +310,7 @@ impl Store {
                         .execute(conn)?,
                 };
             }
-            insert_outbox(conn, events, now)
+            conversations_db::outbox::insert(conn, OUTBOX_TABLE, events, now)
         })
     }
 
@@ -312,7 +319,7 @@ impl Store {
         &self,
         conversation_id: &str,
         message_seq: u64,
-    ) -> Result<Vec<Delivery>, StoreError> {
+    ) -> Result<Vec<Delivery>, DbError> {
         let mut conn = self.conn()?;
         d::table
             .filter(d::conversation_id.eq(conversation_id))
@@ -325,8 +332,18 @@ impl Store {
             .collect()
     }
 
+    /// How many notifications are not finished yet (pending, being sent, waiting for a
+    /// retry): zero means everything recorded has been sent or given up.
+    pub fn open_deliveries(&self) -> Result<i64, DbError> {
+        let mut conn = self.conn()?;
+        Ok(d::table
+            .filter(d::status.eq_any(OPEN))
+            .count()
+            .get_result(&mut *conn)?)
+    }
+
     /// When the next open notification is due, to sleep until then.
-    pub fn next_delivery_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+    pub fn next_delivery_due(&self) -> Result<Option<DateTime<Utc>>, DbError> {
         let mut conn = self.conn()?;
         let next: Option<NaiveDateTime> = d::table
             .filter(d::status.eq_any(OPEN))
@@ -342,7 +359,7 @@ impl Store {
         email: &str,
         reason: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<(), DbError> {
         if self.is_suppressed(app_id, email)? {
             return Ok(());
         }
@@ -360,7 +377,7 @@ impl Store {
     }
 
     /// Whether mail to the address is suppressed.
-    pub fn is_suppressed(&self, app_id: &str, email: &str) -> Result<bool, StoreError> {
+    pub fn is_suppressed(&self, app_id: &str, email: &str) -> Result<bool, DbError> {
         let mut conn = self.conn()?;
         let n: i64 = suppressed_addresses::table
             .filter(suppressed_addresses::app_id.eq(app_id))
@@ -369,4 +386,16 @@ impl Store {
             .get_result(&mut *conn)?;
         Ok(n > 0)
     }
+}
+
+/// Moves the recorded feed position forward (never back).
+pub(super) fn set_feed_position(conn: &mut AnyConnection, position: i64) -> Result<(), DbError> {
+    diesel::update(
+        nt_checkpoint::table
+            .filter(nt_checkpoint::id.eq(1))
+            .filter(nt_checkpoint::feed_position.lt(position)),
+    )
+    .set(nt_checkpoint::feed_position.eq(position))
+    .execute(conn)?;
+    Ok(())
 }

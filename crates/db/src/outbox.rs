@@ -1,0 +1,285 @@
+//! The transactional outbox, for every service that publishes events (conversation-api's
+//! `outbox`, the notifier's `nt_outbox`): events are inserted in the same transaction as
+//! the change they describe, then *sequenced* and published by the relay.
+//!
+//! Positions follow commit order. A row's serial `id` is taken when its transaction
+//! inserts it, not when it commits, so under concurrent commits a lower id can become
+//! visible after a higher one has been read. The feed therefore never pages by `id`: the
+//! single relay holding the lease gives committed rows their `position` (1, 2, 3 …, counted
+//! in the lease row so pruning never makes it restart), under a lock on the lease row, and
+//! readers page by position. A row gets a position only once it is visible, and positions
+//! are handed out in transactions that commit one after the other, so a reader that has
+//! seen position N has seen every position below N.
+
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Binary, Text, Timestamp};
+
+use crate::connection::{AnyConnection, Db};
+use crate::error::DbError;
+use crate::statement::{Statement, Value, rows_per_statement};
+
+/// An event to be published, as a service writes it with its change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEvent {
+    /// UUIDv7 of the event (the AMQP message id).
+    pub event_id: String,
+    /// The application it belongs to.
+    pub app_id: String,
+    /// The conversation it belongs to (empty for application events).
+    pub conversation_id: String,
+    /// The conversation's version after the event (0 when not part of its history).
+    pub conversation_seq: u64,
+    /// The event type (routing key).
+    pub event_type: String,
+    /// The encoded protobuf envelope.
+    pub payload: Vec<u8>,
+}
+
+/// A sequenced outbox row: what the relay publishes and the feed serves.
+#[derive(Debug, Clone, PartialEq, Eq, QueryableByName)]
+pub struct OutboxRow {
+    /// Position in commit order; the feed's cursor.
+    #[diesel(sql_type = BigInt)]
+    pub position: i64,
+    /// UUIDv7 of the event.
+    #[diesel(sql_type = Text)]
+    pub event_id: String,
+    /// The application it belongs to.
+    #[diesel(sql_type = Text)]
+    pub app_id: String,
+    /// The conversation it belongs to.
+    #[diesel(sql_type = Text)]
+    pub conversation_id: String,
+    /// The conversation's version after the event.
+    #[diesel(sql_type = BigInt)]
+    pub conversation_seq: i64,
+    /// The event type (routing key).
+    #[diesel(sql_type = Text)]
+    pub event_type: String,
+    /// The encoded protobuf envelope.
+    #[diesel(sql_type = Binary)]
+    pub payload: Vec<u8>,
+    /// When it was written.
+    #[diesel(sql_type = Timestamp)]
+    pub created_at: NaiveDateTime,
+}
+
+impl OutboxRow {
+    /// When the event was written.
+    pub fn created_at_utc(&self) -> DateTime<Utc> {
+        self.created_at.and_utc()
+    }
+}
+
+#[derive(QueryableByName)]
+struct LeaseRow {
+    #[diesel(sql_type = Text)]
+    holder: String,
+    #[diesel(sql_type = Timestamp)]
+    expires_at: NaiveDateTime,
+    #[diesel(sql_type = BigInt)]
+    last_position: i64,
+}
+
+const ROW_COLUMNS: &str = "position, event_id, app_id, conversation_id, conversation_seq, event_type, payload, created_at";
+
+fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn to_limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Inserts `events` into the outbox table `table` inside the caller's transaction, so they
+/// commit (or not) with the change they describe.
+pub fn insert(
+    conn: &mut AnyConnection,
+    table: &str,
+    events: &[OutboxEvent],
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    let now = now.naive_utc();
+    for chunk in events.chunks(rows_per_statement(7)) {
+        let mut insert = Statement::new(format!(
+            "INSERT INTO {table} (event_id, app_id, conversation_id, conversation_seq, \
+             event_type, payload, created_at) VALUES "
+        ));
+        for e in chunk {
+            insert.row(&[
+                Value::Text(&e.event_id),
+                Value::Text(&e.app_id),
+                Value::Text(&e.conversation_id),
+                Value::Int(to_i64(e.conversation_seq)),
+                Value::Text(&e.event_type),
+                Value::Bytes(&e.payload),
+                Value::Time(now),
+            ]);
+        }
+        insert.execute(conn)?;
+    }
+    Ok(())
+}
+
+/// One service's outbox: the table of events and the lease row of its relay.
+#[derive(Clone, Debug)]
+pub struct Outbox {
+    db: Db,
+    table: &'static str,
+    lease: &'static str,
+}
+
+/// What one sequencing step did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sequenced {
+    /// Another relay holds the lease.
+    NotHolder,
+    /// This many rows got positions; the last position handed out so far is `head`.
+    Positions {
+        /// Rows sequenced by this step.
+        count: usize,
+        /// The highest position of the outbox after this step.
+        head: i64,
+    },
+}
+
+impl Outbox {
+    /// The outbox in `table`, with its relay's lease (and position counter) in `lease`.
+    pub fn new(db: Db, table: &'static str, lease: &'static str) -> Self {
+        Self { db, table, lease }
+    }
+
+    /// The outbox table's name (for inserts inside a service's own transactions).
+    pub fn table(&self) -> &'static str {
+        self.table
+    }
+
+    /// Takes or renews the relay lease for `holder` until `now + ttl` and, when held, gives
+    /// up to `limit` committed, not yet sequenced rows their positions, in id order. With
+    /// `published` the rows also count as published (the in-process bus of the all-in-one,
+    /// whose consumers read the outbox itself).
+    pub fn sequence(
+        &self,
+        holder: &str,
+        now: DateTime<Utc>,
+        ttl: Duration,
+        limit: usize,
+        published: bool,
+    ) -> Result<Sequenced, DbError> {
+        let _guard = self.db.write_guard();
+        let mut conn = self.db.conn()?;
+        let sqlite = self.db.is_sqlite();
+        conn.transaction(|conn| {
+            // The row lock serialises sequencing steps, so positions are handed out in
+            // transactions that commit in order (SQLite: the write guard does that).
+            let lock = if sqlite { "" } else { " FOR UPDATE" };
+            let lease: Option<LeaseRow> = Statement::new(format!(
+                "SELECT holder, expires_at, last_position FROM {} WHERE id = 1{lock}",
+                self.lease
+            ))
+            .load(conn)?
+            .pop();
+            let Some(lease) = lease else {
+                return Err(DbError::Corrupt(format!("{} has no lease row", self.lease)));
+            };
+            if lease.holder != holder && lease.expires_at >= now.naive_utc() {
+                return Ok(Sequenced::NotHolder);
+            }
+            let mut assign =
+                Statement::new(format!("UPDATE {} SET position = ? + r.rn", self.table));
+            assign.bind(Value::Int(lease.last_position));
+            if published {
+                assign
+                    .push(", published_at = ?")
+                    .bind(Value::Time(now.naive_utc()));
+            }
+            assign
+                .push(&format!(
+                    " FROM (SELECT id, row_number() OVER (ORDER BY id) AS rn FROM {t} \
+                     WHERE position IS NULL ORDER BY id LIMIT ?) AS r WHERE {t}.id = r.id",
+                    t = self.table
+                ))
+                .bind(Value::Int(to_limit(limit)));
+            let count = assign.execute(conn)?;
+            let head = lease.last_position + i64::try_from(count).unwrap_or(0);
+            Statement::new(format!(
+                "UPDATE {} SET holder = ?, expires_at = ?, last_position = ? WHERE id = 1",
+                self.lease
+            ))
+            .bind(Value::Text(holder))
+            .bind(Value::Time((now + ttl).naive_utc()))
+            .bind(Value::Int(head))
+            .execute(conn)?;
+            Ok(Sequenced::Positions { count, head })
+        })
+    }
+
+    /// The oldest sequenced but unpublished events, in position order.
+    pub fn unpublished(&self, limit: usize) -> Result<Vec<OutboxRow>, DbError> {
+        let mut conn = self.db.conn()?;
+        Ok(Statement::new(format!(
+            "SELECT {ROW_COLUMNS} FROM {} WHERE published_at IS NULL AND position IS NOT NULL \
+             ORDER BY position LIMIT ?",
+            self.table
+        ))
+        .bind(Value::Int(to_limit(limit)))
+        .load(&mut conn)?)
+    }
+
+    /// Marks events (by position) published once the broker has confirmed them.
+    pub fn mark_published(&self, positions: &[i64], now: DateTime<Utc>) -> Result<(), DbError> {
+        if positions.is_empty() {
+            return Ok(());
+        }
+        let _guard = self.db.write_guard();
+        let mut conn = self.db.conn()?;
+        let mut update = Statement::new(format!(
+            "UPDATE {} SET published_at = ? WHERE position IN ",
+            self.table
+        ));
+        update.bind(Value::Time(now.naive_utc()));
+        update.ints_in(positions.iter().copied());
+        update.execute(&mut conn)?;
+        Ok(())
+    }
+
+    /// Sequenced events after position `after`, in position order: the feed in-process
+    /// consumers and catching-up replicas read.
+    pub fn events_after(&self, after: i64, limit: usize) -> Result<Vec<OutboxRow>, DbError> {
+        let mut conn = self.db.conn()?;
+        Ok(Statement::new(format!(
+            "SELECT {ROW_COLUMNS} FROM {} WHERE position > ? ORDER BY position LIMIT ?",
+            self.table
+        ))
+        .bind(Value::Int(after))
+        .bind(Value::Int(to_limit(limit)))
+        .load(&mut conn)?)
+    }
+
+    /// The highest position handed out so far (0 before the first).
+    pub fn head(&self) -> Result<i64, DbError> {
+        let mut conn = self.db.conn()?;
+        let lease: Option<LeaseRow> = Statement::new(format!(
+            "SELECT holder, expires_at, last_position FROM {} WHERE id = 1",
+            self.lease
+        ))
+        .load(&mut conn)?
+        .pop();
+        Ok(lease.map_or(0, |l| l.last_position))
+    }
+
+    /// Deletes events published before `before` and at or below position `up_to` (the
+    /// lowest position an in-process consumer still needs); returns how many.
+    pub fn prune(&self, before: DateTime<Utc>, up_to: i64) -> Result<usize, DbError> {
+        let _guard = self.db.write_guard();
+        let mut conn = self.db.conn()?;
+        Ok(Statement::new(format!(
+            "DELETE FROM {} WHERE published_at IS NOT NULL AND published_at < ? AND position <= ?",
+            self.table
+        ))
+        .bind(Value::Time(before.naive_utc()))
+        .bind(Value::Int(up_to))
+        .execute(&mut conn)?)
+    }
+}

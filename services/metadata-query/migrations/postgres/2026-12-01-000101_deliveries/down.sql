@@ -1,0 +1,2 @@
+DELETE FROM mq_checkpoint WHERE id = 2;
+DROP TABLE mq_deliveries;
