@@ -84,6 +84,7 @@ impl ReceivedMail {
 struct Script {
     rejected_recipients: HashMap<String, String>,
     data_replies: VecDeque<String>,
+    data_delay: std::time::Duration,
 }
 
 #[derive(Default)]
@@ -146,6 +147,12 @@ impl SmtpSink {
             .script
             .data_replies
             .push_back(reply.to_owned());
+    }
+
+    /// Waits this long before answering each end-of-DATA: a slow relay, so that a sender
+    /// falls behind (backlogs) or has mails in flight when it is killed.
+    pub fn slow_down(&self, delay: std::time::Duration) {
+        lock(&self.shared).script.data_delay = delay;
     }
 
     /// Everything accepted so far.
@@ -237,6 +244,10 @@ async fn serve(stream: TcpStream, shared: Arc<Mutex<Shared>>) {
                         l.remove(0);
                     }
                     data.extend_from_slice(&l);
+                }
+                let delay = lock(&shared).script.data_delay;
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
                 }
                 let mut state = lock(&shared);
                 state.data_commands += 1;

@@ -36,6 +36,10 @@ pub struct NotifierConfig {
     pub retry_base: Duration,
     /// `NOTIFIER_MAX_ATTEMPTS`: attempts before a transient failure counts as failed. Default 10.
     pub max_attempts: u32,
+    /// `NOTIFIER_CLAIM_TIMEOUT_SECS`: how long mails claimed by a sender stay its own; after
+    /// a crash, the mails it had claimed are sent by another sender (or the restarted one)
+    /// once this has passed. Longer than any SMTP transaction may take. Default 120.
+    pub claim_timeout: Duration,
 }
 
 impl NotifierConfig {
@@ -74,6 +78,7 @@ impl NotifierConfig {
                 .to_owned(),
             retry_base: Duration::from_millis(number("NOTIFIER_RETRY_BASE_MS", 30_000)?),
             max_attempts: u32::try_from(number("NOTIFIER_MAX_ATTEMPTS", 10)?)?.max(1),
+            claim_timeout: Duration::from_secs(number("NOTIFIER_CLAIM_TIMEOUT_SECS", 120)?.max(1)),
         })
     }
 }

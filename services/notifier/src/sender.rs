@@ -5,7 +5,8 @@
 //! has answered, by a recorder that groups whatever outcomes are waiting into one
 //! transaction (the writes are batched, not the window). A crash can therefore repeat only
 //! the mails in flight at that instant: accepted by the server but not yet recorded. Their
-//! claim expires after [`LEASE`] and they are sent again, with the same `Message-ID`.
+//! claim expires after `NOTIFIER_CLAIM_TIMEOUT_SECS` and they are sent again, with the same
+//! `Message-ID`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,9 +20,6 @@ use crate::config::NotifierConfig;
 use crate::events::{Notification, Outcome, notification_event};
 use crate::mailer::{Mailer, SendError};
 use crate::store::{Delivery, DeliveryOutcome, NotifierStore};
-
-/// How long a claimed delivery stays ours before another sender may take it over.
-pub const LEASE: Duration = Duration::from_secs(120);
 
 /// Outcomes written per transaction at most.
 const RECORD_BATCH: usize = 256;
@@ -84,8 +82,8 @@ impl Sender {
         let store = self.store.clone();
         let batch = self.config.smtp_connections * 8;
         let who = claimer.clone();
-        let lease =
-            chrono::Duration::from_std(LEASE).unwrap_or_else(|_| chrono::Duration::minutes(2));
+        let lease = chrono::Duration::from_std(self.config.claim_timeout)
+            .unwrap_or_else(|_| chrono::Duration::minutes(2));
         let claimed = tokio::task::spawn_blocking(move || {
             store.claim_due_deliveries(&who, Utc::now(), lease, batch)
         })
