@@ -120,10 +120,8 @@ impl Relay {
     }
 
     async fn round(&self) -> Result<Round, BusError> {
-        if let Sink::Amqp(sink) = &self.sink {
-            sink.ensure_connected().await?;
-            self.health.set(true);
-        }
+        // Sequencing needs only the database: the feed keeps serving new events (to
+        // catching-up replicas) while the broker is away.
         let outbox = self.outbox.clone();
         let holder = self.holder.clone();
         let ttl = chrono::Duration::from_std(self.config.lease_ttl)
@@ -138,7 +136,11 @@ impl Relay {
         };
         let bus = match &self.sink {
             Sink::InProcess(bus) => bus,
-            Sink::Amqp(sink) => return self.publish(sink, count).await,
+            Sink::Amqp(sink) => {
+                sink.ensure_connected().await?;
+                self.health.set(true);
+                return self.publish(sink, count).await;
+            }
         };
         // In process: sequenced is published; the consumers read the outbox themselves.
         bus.announce(head);

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use conversations_events::v1::envelope::Payload;
+use conversations_test_support::{TcpProxy, amqp_addr};
 use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, ExchangeDeclareOptions, ExchangeDeleteOptions,
@@ -13,51 +14,14 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties, ExchangeKind};
 use serde_json::json;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
 
 use crate::helpers::{Db, Options, amqp_url, spawn_app, spawn_app_with};
 use crate::on_both_backends;
 
-/// Forwards a local port to RabbitMQ; dropping or cutting it kills every connection.
-struct Proxy {
-    accept: JoinHandle<()>,
-    connections: std::sync::Arc<std::sync::Mutex<Vec<JoinHandle<()>>>>,
-}
-
-impl Proxy {
-    async fn start(port: u16) -> Self {
-        let listener = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-        let connections = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let tracked = connections.clone();
-        let accept = tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                let task = tokio::spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect("127.0.0.1:5672").await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-                tracked.lock().unwrap().push(task);
-            }
-        });
-        Self {
-            accept,
-            connections,
-        }
-    }
-
-    fn cut(&self) {
-        for task in self.connections.lock().unwrap().drain(..) {
-            task.abort();
-        }
-    }
-}
-
-impl Drop for Proxy {
-    fn drop(&mut self) {
-        self.accept.abort();
-        self.cut();
-    }
+/// A proxy to the test RabbitMQ on `port`.
+async fn proxy_on(port: u16) -> TcpProxy {
+    let upstream = amqp_addr(&amqp_url()).expect("TEST_AMQP_URL names a host and port");
+    TcpProxy::start_on(port, upstream).await.unwrap()
 }
 
 fn free_port() -> u16 {
@@ -237,7 +201,7 @@ async fn events_wait_for_an_unreachable_broker_and_then_arrive_once_in_order(db:
     assert_eq!(app.counts().await.outbox, expected as i64);
 
     // The broker becomes reachable: the relay reconnects by itself.
-    let proxy = Proxy::start(port).await;
+    let proxy = proxy_on(port).await;
     let events = listener.receive(expected).await;
     assert_eq!(events.len(), expected);
     assert_exactly_once_in_order(&events);
@@ -277,7 +241,7 @@ async fn events_wait_for_an_unreachable_broker_and_then_arrive_once_in_order(db:
         )
         .await;
     assert_eq!(r.status(), 201);
-    let _proxy = Proxy::start(port).await;
+    let _proxy = proxy_on(port).await;
     let more = listener.receive(1).await;
     assert_eq!(more.len(), 1);
     let mut all = events;

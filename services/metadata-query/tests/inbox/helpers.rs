@@ -252,6 +252,25 @@ impl World {
         .await
     }
 
+    /// Waits until every event committed so far has its feed position (the relay gives
+    /// positions a moment after the commit), so the feed can be read in full.
+    pub async fn feed_complete(&self) {
+        let store = self.api_store.clone();
+        eventually(|| {
+            let store = store.clone();
+            async move {
+                tokio::task::spawn_blocking(move || {
+                    let committed = store.counts().ok()?.outbox;
+                    (store.outbox().head().ok()? == committed).then_some(())
+                })
+                .await
+                .ok()
+                .flatten()
+            }
+        })
+        .await;
+    }
+
     pub async fn token_for(&self, email: &str) -> String {
         let (status, body) = self
             .post_as(&self.key, "/api/v1/tokens", json!({"email": email}))

@@ -112,6 +112,7 @@ async fn duplicated_and_reordered_events_leave_the_projection_right() {
     )
     .await;
 
+    w.feed_complete().await;
     let page: FeedPage = w
         .client
         .get(format!("{}/internal/v1/events?after=0&limit=1000", w.api))

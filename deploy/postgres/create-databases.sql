@@ -1,0 +1,8 @@
+-- The notifier's and metadata-query's own databases on the compose stack's PostgreSQL
+-- server (conversation-api's is POSTGRES_DB, `conversations`). Run by the `databases`
+-- service of docker-compose.yml at every start; creates only what is missing. The
+-- services create their tables themselves (migrations at start).
+SELECT 'CREATE DATABASE notifier'
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'notifier')\gexec
+SELECT 'CREATE DATABASE metadata'
+WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = 'metadata')\gexec

@@ -1,0 +1,507 @@
+//! The split system as an operator runs it, for end-to-end tests: conversation-api,
+//! metadata-query and the notifier as their own processes (the binaries `cargo build`
+//! makes), each with its own PostgreSQL database, talking over a uniquely named exchange
+//! of the real RabbitMQ (through a proxy the test can cut), mailing a real SMTP server.
+//!
+//! The binaries are taken from the target directory this test runs from; `scripts/test`
+//! builds them (`cargo build --workspace --bins`) before running the tests.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use conversations_test_support::{SmtpSink, TcpProxy, TestDatabase, amqp_addr, amqp_url};
+use lapin::options::{ExchangeDeleteOptions, QueueDeclareOptions, QueueDeleteOptions};
+use lapin::types::FieldTable;
+use serde_json::{Value, json};
+
+pub use conversations_test_support::eventually;
+
+const REPLY_SECRET: &str = "e2e-reply-secret-e2e-reply-secret-e2e-reply";
+const TOKEN_SECRET: &str = "e2e-token-secret-e2e-token-secret-e2e-token";
+const FEED_TOKEN: &str = "e2e-feed-token-e2e-feed-token-e2e-feed-token";
+
+/// Where `cargo build` put the service binaries: beside this test's own `deps` folder.
+fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the service binaries first (`cargo build --workspace --bins`; \
+         scripts/test does)",
+        path.display()
+    );
+    path
+}
+
+fn free_addr() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().to_string()
+}
+
+/// One service process.
+pub struct Service {
+    name: &'static str,
+    log: PathBuf,
+    env: Vec<(String, String)>,
+    child: tokio::sync::Mutex<Option<tokio::process::Child>>,
+    /// `http://host:port` when it serves HTTP.
+    pub base: Option<String>,
+}
+
+impl Service {
+    fn new(
+        name: &'static str,
+        logs: &std::path::Path,
+        env: Vec<(&str, String)>,
+        base: Option<String>,
+    ) -> Self {
+        Self {
+            name,
+            log: logs.join(format!("{name}.log")),
+            env: env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            child: tokio::sync::Mutex::new(None),
+            base,
+        }
+    }
+
+    /// Starts it (again) and, when it serves HTTP, waits until `/readyz` answers 200.
+    pub async fn start(&self) {
+        // Each run appends to the service's log: a restart's lines follow the killed one's.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = tokio::process::Command::new(binary(self.name))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(log))
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        *self.child.lock().await = Some(child);
+        if let Some(base) = &self.base {
+            let client = reqwest::Client::new();
+            let ready = format!("{base}/readyz");
+            let name = self.name;
+            eventually(
+                &format!("{name} to be ready"),
+                Duration::from_secs(30),
+                || {
+                    let request = client.get(&ready).send();
+                    async move { request.await.ok().filter(|r| r.status() == 200).map(|_| ()) }
+                },
+            )
+            .await;
+        }
+    }
+
+    /// SIGKILL: no shutdown of any kind.
+    pub async fn kill(&self) {
+        if let Some(mut child) = self.child.lock().await.take() {
+            child.start_kill().unwrap();
+            child.wait().await.unwrap();
+        }
+    }
+}
+
+/// What a test can tune.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// SMTP connections of the notifier.
+    pub smtp_connections: usize,
+    /// How long the SMTP server takes to accept each mail.
+    pub smtp_delay: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            smtp_connections: 4,
+            smtp_delay: Duration::ZERO,
+        }
+    }
+}
+
+/// The running system.
+pub struct System {
+    /// conversation-api.
+    pub api: Service,
+    /// metadata-query.
+    pub metadata: Service,
+    /// The notifier.
+    pub notifier: Service,
+    /// The mail server every notification goes to.
+    pub sink: SmtpSink,
+    /// The path between every service and RabbitMQ.
+    pub broker: TcpProxy,
+    /// The application's API key.
+    pub key: String,
+    /// An HTTP client.
+    pub client: reqwest::Client,
+    exchange: String,
+    queues: Vec<String>,
+    logs: PathBuf,
+    _databases: Vec<TestDatabase>,
+}
+
+impl System {
+    /// Creates the databases, names, sink and proxy, and starts all three services.
+    pub async fn start(options: Options) -> Self {
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        let exchange = format!("e2e.events.{suffix}");
+        let notifier_queue = format!("e2e.notifier.{suffix}");
+        let metadata_queue = format!("e2e.metadata.{suffix}");
+        let databases = tokio::task::spawn_blocking(|| {
+            ["conv_e2e_api", "conv_e2e_notifier", "conv_e2e_metadata"]
+                .map(|name| TestDatabase::create(name).unwrap())
+        })
+        .await
+        .unwrap();
+        let urls: Vec<String> = databases.iter().map(|d| d.url().to_owned()).collect();
+        let upstream = amqp_url();
+        let broker = TcpProxy::start(amqp_addr(&upstream).expect("TEST_AMQP_URL host"))
+            .await
+            .unwrap();
+        let amqp = proxied(&upstream, broker.port());
+        let sink = SmtpSink::start().await.unwrap();
+        sink.slow_down(options.smtp_delay);
+        let logs = std::env::temp_dir().join(format!("conversations-e2e-{suffix}"));
+        std::fs::create_dir_all(&logs).unwrap();
+        // Shown with the test's output when it fails.
+        eprintln!("service logs: {}", logs.display());
+
+        let api_addr = free_addr();
+        let api_base = format!("http://{api_addr}");
+        let api = Service::new(
+            "conversation-api",
+            &logs,
+            vec![
+                ("DATABASE_URL", urls[0].clone()),
+                ("HTTP_ADDR", api_addr),
+                ("PUBLIC_URL", "https://app.example.com".to_owned()),
+                ("AMQP_URL", amqp.clone()),
+                ("AMQP_EXCHANGE", exchange.clone()),
+                ("REPLY_SECRET", REPLY_SECRET.to_owned()),
+                ("REPLY_DOMAIN", "reply.example.com".to_owned()),
+                ("TOKEN_SECRET", TOKEN_SECRET.to_owned()),
+                ("FEED_TOKEN", FEED_TOKEN.to_owned()),
+            ],
+            Some(api_base.clone()),
+        );
+        let metadata_addr = free_addr();
+        let metadata = Service::new(
+            "metadata-query",
+            &logs,
+            vec![
+                ("METADATA_DATABASE_URL", urls[2].clone()),
+                ("METADATA_HTTP_ADDR", metadata_addr.clone()),
+                ("PUBLIC_URL", "https://app.example.com".to_owned()),
+                ("AMQP_URL", amqp.clone()),
+                ("AMQP_EXCHANGE", exchange.clone()),
+                ("METADATA_QUEUE", metadata_queue.clone()),
+                ("FEED_URL", api_base),
+                ("FEED_TOKEN", FEED_TOKEN.to_owned()),
+                ("TOKEN_SECRET", TOKEN_SECRET.to_owned()),
+            ],
+            Some(format!("http://{metadata_addr}")),
+        );
+        let notifier = Service::new(
+            "notifier",
+            &logs,
+            vec![
+                ("NOTIFIER_DATABASE_URL", urls[1].clone()),
+                ("AMQP_URL", amqp),
+                ("AMQP_EXCHANGE", exchange.clone()),
+                ("NOTIFIER_QUEUE", notifier_queue.clone()),
+                ("SMTP_URL", sink.url()),
+                ("SMTP_CONNECTIONS", options.smtp_connections.to_string()),
+                ("REPLY_SECRET", REPLY_SECRET.to_owned()),
+                ("REPLY_DOMAIN", "reply.example.com".to_owned()),
+                ("PUBLIC_URL", "https://app.example.com".to_owned()),
+                ("NOTIFIER_CLAIM_TIMEOUT_SECS", "3".to_owned()),
+            ],
+            None,
+        );
+        let key = create_app(&urls[0]).await;
+        let system = Self {
+            api,
+            metadata,
+            notifier,
+            sink,
+            broker,
+            key,
+            client: reqwest::Client::new(),
+            exchange,
+            queues: vec![notifier_queue, metadata_queue],
+            logs,
+            _databases: databases.into(),
+        };
+        system.api.start().await;
+        system.metadata.start().await;
+        system.notifier.start().await;
+        system.wait_for_queues().await;
+        system
+    }
+
+    /// Both consumers' queues exist (declared by the services themselves), so nothing
+    /// published from now on can miss them.
+    async fn wait_for_queues(&self) {
+        let connection =
+            lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default())
+                .await
+                .unwrap();
+        for queue in &self.queues {
+            eventually(
+                &format!("queue {queue}"),
+                Duration::from_secs(30),
+                || async {
+                    let channel = connection.create_channel().await.ok()?;
+                    channel
+                        .queue_declare(
+                            queue.as_str().into(),
+                            QueueDeclareOptions {
+                                passive: true,
+                                ..Default::default()
+                            },
+                            FieldTable::default(),
+                        )
+                        .await
+                        .ok()
+                        .map(|_| ())
+                },
+            )
+            .await;
+        }
+        let _ = connection.close(200, "ok".into()).await;
+    }
+
+    /// conversation-api's base URL.
+    pub fn api_url(&self, path: &str) -> String {
+        format!("{}{path}", self.api.base.as_deref().unwrap_or_default())
+    }
+
+    /// metadata-query's base URL.
+    pub fn metadata_url(&self, path: &str) -> String {
+        format!(
+            "{}{path}",
+            self.metadata.base.as_deref().unwrap_or_default()
+        )
+    }
+
+    /// A two-person conversation between `seller{n}` and `buyer{n}` with a first message.
+    pub async fn create(&self, n: usize) -> String {
+        let r = self
+            .client
+            .post(self.api_url("/api/v1/conversations"))
+            .bearer_auth(&self.key)
+            .json(&json!({
+                "sender": {"email": format!("seller{n}@example.com"), "name": format!("Seller {n}")},
+                "to": [format!("buyer{n}@example.com")],
+                "subject": format!("Order {n}"),
+                "text": format!("hello buyer {n}")
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let body: Value = r.json().await.unwrap();
+        body["conversation"]["id"].as_str().unwrap().to_owned()
+    }
+
+    /// GET on metadata-query with the API key; `None` unless 200.
+    pub async fn read(&self, path: &str) -> Option<Value> {
+        let r = self
+            .client
+            .get(self.metadata_url(path))
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .ok()?;
+        if r.status() != 200 {
+            return None;
+        }
+        r.json().await.ok()
+    }
+
+    /// Messages committed in each conversation (from conversation-api).
+    pub async fn message_counts(&self, ids: &[String]) -> HashMap<String, u64> {
+        let mut counts = HashMap::new();
+        for id in ids {
+            let c: Value = self
+                .client
+                .get(self.api_url(&format!("/api/v1/conversations/{id}?limit=1")))
+                .bearer_auth(&self.key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            counts.insert(
+                id.clone(),
+                c["conversation"]["message_count"].as_u64().unwrap(),
+            );
+        }
+        counts
+    }
+
+    /// Distinct notifications received (by Message-ID), and all of them.
+    pub fn mails(&self) -> (HashSet<String>, usize) {
+        let mails = self.sink.received();
+        let ids = mails
+            .iter()
+            .map(|m| m.header("Message-ID").expect("a Message-ID"))
+            .collect();
+        (ids, mails.len())
+    }
+
+    /// Unread count of conversation `id` in buyer `n`'s inbox, per metadata-query.
+    pub async fn buyer_unread(&self, n: usize, id: &str) -> Option<u64> {
+        let contact = self
+            .read(&format!("/api/v1/contacts?email=buyer{n}@example.com"))
+            .await?;
+        let contact = contact["id"].as_str()?.to_owned();
+        let page = self
+            .read(&format!("/api/v1/contacts/{contact}/conversations"))
+            .await?;
+        page["@items"]
+            .as_array()?
+            .iter()
+            .find(|item| item["id"] == id)?["unread"]
+            .as_u64()
+    }
+
+    /// Posts from `tasks` clients, each seller into their own conversation, until `stop`
+    /// is set; a refused or failed request is retried after a pause (the service may be
+    /// restarting). Returns how many posts were accepted.
+    pub async fn burst(
+        self: &Arc<Self>,
+        ids: &[String],
+        tasks: usize,
+        stop: Arc<AtomicBool>,
+    ) -> usize {
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let mut handles = Vec::new();
+        for t in 0..tasks {
+            let (system, ids, stop, accepted) =
+                (self.clone(), ids.to_vec(), stop.clone(), accepted.clone());
+            handles.push(tokio::spawn(async move {
+                let mut i = t;
+                while !stop.load(Ordering::Relaxed) {
+                    let n = i % ids.len();
+                    i += tasks;
+                    let posted = system
+                        .client
+                        .post(system.api_url(&format!("/api/v1/conversations/{}", ids[n])))
+                        .bearer_auth(&system.key)
+                        .json(&json!({"sender": format!("seller{n}@example.com"), "text": format!("post {i}")}))
+                        .timeout(Duration::from_secs(5))
+                        .send()
+                        .await;
+                    match posted {
+                        Ok(r) if r.status() == 201 => {
+                            accepted.fetch_add(1, Ordering::Relaxed);
+                        }
+                        _ => tokio::time::sleep(Duration::from_millis(100)).await,
+                    }
+                }
+            }));
+        }
+        for handle in handles {
+            handle.await.unwrap();
+        }
+        accepted.load(Ordering::Relaxed)
+    }
+
+    /// Stops every service and deletes the exchange and queues (the databases drop with
+    /// the system).
+    pub async fn cleanup(mut self) {
+        // (`mut`: the databases are taken out to be dropped off the runtime.)
+        self.notifier.kill().await;
+        self.metadata.kill().await;
+        self.api.kill().await;
+        if let Ok(connection) =
+            lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default()).await
+            && let Ok(channel) = connection.create_channel().await
+        {
+            for queue in &self.queues {
+                for name in [format!("{queue}.dead-letter"), queue.clone()] {
+                    let _ = channel
+                        .queue_delete(name.as_str().into(), QueueDeleteOptions::default())
+                        .await;
+                    let _ = channel
+                        .exchange_delete(name.as_str().into(), ExchangeDeleteOptions::default())
+                        .await;
+                }
+            }
+            let _ = channel
+                .exchange_delete(
+                    self.exchange.as_str().into(),
+                    ExchangeDeleteOptions::default(),
+                )
+                .await;
+            let _ = connection.close(200, "done".into()).await;
+        }
+        // Kept when the test failed before getting here.
+        let _ = std::fs::remove_dir_all(&self.logs);
+        let databases = std::mem::take(&mut self._databases);
+        tokio::task::spawn_blocking(move || drop(databases))
+            .await
+            .unwrap();
+    }
+}
+
+/// The AMQP URL with its host and port replaced by the proxy's.
+fn proxied(url: &str, port: u16) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let credentials = authority
+        .rsplit_once('@')
+        .map(|(c, _)| format!("{c}@"))
+        .unwrap_or_default();
+    format!("{scheme}://{credentials}127.0.0.1:{port}/{path}")
+}
+
+/// Creates the application with the all-in-one's admin command, as an operator does.
+async fn create_app(database_url: &str) -> String {
+    let out = tokio::process::Command::new(binary("conversations"))
+        .args(["admin", "create-app", "--name", "E2E shop"])
+        .env("DATABASE_URL", database_url)
+        .env("REPLY_SECRET", REPLY_SECRET)
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "create-app failed");
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_proxy_url_keeps_credentials_and_vhost() {
+        assert_eq!(
+            proxied("amqp://guest:guest@127.0.0.1:5672/%2f", 4000),
+            "amqp://guest:guest@127.0.0.1:4000/%2f"
+        );
+    }
+}

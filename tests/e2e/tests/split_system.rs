@@ -1,0 +1,181 @@
+//! The split system end to end: conversation-api, metadata-query and the notifier as
+//! separate processes on PostgreSQL, RabbitMQ and an SMTP server. A post reaches the
+//! recipient's mailbox, inbox and delivery status; cutting the broker, killing the
+//! notifier between send and record, or restarting conversation-api in the middle of a
+//! burst loses nothing, and a kill repeats at most the mails in flight at that instant.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use e2e::{Options, System, eventually};
+
+/// Every committed message is mailed exactly `copies_allowed` or fewer extra times, and
+/// every recipient's inbox shows it unread.
+async fn check_nothing_lost(system: &System, ids: &[String], copies_allowed: usize) {
+    let counts = system.message_counts(ids).await;
+    let committed: u64 = counts.values().sum();
+    eventually("every notification", Duration::from_secs(120), || async {
+        (system.mails().0.len() as u64 >= committed).then_some(())
+    })
+    .await;
+    for (n, id) in ids.iter().enumerate() {
+        let expected = counts[id];
+        eventually(
+            &format!("buyer {n}'s inbox to show {expected} unread"),
+            Duration::from_secs(60),
+            || async { (system.buyer_unread(n, id).await? == expected).then_some(()) },
+        )
+        .await;
+    }
+    let (distinct, total) = system.mails();
+    assert_eq!(distinct.len() as u64, committed, "one mail per message");
+    assert!(
+        total - distinct.len() <= copies_allowed,
+        "{} mails repeated (at most {copies_allowed} allowed)",
+        total - distinct.len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_reaches_the_mailbox_the_inbox_and_the_delivery_status() {
+    let system = System::start(Options::default()).await;
+    let id = system.create(1).await;
+
+    // The mail: to the buyer alone, from the seller's name, never the seller's address.
+    eventually("the mail", Duration::from_secs(30), || async {
+        (system.sink.count() == 1).then_some(())
+    })
+    .await;
+    let mail = &system.sink.received()[0];
+    assert_eq!(mail.rcpt_to, ["buyer1@example.com"]);
+    assert!(
+        mail.header("From")
+            .unwrap()
+            .contains("Seller 1 via E2E shop")
+    );
+    assert!(mail.decoded_text().contains("hello buyer 1"));
+    assert!(!mail.text().contains("seller1@example.com"));
+
+    // The inbox, from metadata-query's own projection.
+    let unread = eventually("the inbox", Duration::from_secs(30), || async {
+        system.buyer_unread(1, &id).await
+    })
+    .await;
+    assert_eq!(unread, 1);
+
+    // The delivery status: built by metadata-query from the notifier's events.
+    let path = format!("/api/v1/conversations/{id}/1/deliveries");
+    let delivery = eventually("the sent status", Duration::from_secs(30), || async {
+        let list = system.read(&path).await?;
+        let first = list["deliveries"][0].clone();
+        (first["status"] == "sent").then_some(first)
+    })
+    .await;
+    assert_eq!(delivery["recipient"], "buyer1@example.com");
+    assert!(delivery["smtp_reply"].as_str().unwrap().starts_with("250"));
+    // conversation-api no longer serves it (the gateway routes the path to metadata-query).
+    let r = system
+        .client
+        .get(system.api_url(&path))
+        .bearer_auth(&system.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    system.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cutting_the_broker_in_the_middle_of_a_burst_loses_nothing() {
+    let system = Arc::new(System::start(Options::default()).await);
+    let mut ids = Vec::new();
+    for n in 0..10 {
+        ids.push(system.create(n).await);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let posting = {
+        let (system, ids, stop) = (system.clone(), ids.clone(), stop.clone());
+        tokio::spawn(async move { system.burst(&ids, 4, stop).await })
+    };
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        system.broker.cut();
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    let accepted = posting.await.unwrap();
+    assert!(accepted > 0);
+    // Redelivered events are recognised: no mail twice without a crash.
+    check_nothing_lost(&system, &ids, 0).await;
+    Arc::into_inner(system).unwrap().cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_notifier_between_send_and_record_repeats_at_most_the_mails_in_flight() {
+    let connections = 2;
+    let system = Arc::new(
+        System::start(Options {
+            smtp_connections: connections,
+            // Slow enough that mails are always in flight, and the notifier falls behind.
+            smtp_delay: Duration::from_millis(25),
+        })
+        .await,
+    );
+    let mut ids = Vec::new();
+    for n in 0..10 {
+        ids.push(system.create(n).await);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let posting = {
+        let (system, ids, stop) = (system.clone(), ids.clone(), stop.clone());
+        tokio::spawn(async move { system.burst(&ids, 4, stop).await })
+    };
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // SIGKILL while posts pour in and mails are being handed to the SMTP server.
+    system.notifier.kill().await;
+    let sent_before = system.mails().0.len();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    system.notifier.start().await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    stop.store(true, Ordering::Relaxed);
+    assert!(posting.await.unwrap() > 0);
+    let committed: u64 = system.message_counts(&ids).await.values().sum();
+    assert!(
+        (sent_before as u64) < committed,
+        "the notifier was behind when it died ({sent_before} of {committed})"
+    );
+    check_nothing_lost(&system, &ids, connections).await;
+    Arc::into_inner(system).unwrap().cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarting_conversation_api_during_posts_loses_nothing() {
+    let system = Arc::new(System::start(Options::default()).await);
+    let mut ids = Vec::new();
+    for n in 0..10 {
+        ids.push(system.create(n).await);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let posting = {
+        let (system, ids, stop) = (system.clone(), ids.clone(), stop.clone());
+        tokio::spawn(async move { system.burst(&ids, 4, stop).await })
+    };
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // SIGKILL in the middle of the posts: events committed but not yet published stay in
+    // the outbox, and the next process publishes them.
+    system.api.kill().await;
+    system.api.start().await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    stop.store(true, Ordering::Relaxed);
+    let accepted = posting.await.unwrap();
+    let counts: HashMap<String, u64> = system.message_counts(&ids).await;
+    let committed: u64 = counts.values().sum();
+    // A post cut off by the kill may have committed without its answer arriving.
+    assert!(committed >= (accepted + ids.len()) as u64);
+    check_nothing_lost(&system, &ids, 0).await;
+    Arc::into_inner(system).unwrap().cleanup().await;
+}
