@@ -12,7 +12,7 @@ use crate::error::{StoreError, is_unique_violation};
 use crate::idempotency::{StoredResponse, insert_response};
 use crate::outbox::insert_outbox;
 use crate::rows::{ConversationRow, MessageRow, ParticipantRow, RecipientJson, naive, to_i64};
-use crate::schema::{conversations, messages, participants};
+use crate::schema::{conversations, idempotency_keys, messages, outbox, participants};
 use conversations_db::AnyConnection;
 use conversations_db::OutboxEvent;
 
@@ -133,6 +133,7 @@ fn write(conn: &mut AnyConnection, c: &Commit<'_>) -> Result<(), StoreError> {
         diesel::delete(participants::table.filter(participants::conversation_id.eq(&id)))
             .execute(conn)?;
         diesel::delete(conversations::table.filter(conversations::id.eq(&id))).execute(conn)?;
+        erase(conn, c, &id)?;
     } else {
         write_participants(conn, c)?;
         for event in c.events {
@@ -176,6 +177,36 @@ fn write(conn: &mut AnyConnection, c: &Commit<'_>) -> Result<(), StoreError> {
 }
 
 /// Writes every participant whose row the events changed, from the final state.
+/// Erasure: nothing of a deleted conversation stays behind. Its earlier outbox rows (the
+/// feed's stored payloads, published or not) become copies of the deletion event, which
+/// carries no text, subject or address; stored idempotent responses that show it are
+/// removed (a retried request then meets a conversation that no longer exists).
+fn erase(conn: &mut AnyConnection, c: &Commit<'_>, id: &str) -> Result<(), StoreError> {
+    let tombstone = c
+        .outbox
+        .iter()
+        .find(|e| e.event_type == "conversation_deleted")
+        .ok_or_else(|| StoreError::Corrupt("a deletion without its event".into()))?;
+    diesel::update(outbox::table.filter(outbox::conversation_id.eq(id)))
+        .set((
+            outbox::event_type.eq(&tombstone.event_type),
+            outbox::payload.eq(&tombstone.payload),
+        ))
+        .execute(conn)?;
+    let mentioning = format!("%{id}%");
+    diesel::delete(
+        idempotency_keys::table
+            .filter(idempotency_keys::app_id.eq(c.after.app_id.to_string()))
+            .filter(
+                idempotency_keys::body
+                    .like(&mentioning)
+                    .or(idempotency_keys::location.like(&mentioning)),
+            ),
+    )
+    .execute(conn)?;
+    Ok(())
+}
+
 fn write_participants(conn: &mut AnyConnection, c: &Commit<'_>) -> Result<(), StoreError> {
     let touched: BTreeSet<_> = c
         .events

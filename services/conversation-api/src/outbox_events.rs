@@ -146,8 +146,16 @@ pub fn encode(
                 up_to: *up_to,
             }),
             EventKind::ConversationDeleted => {
+                // Erasure: the event that replaces every earlier one of the conversation in
+                // the outbox (and stays in the feed) carries nothing the people wrote.
                 Payload::ConversationDeleted(v1::ConversationDeleted {
-                    conversation: Some(info(&prior)),
+                    conversation: Some(v1::ConversationInfo {
+                        subject: String::new(),
+                        owner_email: String::new(),
+                        message_count: 0,
+                        pinned_message: 0,
+                        ..info(&prior)
+                    }),
                 })
             }
         };

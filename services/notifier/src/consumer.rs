@@ -30,6 +30,9 @@ use crate::config::NotifierConfig;
 use crate::events::{Notification, Outcome, notification_event};
 use crate::store::{DeliveryStatus, NewDelivery, NotifierStore};
 
+/// The event types the notifier acts on: messages to mail, and deletions to erase.
+pub const HANDLED: &[&str] = &["message_posted", "conversation_deleted"];
+
 /// Why an event was not processed.
 #[derive(Debug, thiserror::Error)]
 pub enum HandleError {
@@ -42,8 +45,9 @@ pub enum HandleError {
 }
 
 /// Records the deliveries an encoded event calls for, with the events about the ones not
-/// sent (muted, suppressed) and, for an event read from the outbox feed, its position.
-/// Returns how many deliveries were new; `Ok(None)` when the event concerns no one here.
+/// sent (muted, suppressed), or erases a deleted conversation; for an event read from the
+/// outbox feed, its position too, in the same transaction. Returns how many deliveries
+/// were new; `Ok(None)` when the event concerns no one here.
 pub fn handle_event(
     config: &NotifierConfig,
     store: &NotifierStore,
@@ -52,8 +56,18 @@ pub fn handle_event(
 ) -> Result<Option<usize>, HandleError> {
     let envelope =
         conversations_events::decode(payload).map_err(|e| HandleError::Poison(e.to_string()))?;
-    let Some(Payload::MessagePosted(message)) = &envelope.payload else {
-        return Ok(None);
+    let message = match &envelope.payload {
+        Some(Payload::MessagePosted(message)) => message,
+        Some(Payload::ConversationDeleted(_)) => {
+            store.erase_conversation(
+                &envelope.conversation_id,
+                payload,
+                feed_position,
+                chrono::Utc::now(),
+            )?;
+            return Ok(Some(0));
+        }
+        _ => return Ok(None),
     };
     let codec = ReplyAddressCodec::new(config.reply_secret.clone(), config.reply_domain.clone());
     let ctx = ComposeContext {
@@ -192,7 +206,7 @@ impl Consumer {
         let full = rows.len() >= PAGE;
         let count = rows.len() as u64;
         for row in rows {
-            if row.event_type != "message_posted" {
+            if !HANDLED.contains(&row.event_type.as_str()) {
                 continue;
             }
             match self.handle(row.payload, Some(row.position)).await {
@@ -235,7 +249,7 @@ impl Consumer {
         ConsumerQueue {
             exchange: &self.config.exchange,
             queue,
-            routing_keys: &["message_posted"],
+            routing_keys: HANDLED,
             delivery_limit: self.config.delivery_limit,
         }
         .declare(&channel)

@@ -157,6 +157,7 @@ pub struct System {
     exchange: String,
     queues: Vec<String>,
     logs: PathBuf,
+    database_urls: Vec<String>,
     _databases: Vec<TestDatabase>,
 }
 
@@ -239,6 +240,7 @@ impl System {
             None,
         );
         let key = create_app(&urls[0]).await;
+        let urls = urls.clone();
         let system = Self {
             api,
             metadata,
@@ -250,6 +252,7 @@ impl System {
             exchange,
             queues: vec![notifier_queue, metadata_queue],
             logs,
+            database_urls: urls,
             _databases: databases.into(),
         };
         system.api.start().await;
@@ -427,6 +430,54 @@ impl System {
             handle.await.unwrap();
         }
         accepted.load(Ordering::Relaxed)
+    }
+
+    /// Every table of every service's database whose rows mention `needle` (as text, or
+    /// inside a binary column such as an event payload): `database.table` names.
+    pub async fn tables_mentioning(&self, needle: &str) -> Vec<String> {
+        let urls = self.database_urls.clone();
+        let needle = needle.to_owned();
+        tokio::task::spawn_blocking(move || {
+            use diesel::{Connection, RunQueryDsl};
+            #[derive(diesel::QueryableByName)]
+            struct Table {
+                #[diesel(sql_type = diesel::sql_types::Text)]
+                tablename: String,
+            }
+            #[derive(diesel::QueryableByName)]
+            struct Hits {
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                n: i64,
+            }
+            let hex: String = needle.bytes().map(|b| format!("{b:02x}")).collect();
+            let mut found = Vec::new();
+            for url in urls {
+                let mut conn = diesel::PgConnection::establish(&url).unwrap();
+                let tables: Vec<Table> = diesel::sql_query(
+                    "SELECT tablename::text AS tablename FROM pg_tables WHERE schemaname = 'public'",
+                )
+                .load(&mut conn)
+                .unwrap();
+                for table in tables {
+                    let hits: Vec<Hits> = diesel::sql_query(format!(
+                        "SELECT count(*) AS n FROM \"{}\" AS x \
+                         WHERE x::text LIKE $1 OR x::text LIKE $2",
+                        table.tablename
+                    ))
+                    .bind::<diesel::sql_types::Text, _>(format!("%{needle}%"))
+                    .bind::<diesel::sql_types::Text, _>(format!("%{hex}%"))
+                    .load(&mut conn)
+                    .unwrap();
+                    if hits.first().is_some_and(|h| h.n > 0) {
+                        let db = url.rsplit('/').next().unwrap_or_default().to_owned();
+                        found.push(format!("{db}.{}", table.tablename));
+                    }
+                }
+            }
+            found
+        })
+        .await
+        .unwrap()
     }
 
     /// Stops every service and deletes the exchange and queues (the databases drop with

@@ -179,3 +179,93 @@ async fn restarting_conversation_api_during_posts_loses_nothing() {
     check_nothing_lost(&system, &ids, 0).await;
     Arc::into_inner(system).unwrap().cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_conversation_leaves_no_trace_in_any_service() {
+    let system = System::start(Options::default()).await;
+    let needle = format!("erase{}", uuid::Uuid::new_v4().simple());
+    let created = system
+        .client
+        .post(system.api_url("/api/v1/conversations"))
+        .bearer_auth(&system.key)
+        .header("Idempotency-Key", format!("create-{needle}"))
+        .json(&serde_json::json!({
+            "sender": {"email": format!("{needle}-seller@example.com"), "name": format!("Seller {needle}")},
+            "to": [{"email": format!("{needle}-buyer@example.com"), "name": format!("Buyer {needle}"), "external_id": format!("ext-{needle}")}],
+            "subject": format!("Subject {needle}"),
+            "text": format!("First {needle}")
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let id = created.json::<serde_json::Value>().await.unwrap()["conversation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let posted = system
+        .client
+        .post(system.api_url(&format!("/api/v1/conversations/{id}")))
+        .bearer_auth(&system.key)
+        .header("Idempotency-Key", format!("reply-{needle}"))
+        .json(&serde_json::json!({"sender": format!("{needle}-buyer@example.com"), "text": format!("Reply {needle}")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 201);
+    // Every service has it: mails sent, delivery status and inbox projected.
+    let path = format!("/api/v1/conversations/{id}/2/deliveries");
+    eventually(
+        "the reply's sent status",
+        Duration::from_secs(30),
+        || async {
+            let list = system.read(&path).await?;
+            (list["deliveries"][0]["status"] == "sent").then_some(())
+        },
+    )
+    .await;
+    let before = system.tables_mentioning(&needle).await;
+    for (database, table) in [
+        ("conv_e2e_api", "messages"),
+        ("conv_e2e_api", "outbox"),
+        ("conv_e2e_api", "idempotency_keys"),
+        ("conv_e2e_notifier", "nt_deliveries"),
+        ("conv_e2e_notifier", "nt_outbox"),
+        ("conv_e2e_metadata", "mq_contacts"),
+        ("conv_e2e_metadata", "mq_messages"),
+        ("conv_e2e_metadata", "mq_deliveries"),
+    ] {
+        assert!(
+            before
+                .iter()
+                .any(|t| t.starts_with(database) && t.ends_with(&format!(".{table}"))),
+            "the search finds the conversation in {database}.{table} before the deletion: {before:?}"
+        );
+    }
+
+    let deleted = system
+        .client
+        .delete(system.api_url(&format!("/api/v1/conversations/{id}")))
+        .bearer_auth(&system.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let mut left = Vec::new();
+    for _ in 0..300 {
+        left = system.tables_mentioning(&needle).await;
+        if left.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(left.is_empty(), "still found in {left:?}");
+    // The deletion itself is in the feed, for replicas catching up later.
+    assert_eq!(
+        system
+            .read(&format!("/api/v1/conversations/{id}/1/deliveries"))
+            .await,
+        None
+    );
+    system.cleanup().await;
+}

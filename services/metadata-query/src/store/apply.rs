@@ -275,7 +275,13 @@ fn apply_batch(
     if !deleting.is_empty() {
         let deletions: Vec<&ConversationUpdate> =
             newest_per_conversation(updates.iter().copied().filter(|u| u.deleted));
-        delete_conversations(conn, &deletions)?;
+        // People the rest of the batch still writes about keep their contact.
+        let staying: HashSet<&str> = updates
+            .iter()
+            .filter(|u| !deleting.contains(u.conversation_id.as_str()))
+            .flat_map(|u| u.participants.iter().map(|p| p.contact_id.as_str()))
+            .collect();
+        delete_conversations(conn, cache, &deletions, &staying)?;
         updates.retain(|u| !deleting.contains(u.conversation_id.as_str()));
     }
     if updates.is_empty() {
@@ -359,11 +365,19 @@ const INSERT_CONVERSATIONS: &str = "INSERT INTO mq_conversations (id, app_id, ki
      info_seq, last_activity, last_message_seq, last_call_seq, call_ongoing, \
      last_missed_call_seq, deleted_seq) VALUES ";
 
+#[derive(QueryableByName)]
+struct ContactId {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    contact_id: String,
+}
+
 /// Marks conversations deleted (creating the row when unseen, so later news is ignored)
 /// and removes their inbox entries and messages.
 fn delete_conversations(
     conn: &mut AnyConnection,
+    cache: &mut BatchCache,
     deletions: &[&ConversationUpdate],
+    staying: &HashSet<&str>,
 ) -> Result<(), MetadataError> {
     for chunk in deletions.chunks(rows_per_statement(11)) {
         let mut statement = Statement::new(INSERT_CONVERSATIONS);
@@ -381,10 +395,32 @@ fn delete_conversations(
         )
         .texts_in(chunk.iter().map(|u| u.conversation_id.as_str()))
         .execute(conn)?;
+        let members: Vec<ContactId> = Statement::new(
+            "SELECT DISTINCT contact_id FROM mq_memberships WHERE conversation_id IN ",
+        )
+        .texts_in(chunk.iter().map(|u| u.conversation_id.as_str()))
+        .load(conn)?;
+        let members: Vec<ContactId> = members
+            .into_iter()
+            .filter(|c| !staying.contains(c.contact_id.as_str()))
+            .collect();
         for table in ["mq_memberships", "mq_messages", "mq_deliveries"] {
             Statement::new(format!("DELETE FROM {table} WHERE conversation_id IN "))
                 .texts_in(chunk.iter().map(|u| u.conversation_id.as_str()))
                 .execute(conn)?;
+        }
+        // People known only from the deleted conversations: their addresses go too.
+        for people in members.chunks(rows_per_statement(1)) {
+            Statement::new("DELETE FROM mq_contacts WHERE id IN ")
+                .texts_in(people.iter().map(|c| c.contact_id.as_str()))
+                .push(
+                    " AND NOT EXISTS (SELECT 1 FROM mq_memberships m \
+                     WHERE m.contact_id = mq_contacts.id)",
+                )
+                .execute(conn)?;
+            for person in people {
+                cache.known_contacts.remove(&person.contact_id);
+            }
         }
     }
     Ok(())

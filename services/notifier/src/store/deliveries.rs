@@ -8,7 +8,10 @@ use diesel::prelude::*;
 
 use conversations_db::{AnyConnection, DbError, OutboxEvent};
 
-use super::schema::{nt_checkpoint, nt_deliveries as d, nt_suppressed as suppressed_addresses};
+use super::schema::{
+    nt_checkpoint, nt_deleted_conversations, nt_deliveries as d, nt_outbox,
+    nt_suppressed as suppressed_addresses,
+};
 use super::{NotifierStore, OUTBOX_TABLE, naive, to_i64, to_u64, utc};
 
 /// Where one notification stands.
@@ -183,7 +186,17 @@ impl NotifierStore {
         let mut conn = self.conn()?;
         conn.transaction(|conn| {
             let mut inserted = Vec::with_capacity(rows.len());
-            for row in rows {
+            let deleted: Vec<String> = nt_deleted_conversations::table
+                .filter(
+                    nt_deleted_conversations::conversation_id
+                        .eq_any(rows.iter().map(|r| r.conversation_id.as_str())),
+                )
+                .select(nt_deleted_conversations::conversation_id)
+                .load(conn)?;
+            for row in rows
+                .iter()
+                .filter(|r| !deleted.contains(&r.conversation_id))
+            {
                 let exists: i64 = d::table
                     .filter(d::conversation_id.eq(&row.conversation_id))
                     .filter(d::message_seq.eq(to_i64(row.message_seq)))
@@ -330,6 +343,46 @@ impl NotifierStore {
             .into_iter()
             .map(DeliveryRow::into_delivery)
             .collect()
+    }
+
+    /// Erases a deleted conversation: its deliveries (with the rendered mails) go, its
+    /// events in the outbox become copies of `tombstone` (the deletion event, which carries
+    /// no text or address), and its id is remembered so a late message is never mailed.
+    pub fn erase_conversation(
+        &self,
+        conversation_id: &str,
+        tombstone: &[u8],
+        feed_position: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        let _guard = self.write_guard();
+        let mut conn = self.conn()?;
+        conn.transaction(|conn| {
+            diesel::delete(d::table.filter(d::conversation_id.eq(conversation_id)))
+                .execute(conn)?;
+            diesel::update(nt_outbox::table.filter(nt_outbox::conversation_id.eq(conversation_id)))
+                .set((
+                    nt_outbox::event_type.eq("conversation_deleted"),
+                    nt_outbox::payload.eq(tombstone),
+                ))
+                .execute(conn)?;
+            let known: i64 = nt_deleted_conversations::table
+                .filter(nt_deleted_conversations::conversation_id.eq(conversation_id))
+                .count()
+                .get_result(conn)?;
+            if known == 0 {
+                diesel::insert_into(nt_deleted_conversations::table)
+                    .values((
+                        nt_deleted_conversations::conversation_id.eq(conversation_id),
+                        nt_deleted_conversations::deleted_at.eq(naive(now)),
+                    ))
+                    .execute(conn)?;
+            }
+            if let Some(position) = feed_position {
+                set_feed_position(conn, position)?;
+            }
+            Ok(())
+        })
     }
 
     /// How many notifications are not finished yet (pending, being sent, waiting for a

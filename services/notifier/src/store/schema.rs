@@ -36,3 +36,19 @@ diesel::table! {
         feed_position -> BigInt,
     }
 }
+
+diesel::table! {
+    nt_deleted_conversations (conversation_id) {
+        conversation_id -> Text,
+        deleted_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    nt_outbox (id) {
+        id -> BigInt,
+        conversation_id -> Text,
+        event_type -> Text,
+        payload -> Binary,
+    }
+}

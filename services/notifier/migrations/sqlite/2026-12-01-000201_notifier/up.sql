@@ -33,6 +33,13 @@ CREATE TABLE nt_suppressed (
     PRIMARY KEY (app_id, email)
 );
 
+-- Conversations deleted (ids only): their deliveries and events were erased, and a late
+-- message of theirs is never mailed.
+CREATE TABLE nt_deleted_conversations (
+    conversation_id TEXT PRIMARY KEY,
+    deleted_at TIMESTAMP NOT NULL
+);
+
 -- All-in-one only: how far conversation-api's outbox has been handled (recorded in the
 -- same transaction as the deliveries of the events read).
 CREATE TABLE nt_checkpoint (
