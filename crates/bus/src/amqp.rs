@@ -12,6 +12,11 @@ use tokio::sync::Mutex;
 use crate::BusError;
 use conversations_db::OutboxRow;
 
+/// Header naming the outbox table an event was published from.
+pub const OUTBOX_HEADER: &str = "outbox";
+/// Header carrying the event's position in that outbox's feed.
+pub const POSITION_HEADER: &str = "feed_position";
+
 /// Where and how to publish.
 #[derive(Debug, Clone)]
 pub struct AmqpConfig {
@@ -112,7 +117,11 @@ impl AmqpSink {
 
     /// Publishes the rows in order, pipelined, and waits for every confirm. Returns the
     /// positions confirmed, a prefix of `rows`; on an error the rest is retried later.
-    pub async fn publish(&self, rows: &[OutboxRow]) -> (Vec<i64>, Option<BusError>) {
+    ///
+    /// Each message names the outbox it came from (`outbox`) and its position there
+    /// (`feed_position`), so a consumer that also reads that outbox's feed can record how
+    /// far the queue has brought it.
+    pub async fn publish(&self, outbox: &str, rows: &[OutboxRow]) -> (Vec<i64>, Option<BusError>) {
         let link = self.link.lock().await;
         let Some(link) = link.as_ref() else {
             return (Vec::new(), Some(unavailable("not connected")));
@@ -127,6 +136,14 @@ impl AmqpSink {
             headers.insert(
                 ShortString::from("conversation_seq"),
                 AMQPValue::LongLongInt(row.conversation_seq),
+            );
+            headers.insert(
+                ShortString::from(OUTBOX_HEADER),
+                AMQPValue::LongString(outbox.into()),
+            );
+            headers.insert(
+                ShortString::from(POSITION_HEADER),
+                AMQPValue::LongLongInt(row.position),
             );
             let properties = BasicProperties::default()
                 // Persistent: written to disk by the broker before it confirms.

@@ -10,15 +10,16 @@
 pub mod amqp;
 pub mod in_process;
 pub mod relay;
+pub mod retention;
 pub mod topology;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-pub use amqp::{AmqpConfig, AmqpSink};
+pub use amqp::{AmqpConfig, AmqpSink, OUTBOX_HEADER, POSITION_HEADER};
 pub use in_process::InProcessBus;
 pub use relay::{Relay, RelayConfig};
-pub use topology::ConsumerQueue;
+pub use topology::{ConsumerQueue, connection_lost};
 
 /// Where the relay publishes to.
 #[derive(Clone, Debug)]

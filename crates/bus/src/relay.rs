@@ -163,7 +163,7 @@ impl Relay {
                 Round::Idle
             });
         }
-        let (confirmed, error) = sink.publish(&rows).await;
+        let (confirmed, error) = sink.publish(self.outbox.table(), &rows).await;
         let published = confirmed.len();
         let outbox = self.outbox.clone();
         blocking(move || outbox.mark_published(&confirmed, chrono::Utc::now())).await?;

@@ -102,3 +102,23 @@ impl ConsumerQueue<'_> {
         Ok(())
     }
 }
+
+/// Resolves with the error once `connection` reports one. lapin's consumer streams do not
+/// always end when the connection dies (a cut TCP connection can leave a consumer waiting
+/// for ever), so every consume loop races its session against this and reconnects.
+pub fn connection_lost(
+    connection: &lapin::Connection,
+) -> impl std::future::Future<Output = lapin::Error> + Send + 'static {
+    use futures_util::StreamExt;
+    let mut events = connection.events_listener();
+    async move {
+        while let Some(event) = events.next().await {
+            if let lapin::Event::Error(error) = event {
+                return error;
+            }
+        }
+        lapin::Error::from(lapin::ErrorKind::InvalidConnectionState(
+            lapin::ConnectionState::Closed,
+        ))
+    }
+}

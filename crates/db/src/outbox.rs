@@ -257,6 +257,26 @@ impl Outbox {
         .load(&mut conn)?)
     }
 
+    /// The lowest position still kept; when every sequenced event was pruned, the next
+    /// position to come (so a reader below it knows it missed events).
+    pub fn oldest(&self) -> Result<i64, DbError> {
+        #[derive(QueryableByName)]
+        struct Oldest {
+            #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
+            position: Option<i64>,
+        }
+        let mut conn = self.db.conn()?;
+        let rows: Vec<Oldest> = Statement::new(format!(
+            "SELECT MIN(position) AS position FROM {}",
+            self.table
+        ))
+        .load(&mut conn)?;
+        match rows.into_iter().next().and_then(|r| r.position) {
+            Some(position) => Ok(position),
+            None => Ok(self.head()? + 1),
+        }
+    }
+
     /// The highest position handed out so far (0 before the first).
     pub fn head(&self) -> Result<i64, DbError> {
         let mut conn = self.db.conn()?;

@@ -22,6 +22,10 @@ pub mod feed {
     /// Path of the feed on conversation-api.
     pub const PATH: &str = "/internal/v1/events";
 
+    /// The `outbox` header of events published from conversation-api's outbox: their
+    /// `feed_position` header is a position of this feed.
+    pub const CONVERSATIONS_OUTBOX: &str = "outbox";
+
     /// One event of the feed.
     #[derive(Debug, Clone, Serialize, Deserialize)]
     pub struct FeedEvent {
@@ -38,6 +42,30 @@ pub mod feed {
     pub struct FeedPage {
         /// Events in commit order.
         pub events: Vec<FeedEvent>,
+        /// The lowest position still kept (older events were pruned), or the next one to
+        /// come when none is; read after the page. A reader whose position is below
+        /// `oldest - 1` has missed events and rebuilds from the [`SnapshotPage`]s.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub oldest: Option<i64>,
+    }
+
+    /// Path of the snapshot of current state on conversation-api.
+    pub const SNAPSHOT_PATH: &str = "/internal/v1/snapshot";
+
+    /// One page of the snapshot: current state as events (every API key in use on the
+    /// first page, then per conversation its participants' and its messages' current
+    /// state, each stamped with the conversation's current version), so a replica applies
+    /// it with the same code as live events.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct SnapshotPage {
+        /// The feed position the snapshot covers: continue the feed after it (events
+        /// between it and the snapshot's reads are applied twice, harmlessly).
+        pub head: i64,
+        /// Events (their `position` is 0).
+        pub events: Vec<FeedEvent>,
+        /// Pass as `after` for the next page; absent on the last.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub next: Option<String>,
     }
 }
 

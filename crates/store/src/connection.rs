@@ -17,8 +17,9 @@ pub const MIGRATIONS: Migrations = Migrations {
     sqlite: || SQLITE_MIGRATIONS,
 };
 
-/// conversation-api's outbox table and its relay's lease row.
-pub(crate) const OUTBOX_TABLE: &str = "outbox";
+/// conversation-api's outbox table (named in the `outbox` header of what its relay
+/// publishes; `conversations_events::feed::CONVERSATIONS_OUTBOX` says the same).
+pub const OUTBOX_TABLE: &str = "outbox";
 const OUTBOX_LEASE: &str = "outbox_lease";
 
 /// The conversation write store.

@@ -59,6 +59,18 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Deletes responses stored before `before`; returns how many.
+    pub fn prune_idempotent_responses(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
+        let _guard = self.write_guard();
+        let mut conn = self.conn()?;
+        Ok(diesel::delete(
+            idempotency_keys::table.filter(idempotency_keys::created_at.lt(naive(before))),
+        )
+        .execute(&mut *conn)?)
+    }
+}
+
 pub(crate) fn insert_response(
     conn: &mut AnyConnection,
     app: AppId,

@@ -14,13 +14,15 @@ mod messages;
 mod outbox;
 mod rows;
 mod schema;
+mod snapshot;
 mod stats;
 
 pub use applications::{IssuedKey, NewApiKey};
-pub use connection::{MIGRATIONS, Store, migrate, redo_all_migrations};
+pub use connection::{MIGRATIONS, OUTBOX_TABLE, Store, migrate, redo_all_migrations};
 pub use conversations::Commit;
 pub use conversations_db::{AnyConnection, Backend, OutboxEvent, OutboxRow};
 pub use error::StoreError;
 pub use idempotency::StoredResponse;
 pub use messages::{MessagePage, StoredMessage};
+pub use snapshot::ActiveKey;
 pub use stats::Counts;

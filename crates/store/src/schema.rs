@@ -102,3 +102,4 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(conversations, participants, messages);
+diesel::allow_tables_to_appear_in_same_query!(applications, api_keys);

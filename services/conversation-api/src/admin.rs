@@ -14,7 +14,7 @@ pub fn create_application(store: &Store, name: &str) -> Result<NewApiKey, StoreE
     store.create_application(name, now, |issued| key_issued_event(issued, now))
 }
 
-fn key_issued_event(issued: &IssuedKey<'_>, now: chrono::DateTime<Utc>) -> OutboxEvent {
+pub(crate) fn key_issued_event(issued: &IssuedKey<'_>, now: chrono::DateTime<Utc>) -> OutboxEvent {
     let event_id = uuid::Uuid::now_v7().to_string();
     let envelope = v1::Envelope {
         event_id: event_id.clone(),

@@ -39,6 +39,15 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// `MAX_BODY_BYTES`: largest accepted request body. Default 262144 (256 KiB).
     pub max_body_bytes: usize,
+    /// `FEED_RETENTION_DAYS`: published outbox events older than this are deleted (a
+    /// metadata-query replica further behind rebuilds from the snapshot). Default 7; 0
+    /// prunes whatever is published.
+    pub feed_retention: std::time::Duration,
+    /// `IDEMPOTENCY_RETENTION_HOURS`: how long a stored response answers a retried request
+    /// with the same `Idempotency-Key`. Default 24.
+    pub idempotency_retention: std::time::Duration,
+    /// `PRUNE_INTERVAL_SECS`: how often both are pruned. Default 3600.
+    pub prune_interval: std::time::Duration,
 }
 
 /// A setting that is missing or malformed.
@@ -108,6 +117,15 @@ impl Config {
             feed_token,
             smtp_url: lookup("SMTP_URL"),
             max_body_bytes: parse_or(&lookup, "MAX_BODY_BYTES", 256 * 1024)?,
+            feed_retention: std::time::Duration::from_secs(
+                parse_or::<u64>(&lookup, "FEED_RETENTION_DAYS", 7)?.saturating_mul(86_400),
+            ),
+            idempotency_retention: std::time::Duration::from_secs(
+                parse_or::<u64>(&lookup, "IDEMPOTENCY_RETENTION_HOURS", 24)?.saturating_mul(3600),
+            ),
+            prune_interval: std::time::Duration::from_secs(
+                parse_or::<u64>(&lookup, "PRUNE_INTERVAL_SECS", 3600)?.max(1),
+            ),
             database_url,
         })
     }

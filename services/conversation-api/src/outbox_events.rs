@@ -8,14 +8,14 @@ use conversations_events::v1::{self, envelope::Payload};
 use conversations_events::{ProtoMessage, SCHEMA_VERSION};
 use conversations_store::OutboxEvent;
 
-fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
+pub(crate) fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: t.timestamp(),
         nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
     }
 }
 
-fn info(c: &Conversation) -> v1::ConversationInfo {
+pub(crate) fn info(c: &Conversation) -> v1::ConversationInfo {
     v1::ConversationInfo {
         kind: c.kind.as_str().to_owned(),
         subject: c
@@ -34,7 +34,11 @@ fn info(c: &Conversation) -> v1::ConversationInfo {
     }
 }
 
-fn participant(codec: &ReplyAddressCodec, c: &Conversation, p: &Participant) -> v1::Participant {
+pub(crate) fn participant(
+    codec: &ReplyAddressCodec,
+    c: &Conversation,
+    p: &Participant,
+) -> v1::Participant {
     v1::Participant {
         participant_id: p.id.to_string(),
         email: p.email.as_str().to_owned(),

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::dev::{Server, Service};
 use actix_web::{App, HttpServer, web};
+use conversations_bus::retention::{FloorSlot, PruneFloor};
 use conversations_bus::{AmqpConfig, AmqpSink, InProcessBus, Relay, RelayConfig, Sink, SinkHealth};
 use conversations_domain::participant_token::ParticipantTokenCodec;
 use conversations_domain::reply_address::ReplyAddressCodec;
@@ -41,6 +42,8 @@ pub struct Application {
     port: u16,
     server: Server,
     relay: JoinHandle<()>,
+    pruner: JoinHandle<()>,
+    prune_floor: FloorSlot,
     bus: Option<InProcessBus>,
     store: Store,
     relay_wake: Arc<Notify>,
@@ -104,6 +107,23 @@ impl Application {
             RelayConfig::default(),
         );
         let relay = tokio::spawn(relay.run());
+        let prune_floor = FloorSlot::default();
+        let retention = crate::retention::Retention {
+            feed: config.feed_retention,
+            idempotency: config.idempotency_retention,
+            interval: config.prune_interval,
+        };
+        let pruning = store.clone();
+        let pruner = tokio::spawn(conversations_bus::retention::every(
+            config.prune_interval,
+            prune_floor.clone(),
+            "outbox and stored responses",
+            Arc::new(move |floor| {
+                crate::retention::prune_once(&pruning, retention, floor)
+                    .map(|(events, responses)| events + responses)
+                    .map_err(|e| e.to_string())
+            }),
+        ));
 
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState {
@@ -166,6 +186,8 @@ impl Application {
             port,
             server,
             relay,
+            pruner,
+            prune_floor,
             bus,
             store,
             relay_wake,
@@ -187,6 +209,12 @@ impl Application {
         self.relay_wake.clone()
     }
 
+    /// Keeps the outbox pruner from deleting events at or above the position `floor`
+    /// returns: in-process consumers (all-in-one) still have to read them.
+    pub fn limit_pruning(&self, floor: PruneFloor) {
+        self.prune_floor.set(floor);
+    }
+
     /// The store, for admin commands and tests.
     pub fn store(&self) -> Store {
         self.store.clone()
@@ -197,6 +225,7 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
         self.relay.abort();
+        self.pruner.abort();
         result
     }
 }

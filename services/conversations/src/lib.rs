@@ -122,12 +122,14 @@ impl AllInOne {
         let document = Arc::new(metadata_query::openapi::merged(
             <conversation_api::openapi::ApiDoc as utoipa::OpenApi>::openapi(),
         ));
+        let in_process = config.amqp_url.is_none();
         let notifier = Notifier::start(
             notifier_config,
-            notifier_store,
+            notifier_store.clone(),
             notifier_source,
             notifier_sink,
         )?;
+        let projection = metadata.store();
         let app = Application::build_with_routes(
             config,
             listener,
@@ -139,6 +141,19 @@ impl AllInOne {
             })),
         )
         .await?;
+        if in_process {
+            // Nothing is pruned from an outbox that its in-process readers have not read
+            // yet (and nothing at all when their position cannot be read).
+            let (notifier_store, projection_1) = (notifier_store.clone(), projection.clone());
+            app.limit_pruning(Arc::new(move || {
+                let notifier = notifier_store.feed_position().ok().flatten().unwrap_or(0);
+                let projection = projection_1.feed_position(CONVERSATIONS_FEED).unwrap_or(0);
+                Some(notifier.min(projection))
+            }));
+            notifier.limit_pruning(Arc::new(move || {
+                Some(projection.feed_position(NOTIFIER_FEED).unwrap_or(0))
+            }));
+        }
         Ok(Self {
             app,
             notifier,

@@ -23,7 +23,7 @@ use tokio::sync::{Mutex, watch};
 use crate::error::MetadataError;
 use crate::feed::{Feed, catch_up};
 use crate::projection::{Update, plan};
-use crate::store::{InboxStore, Planned};
+use crate::store::{FeedPosition, InboxStore, Planned};
 
 /// Applies events to the store, one batch at a time per process.
 #[derive(Debug, Clone)]
@@ -134,8 +134,21 @@ impl Projector {
         settings: &AmqpSettings,
         health: &SinkHealth,
     ) -> Result<(), lapin::Error> {
-        let connection =
-            Connection::connect(&settings.url, ConnectionProperties::default()).await?;
+        let connection = connect(&settings.url).await?;
+        // A dead connection does not always end the consumer stream: race it.
+        let lost = conversations_bus::connection_lost(&connection);
+        tokio::select! {
+            result = self.consume_on(&connection, settings, health) => result,
+            error = lost => Err(error),
+        }
+    }
+
+    async fn consume_on(
+        &self,
+        connection: &Connection,
+        settings: &AmqpSettings,
+        health: &SinkHealth,
+    ) -> Result<(), lapin::Error> {
         let channel = connection.create_channel().await?;
         ConsumerQueue {
             exchange: &settings.exchange,
@@ -177,7 +190,7 @@ impl Projector {
                     Ok(update) => {
                         planned.push(Planned {
                             update,
-                            feed_position: None,
+                            feed_position: feed_position_of(&delivery.properties),
                         });
                         good.push(delivery);
                     }
@@ -227,6 +240,30 @@ impl Projector {
     }
 }
 
+/// Where in conversation-api's feed a queued event sits (its headers say), so the batch
+/// that applies it also records how far the feed is covered: a restart then catches up
+/// from there, not from where the first catch-up ended (which pruning may have removed).
+/// Events still in the queue below that position arrive through the queue anyway.
+fn feed_position_of(properties: &lapin::BasicProperties) -> Option<FeedPosition> {
+    use lapin::types::AMQPValue;
+    let headers = properties.headers().as_ref()?.inner();
+    let outbox = match headers.get(conversations_bus::OUTBOX_HEADER)? {
+        AMQPValue::LongString(s) => s.to_string(),
+        _ => return None,
+    };
+    if outbox != conversations_events::feed::CONVERSATIONS_OUTBOX {
+        return None;
+    }
+    let position = match headers.get(conversations_bus::POSITION_HEADER)? {
+        AMQPValue::LongLongInt(n) => *n,
+        _ => return None,
+    };
+    Some(FeedPosition {
+        checkpoint: crate::feed::CONVERSATIONS_FEED,
+        position,
+    })
+}
+
 /// What the AMQP consumer needs.
 #[derive(Debug, Clone)]
 pub struct AmqpSettings {
@@ -240,4 +277,19 @@ pub struct AmqpSettings {
     pub delivery_limit: u32,
     /// Events per transaction at most.
     pub batch_size: usize,
+}
+
+/// Connects to RabbitMQ, giving up after 10 s (an unreachable broker must not hang the
+/// reconnect loop).
+async fn connect(url: &str) -> Result<Connection, lapin::Error> {
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        Connection::connect(url, ConnectionProperties::default()),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(lapin::Error::from(
+            lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Closed),
+        ))
+    })
 }

@@ -124,6 +124,11 @@ impl Embedded {
         }
     }
 
+    /// The projection (the all-in-one reads its feed positions to limit pruning).
+    pub fn store(&self) -> InboxStore {
+        self.state.store.clone()
+    }
+
     /// Stops consuming.
     pub fn stop(&self) {
         for task in &self.tasks {

@@ -40,6 +40,11 @@ pub struct NotifierConfig {
     /// a crash, the mails it had claimed are sent by another sender (or the restarted one)
     /// once this has passed. Longer than any SMTP transaction may take. Default 120.
     pub claim_timeout: Duration,
+    /// `FEED_RETENTION_DAYS`: the notifier's published events are deleted from its outbox
+    /// after this long. Default 7.
+    pub feed_retention: Duration,
+    /// `PRUNE_INTERVAL_SECS`: how often. Default 3600.
+    pub prune_interval: Duration,
 }
 
 impl NotifierConfig {
@@ -79,6 +84,10 @@ impl NotifierConfig {
             retry_base: Duration::from_millis(number("NOTIFIER_RETRY_BASE_MS", 30_000)?),
             max_attempts: u32::try_from(number("NOTIFIER_MAX_ATTEMPTS", 10)?)?.max(1),
             claim_timeout: Duration::from_secs(number("NOTIFIER_CLAIM_TIMEOUT_SECS", 120)?.max(1)),
+            feed_retention: Duration::from_secs(
+                number("FEED_RETENTION_DAYS", 7)?.saturating_mul(86_400),
+            ),
+            prune_interval: Duration::from_secs(number("PRUNE_INTERVAL_SECS", 3600)?.max(1)),
         })
     }
 }

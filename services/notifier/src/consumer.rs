@@ -243,7 +243,16 @@ impl Consumer {
 
     async fn consume_once(&self) -> Result<(), lapin::Error> {
         let url = self.config.amqp_url.clone().unwrap_or_default();
-        let connection = Connection::connect(&url, ConnectionProperties::default()).await?;
+        let connection = connect(&url).await?;
+        // A dead connection does not always end the consumer stream: race it.
+        let lost = conversations_bus::connection_lost(&connection);
+        tokio::select! {
+            result = self.consume_on(&connection) => result,
+            error = lost => Err(error),
+        }
+    }
+
+    async fn consume_on(&self, connection: &Connection) -> Result<(), lapin::Error> {
         let channel = connection.create_channel().await?;
         let queue = self.config.queue.as_str();
         ConsumerQueue {
@@ -301,4 +310,19 @@ impl Consumer {
             lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Closed),
         ))
     }
+}
+
+/// Connects to RabbitMQ, giving up after 10 s (an unreachable broker must not hang the
+/// reconnect loop).
+async fn connect(url: &str) -> Result<Connection, lapin::Error> {
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        Connection::connect(url, ConnectionProperties::default()),
+    )
+    .await
+    .unwrap_or_else(|_| {
+        Err(lapin::Error::from(
+            lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Closed),
+        ))
+    })
 }

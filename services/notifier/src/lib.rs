@@ -21,6 +21,7 @@ pub mod store;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use conversations_bus::retention::{FloorSlot, PruneFloor};
 use conversations_bus::{Relay, RelayConfig, Sink, SinkHealth};
 use conversations_db::Outbox;
 use tokio::sync::{Notify, watch};
@@ -53,6 +54,7 @@ pub struct Notifier {
     /// Whether the relay of the notifier's own events reaches its sink.
     pub relay_health: Arc<SinkHealth>,
     handled: Arc<AtomicU64>,
+    prune_floor: FloorSlot,
 }
 
 impl Notifier {
@@ -91,6 +93,22 @@ impl Notifier {
             RelayConfig::default(),
         );
         let relay = tokio::spawn(relay.run());
+        let prune_floor = FloorSlot::default();
+        let (outbox, retention) = (store.outbox(), config.feed_retention);
+        let pruner = tokio::spawn(conversations_bus::retention::every(
+            config.prune_interval,
+            prune_floor.clone(),
+            "notifier outbox",
+            Arc::new(move |floor| {
+                let before = chrono::Duration::from_std(retention)
+                    .ok()
+                    .and_then(|age| chrono::Utc::now().checked_sub_signed(age))
+                    .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+                outbox
+                    .prune(before, floor.unwrap_or(i64::MAX))
+                    .map_err(|e| e.to_string())
+            }),
+        ));
         let sender = sender::Sender {
             config,
             store,
@@ -100,11 +118,18 @@ impl Notifier {
         };
         let send = tokio::spawn(sender.run());
         Ok(Self {
-            tasks: vec![consume, send, relay],
+            tasks: vec![consume, send, relay, pruner],
             health,
             relay_health,
             handled,
+            prune_floor,
         })
+    }
+
+    /// Keeps the pruner from deleting the notifier's events above what `floor` returns:
+    /// an in-process consumer (metadata-query in the all-in-one) still has to read them.
+    pub fn limit_pruning(&self, floor: PruneFloor) {
+        self.prune_floor.set(floor);
     }
 
     /// Events consumed (acknowledged, or recorded from the outbox feed) since the start.

@@ -1,6 +1,9 @@
-//! `GET /internal/v1/events?after=&limit=`: every event ever committed, in commit order,
-//! for a new metadata-query replica (or a rebuild) to catch up from before it follows its
-//! queue. Internal: authenticated with `FEED_TOKEN`, never routed by the public gateway.
+//! `GET /internal/v1/events?after=&limit=`: the events committed, in commit order (feed
+//! positions), for a new metadata-query replica (or a rebuild) to catch up from before it
+//! follows its queue; events older than `FEED_RETENTION_DAYS` are pruned, and a replica
+//! further behind rebuilds from `GET /internal/v1/snapshot?after=&limit=`, the current
+//! state as events. Internal: authenticated with `FEED_TOKEN`, never routed by the public
+//! gateway.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use conversations_events::feed::{FeedEvent, FeedPage};
@@ -29,13 +32,7 @@ pub async fn events(
     req: HttpRequest,
     query: web::Query<FeedQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let Some(expected) = state.feed_token.as_deref() else {
-        return Err(ApiError::NotFound("no such resource".into()));
-    };
-    let presented = crate::auth::bearer(&req).unwrap_or_default();
-    if !constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
-        return Err(ApiError::Unauthorized);
-    }
+    check_feed_token(&state, &req)?;
     let after = query.after.unwrap_or(0);
     let limit = query.limit.unwrap_or(500);
     if limit == 0 || limit > MAX_FEED_PAGE {
@@ -44,8 +41,20 @@ pub async fn events(
         )));
     }
     let store = state.store.clone();
-    let rows = web::block(move || store.events_after(after, limit)).await??;
+    let (rows, oldest) = web::block(move || -> Result<_, ApiError> {
+        let outbox = store.outbox();
+        let rows = outbox
+            .events_after(after, limit)
+            .map_err(conversations_store::StoreError::from)?;
+        // Read after the page: pruning in between then shows as a gap, never hides one.
+        let oldest = outbox
+            .oldest()
+            .map_err(conversations_store::StoreError::from)?;
+        Ok((rows, Some(oldest)))
+    })
+    .await??;
     Ok(HttpResponse::Ok().json(FeedPage {
+        oldest,
         events: rows
             .into_iter()
             .map(|r| FeedEvent {
@@ -55,6 +64,47 @@ pub async fn events(
             })
             .collect(),
     }))
+}
+
+/// Query of the snapshot.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotQuery {
+    /// `next` of the previous page; absent for the first.
+    pub after: Option<String>,
+    /// Conversations per page, 1 to 500 (default 100).
+    pub limit: Option<usize>,
+}
+
+/// Serves a page of the snapshot of current state.
+pub async fn snapshot(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<SnapshotQuery>,
+) -> Result<HttpResponse, ApiError> {
+    check_feed_token(&state, &req)?;
+    let limit = query.limit.unwrap_or(100);
+    if limit == 0 || limit > 500 {
+        return Err(ApiError::InvalidQuery("limit is 1 to 500".into()));
+    }
+    let after = query.into_inner().after;
+    let store = state.store.clone();
+    let codec = state.codec.clone();
+    let page = web::block(move || crate::snapshot::page(&store, &codec, after.as_deref(), limit))
+        .await??;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+/// The feed and the snapshot answer only the feed's own token (404 when it is unset).
+fn check_feed_token(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
+    let Some(expected) = state.feed_token.as_deref() else {
+        return Err(ApiError::NotFound("no such resource".into()));
+    };
+    let presented = crate::auth::bearer(req).unwrap_or_default();
+    if !constant_time_eq(presented.as_bytes(), expected.as_bytes()) {
+        return Err(ApiError::Unauthorized);
+    }
+    Ok(())
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

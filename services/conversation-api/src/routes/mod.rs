@@ -94,6 +94,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             ),
     )
     .service(
+        web::resource(conversations_events::feed::SNAPSHOT_PATH)
+            .route(web::get().to(feed::snapshot))
+            .default_service(not_allowed()),
+    )
+    .service(
         web::resource(conversations_events::feed::PATH)
             .route(web::get().to(feed::events))
             .default_service(not_allowed()),

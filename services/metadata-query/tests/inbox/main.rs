@@ -344,6 +344,61 @@ async fn a_fresh_replica_catches_up_to_the_same_state() {
         })
         .await;
     }
+
+    // The feed is pruned (every published event goes): a replica created now cannot
+    // replay the history. It rebuilds from conversation-api's snapshot of current state
+    // and shows the same inboxes as the replica that saw every event.
+    let tina_now = w
+        .settled(0, TINA, "", |p| {
+            p["@items"][0]["last_message"]["preview"] == "after the catch-up"
+        })
+        .await;
+    let fred_now = w.settled(0, FRED, "", |p| p["@paging"]["found"] == 2).await;
+    w.feed_complete().await;
+    let store = w.api_store.clone();
+    let pruned = eventually(|| {
+        let store = store.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let everything_published = conversation_api::retention::Retention {
+                    feed: std::time::Duration::ZERO,
+                    idempotency: std::time::Duration::from_secs(3600),
+                    interval: std::time::Duration::from_secs(3600),
+                };
+                let (events, _) =
+                    conversation_api::retention::prune_once(&store, everything_published, None)
+                        .ok()?;
+                (store.counts().ok()?.outbox == 0).then_some(events)
+            })
+            .await
+            .ok()
+            .flatten()
+        }
+    })
+    .await;
+    // Nothing left to replay, though events were committed: only the snapshot can help.
+    assert!(pruned > 0);
+    assert!(store.events_after(0, 10).unwrap().is_empty());
+    assert!(store.outbox().head().unwrap() > 0);
+    let rebuilt = w.add_replica().await;
+    let tina_rebuilt = w
+        .settled(rebuilt, TINA, "", |p| {
+            p["@items"][0]["last_message"]["preview"] == "after the catch-up"
+        })
+        .await;
+    assert_eq!(tina_rebuilt, tina_now);
+    let fred_rebuilt = w
+        .settled(rebuilt, FRED, "", |p| p["@paging"]["found"] == 2)
+        .await;
+    assert_eq!(fred_rebuilt, fred_now);
+    // And it follows its queue from there, like the others.
+    w.say(&a, FRED, "after the rebuild").await;
+    for replica in [0, rebuilt] {
+        w.settled(replica, TINA, "", |p| {
+            p["@items"][0]["last_message"]["preview"] == "after the rebuild"
+        })
+        .await;
+    }
     w.finish().await;
 }
 

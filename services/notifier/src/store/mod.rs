@@ -101,6 +101,17 @@ impl NotifierStore {
         })
     }
 
+    /// All-in-one: the position in conversation-api's outbox handled so far (`None`
+    /// before the first start).
+    pub fn feed_position(&self) -> Result<Option<i64>, DbError> {
+        let mut conn = self.conn()?;
+        Ok(nt_checkpoint::table
+            .filter(nt_checkpoint::id.eq(1))
+            .select(nt_checkpoint::feed_position)
+            .first(&mut *conn)
+            .optional()?)
+    }
+
     /// Records that feed events up to `position` needed nothing (no notification).
     pub fn skip_to(&self, position: i64) -> Result<(), DbError> {
         let _guard = self.write_guard();
