@@ -265,12 +265,12 @@ impl Outbox {
             #[diesel(sql_type = diesel::sql_types::Nullable<BigInt>)]
             position: Option<i64>,
         }
-        let mut conn = self.db.conn()?;
         let rows: Vec<Oldest> = Statement::new(format!(
             "SELECT MIN(position) AS position FROM {}",
             self.table
         ))
-        .load(&mut conn)?;
+        .load(&mut *self.db.conn()?)?;
+        // (The connection is back in the pool before `head` takes one.)
         match rows.into_iter().next().and_then(|r| r.position) {
             Some(position) => Ok(position),
             None => Ok(self.head()? + 1),

@@ -112,3 +112,36 @@ fn relays_racing_for_the_lease_hand_out_every_position_once_without_gaps() {
         (writers * per_writer) as i64
     );
 }
+
+#[test]
+fn pruning_keeps_what_is_unpublished_or_above_the_floor_and_the_feed_says_where_it_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!("sqlite://{}/prune.db", dir.path().display()), 1).unwrap();
+    let outbox = store.outbox();
+    let mut conn = AnyConnection::Sqlite(
+        diesel::SqliteConnection::establish(&format!("{}/prune.db", dir.path().display())).unwrap(),
+    );
+    let events: Vec<OutboxEvent> = (0..5).map(event).collect();
+    conversations_db::outbox::insert(&mut conn, "outbox", &events, Utc::now()).unwrap();
+    // Positions 1–5; 1–4 published (as the in-process relay does), 5 not.
+    outbox
+        .sequence("relay", Utc::now(), Duration::seconds(30), 4, true)
+        .unwrap();
+    outbox
+        .sequence("relay", Utc::now(), Duration::seconds(30), 4, false)
+        .unwrap();
+    assert_eq!(outbox.oldest().unwrap(), 1);
+    let later = Utc::now() + Duration::seconds(1);
+    // An in-process reader has handled up to 2: 3 and 4 stay although published.
+    assert_eq!(outbox.prune(later, 2).unwrap(), 2);
+    assert_eq!(outbox.oldest().unwrap(), 3);
+    assert_eq!(outbox.prune(later, i64::MAX).unwrap(), 2);
+    let left = store.events_after(0, 10).unwrap();
+    assert_eq!(left.len(), 1, "the unpublished event stays");
+    assert_eq!(left[0].position, 5);
+    outbox.mark_published(&[5], Utc::now()).unwrap();
+    assert_eq!(outbox.prune(later, i64::MAX).unwrap(), 1);
+    // Empty, yet five events were sequenced: a reader at 0 learns it missed them.
+    assert_eq!(outbox.oldest().unwrap(), 6);
+    assert_eq!(outbox.head().unwrap(), 5);
+}

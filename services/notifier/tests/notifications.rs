@@ -367,13 +367,8 @@ impl World {
 }
 
 async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
-    for _ in 0..300 {
-        if check() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
+    let mut check = move || std::future::ready(check().then_some(()));
+    conversations_test_support::eventually(what, Duration::from_secs(15), &mut check).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

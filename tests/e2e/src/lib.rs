@@ -480,6 +480,23 @@ impl System {
         .unwrap()
     }
 
+    /// `n` two-person conversations (`create(0)` … `create(n - 1)`).
+    pub async fn conversations(&self, n: usize) -> Vec<String> {
+        let mut ids = Vec::with_capacity(n);
+        for i in 0..n {
+            ids.push(self.create(i).await);
+        }
+        ids
+    }
+
+    /// Starts posting into `ids` from 4 clients in the background (see [`System::burst`]).
+    pub fn start_burst(self: &Arc<Self>, ids: &[String]) -> Burst {
+        let stop = Arc::new(AtomicBool::new(false));
+        let (system, ids, flag) = (self.clone(), ids.to_vec(), stop.clone());
+        let task = tokio::spawn(async move { system.burst(&ids, 4, flag).await });
+        Burst { stop, task }
+    }
+
     /// Stops every service and deletes the exchange and queues (the databases drop with
     /// the system).
     pub async fn cleanup(mut self) {
@@ -515,6 +532,20 @@ impl System {
         tokio::task::spawn_blocking(move || drop(databases))
             .await
             .unwrap();
+    }
+}
+
+/// Posts running in the background.
+pub struct Burst {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<usize>,
+}
+
+impl Burst {
+    /// Stops posting; returns how many posts were accepted.
+    pub async fn stop(self) -> usize {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.unwrap()
     }
 }
 

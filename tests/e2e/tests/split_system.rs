@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use e2e::{Options, System, eventually};
@@ -92,23 +91,14 @@ async fn a_post_reaches_the_mailbox_the_inbox_and_the_delivery_status() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cutting_the_broker_in_the_middle_of_a_burst_loses_nothing() {
     let system = Arc::new(System::start(Options::default()).await);
-    let mut ids = Vec::new();
-    for n in 0..10 {
-        ids.push(system.create(n).await);
-    }
-    let stop = Arc::new(AtomicBool::new(false));
-    let posting = {
-        let (system, ids, stop) = (system.clone(), ids.clone(), stop.clone());
-        tokio::spawn(async move { system.burst(&ids, 4, stop).await })
-    };
+    let ids = system.conversations(10).await;
+    let burst = system.start_burst(&ids);
     for _ in 0..3 {
         tokio::time::sleep(Duration::from_millis(700)).await;
         system.broker.cut();
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
-    stop.store(true, Ordering::Relaxed);
-    let accepted = posting.await.unwrap();
-    assert!(accepted > 0);
+    assert!(burst.stop().await > 0);
     // Redelivered events are recognised: no mail twice without a crash.
     check_nothing_lost(&system, &ids, 0).await;
     Arc::into_inner(system).unwrap().cleanup().await;
@@ -125,15 +115,8 @@ async fn killing_the_notifier_between_send_and_record_repeats_at_most_the_mails_
         })
         .await,
     );
-    let mut ids = Vec::new();
-    for n in 0..10 {
-        ids.push(system.create(n).await);
-    }
-    let stop = Arc::new(AtomicBool::new(false));
-    let posting = {
-        let (system, ids, stop) = (system.clone(), ids.clone(), stop.clone());
-        tokio::spawn(async move { system.burst(&ids, 4, stop).await })
-    };
+    let ids = system.conversations(10).await;
+    let burst = system.start_burst(&ids);
     tokio::time::sleep(Duration::from_millis(1500)).await;
     // SIGKILL while posts pour in and mails are being handed to the SMTP server.
     system.notifier.kill().await;
@@ -141,8 +124,7 @@ async fn killing_the_notifier_between_send_and_record_repeats_at_most_the_mails_
     tokio::time::sleep(Duration::from_millis(500)).await;
     system.notifier.start().await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    stop.store(true, Ordering::Relaxed);
-    assert!(posting.await.unwrap() > 0);
+    assert!(burst.stop().await > 0);
     let committed: u64 = system.message_counts(&ids).await.values().sum();
     assert!(
         (sent_before as u64) < committed,
@@ -155,23 +137,15 @@ async fn killing_the_notifier_between_send_and_record_repeats_at_most_the_mails_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restarting_conversation_api_during_posts_loses_nothing() {
     let system = Arc::new(System::start(Options::default()).await);
-    let mut ids = Vec::new();
-    for n in 0..10 {
-        ids.push(system.create(n).await);
-    }
-    let stop = Arc::new(AtomicBool::new(false));
-    let posting = {
-        let (system, ids, stop) = (system.clone(), ids.clone(), stop.clone());
-        tokio::spawn(async move { system.burst(&ids, 4, stop).await })
-    };
+    let ids = system.conversations(10).await;
+    let burst = system.start_burst(&ids);
     tokio::time::sleep(Duration::from_millis(1000)).await;
     // SIGKILL in the middle of the posts: events committed but not yet published stay in
     // the outbox, and the next process publishes them.
     system.api.kill().await;
     system.api.start().await;
     tokio::time::sleep(Duration::from_millis(1000)).await;
-    stop.store(true, Ordering::Relaxed);
-    let accepted = posting.await.unwrap();
+    let accepted = burst.stop().await;
     let counts: HashMap<String, u64> = system.message_counts(&ids).await;
     let committed: u64 = counts.values().sum();
     // A post cut off by the kill may have committed without its answer arriving.

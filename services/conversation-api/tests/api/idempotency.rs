@@ -94,3 +94,43 @@ async fn a_retried_post_with_the_same_key_is_not_applied_twice(db: Db) {
     assert_problem(bad_key, 400).await;
 }
 on_both_backends!(a_retried_post_with_the_same_key_is_not_applied_twice);
+
+async fn stored_responses_expire_after_the_retention(db: Db) {
+    let app = spawn_app(db).await;
+    let send = |text: &'static str| {
+        let request = app
+            .client
+            .post(app.url("/api/v1/conversations"))
+            .bearer_auth(&app.key)
+            .header("Idempotency-Key", "order-7")
+            .json(&json!({"sender": "hugo@example.com", "to": ["fred@example.com"], "text": text}));
+        async move { request.send().await.unwrap() }
+    };
+    assert_eq!(send("first").await.status(), 201);
+    let keep = |hours: u64| conversation_api::retention::Retention {
+        feed: std::time::Duration::from_secs(365 * 86_400),
+        idempotency: std::time::Duration::from_secs(hours * 3600),
+        interval: std::time::Duration::from_secs(3600),
+    };
+    // Within the retention the key is still bound to its first request.
+    let store = app.store.clone();
+    let (_, pruned) = tokio::task::spawn_blocking(move || {
+        conversation_api::retention::prune_once(&store, keep(24), None)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(pruned, 0);
+    assert_problem(send("second").await, 422).await;
+    // Past it, the stored response is gone and the key starts afresh.
+    let store = app.store.clone();
+    let (_, pruned) = tokio::task::spawn_blocking(move || {
+        conversation_api::retention::prune_once(&store, keep(0), None)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(pruned, 1);
+    assert_eq!(send("second").await.status(), 201);
+}
+on_both_backends!(stored_responses_expire_after_the_retention);

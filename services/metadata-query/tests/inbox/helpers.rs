@@ -331,13 +331,7 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    for _ in 0..300 {
-        if let Some(value) = f().await {
-            return value;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("condition not met within 15 s");
+    conversations_test_support::eventually("the condition", Duration::from_secs(15), f).await
 }
 
 /// The ids of an inbox page, in order.
