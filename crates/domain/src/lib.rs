@@ -18,5 +18,10 @@ pub use conversation::{
     Participant, ParticipantChanges, decide,
 };
 pub use error::DomainError;
+
+/// The line every notification puts above the quoted message; a reply's new text is
+/// expected above it. The notifier writes it, reply extraction cuts there: one constant for
+/// both sides.
+pub const REPLY_MARKER: &str = "##- Please type your reply above this line -##";
 pub use ids::{AppId, ConversationId, ParticipantId};
 pub use values::{DisplayName, EmailAddress, ExternalId, MessageText, Source, Subject};

@@ -19,7 +19,7 @@ use crate::headers::{
 };
 
 /// The marker above which a reply's new text is expected; inbound mail cuts there.
-pub const REPLY_MARKER: &str = "##- Please type your reply above this line -##";
+pub use conversations_domain::REPLY_MARKER;
 
 /// What every notification needs besides the event.
 pub struct ComposeContext<'a> {

@@ -1,0 +1,87 @@
+//! Reply extraction: keep exactly what the person wrote.
+//!
+//! A reply by email carries the history below (or above) the new words, an attribution
+//! line ("On Tue, Fred wrote:"), a signature and a client footer ("Sent from my iPhone").
+//! [`extract`] returns the text to post ([`Extracted::reply_text`]), what was cut
+//! ([`Extracted::elided_text`]), the [`Rule`] that cut it and a [`Confidence`]; [`mask`]
+//! then replaces participants' real addresses the reply may carry back in.
+//!
+//! Pure: no I/O, patterns compiled once per process. Plain-text bodies are handled; an
+//! HTML-only reply is not yet (see README, "Reply extraction").
+
+mod mask;
+mod patterns;
+mod text;
+
+pub use conversations_domain::REPLY_MARKER;
+pub use mask::{Person, mask};
+
+/// Which rule found where the person's text ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rule {
+    /// Nothing to cut: the whole text is the reply.
+    None,
+    /// Our own "reply above this line" marker.
+    ReplyMarker,
+    /// An attribution line ("On …, Fred wrote:") and what follows.
+    Attribution,
+    /// A header block ("From: / Sent: / To: / Subject:") and what follows.
+    HeaderBlock,
+    /// "-----Original Message-----", a forwarded-message marker and what follows.
+    OriginalMessage,
+    /// Trailing `>` quotes.
+    Quote,
+    /// The reply was written below the quoted history (bottom-posting).
+    BelowQuote,
+    /// A `-- ` signature.
+    Signature,
+    /// A client footer ("Sent from my iPhone", "Get Outlook for iOS" …).
+    ClientFooter,
+}
+
+impl Rule {
+    /// Its name in logs and APIs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::ReplyMarker => "reply_marker",
+            Self::Attribution => "attribution",
+            Self::HeaderBlock => "header_block",
+            Self::OriginalMessage => "original_message",
+            Self::Quote => "quote",
+            Self::BelowQuote => "below_quote",
+            Self::Signature => "signature",
+            Self::ClientFooter => "client_footer",
+        }
+    }
+}
+
+/// How sure the cut is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Confidence {
+    /// A guess (e.g. cut at a signature with no other marker).
+    Low,
+    /// Found by structure rather than an explicit marker (quotes, bottom-posting).
+    Medium,
+    /// An explicit marker: ours, an attribution, a header block, a separator.
+    High,
+}
+
+/// The result of [`extract`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Extracted {
+    /// What the person wrote for the others to read now; empty when there is nothing
+    /// (such a mail is not posted).
+    pub reply_text: String,
+    /// What was cut, for "show trimmed content".
+    pub elided_text: String,
+    /// The first rule that cut something.
+    pub rule: Rule,
+    /// How sure the cut is.
+    pub confidence: Confidence,
+}
+
+/// Extracts the reply from a plain-text body.
+pub fn extract(text: &str) -> Extracted {
+    text::extract(text)
+}

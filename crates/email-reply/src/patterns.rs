@@ -1,0 +1,143 @@
+//! The line patterns the trimmer recognises, compiled once per process.
+//!
+//! Every pattern is anchored to a whole (trimmed) line, or to a few lines joined where mail
+//! clients wrap an attribution, so that running text that merely contains "wrote:" or
+//! "From:" never matches.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+/// The compiled patterns.
+pub(crate) struct Patterns {
+    /// "On … wrote:" and its translations (one to three lines joined by spaces).
+    pub attribution: Vec<Regex>,
+    /// The first line of a header block: "From:" and translations (optionally bold).
+    pub header_from: Regex,
+    /// Other header lines of such a block: "Sent:", "To:", "Subject:", "Date:" … .
+    pub header_other: Regex,
+    /// "-----Original Message-----", forwarded-message markers and their translations.
+    pub separator: Regex,
+    /// A horizontal rule of underscores or dashes that clients put above a header block.
+    pub rule: Regex,
+    /// Mobile and desktop client footers ("Sent from my iPhone" …).
+    pub footer: Regex,
+    /// A line ending in a colon that introduces a quote ("Fred wrote:", "Fred <x@y>:").
+    pub quote_intro: Regex,
+}
+
+fn compile(pattern: &str) -> Regex {
+    // The patterns are constants of this file, covered by its tests: a failure here is a
+    // programming error caught before release, not something input can cause.
+    #[allow(clippy::expect_used)]
+    Regex::new(pattern).expect("valid built-in pattern")
+}
+
+/// Words that end an attribution ("… wrote:") in the languages we cover.
+const WROTE: &str = r"(?:het volgende geschreven|geschreven|wrote|writes|said|schrieb|schreibt|a écrit|a ecrit|escribió|escribio|ha scritto|scrive|escreveu|schreef|skrev|skriver|napisał\(a\)|napisała|napisał|pisze|написал\(а\)|написала|написал|пишет|kirjoitti|yazdı)";
+
+pub(crate) static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
+    Patterns {
+    attribution: [
+        // English, German, French, Spanish, Italian, Portuguese, Dutch, Nordic, Polish,
+        // Russian, Finnish, Turkish clients: an introductory word, then the date and
+        // the person, then "wrote" (the person may follow it: "schrieb Fred:").
+        &format!(
+            r"(?i)^(?:on|am|le|el|il|em|no dia|op|den|på|w dniu|dnia|в|\d{{1,4}}[./-]\d{{1,2}}[./-]\d{{1,4}}|(?:mon|tue|wed|thu|fri|sat|sun|mo|di|mi|do|fr|sa|so|lun|mar|mer|jeu|ven|sam|dim|man|tir|ons|tor|fre|lør|søn|tis|fre|lör|sön|pon|wt|śr|czw|pt|sob|niedz|пн|вт|ср|чт|пт|сб|вс)\.?,?)\b.{{0,250}}\b{WROTE}\b.{{0,120}}[:：]\s*$"
+        ),
+        // "Fred <fred@example.com> wrote:" without a date, and sender-first forms in any
+        // of the languages ("Fred schrieb:").
+        &format!(r"(?i)^.{{0,160}}\S\s{WROTE}\s*[:：]\s*$"),
+        // Gmail in locales that put the date first and end with the address:
+        // "2016-01-27 10:00 GMT+01:00 Fred <fred@example.com>:".
+        r"^\d{4}[-./年]\s*\d{1,2}[-./月]\s*\d{1,2}.{0,200}<[^<>\s]+@[^<>\s]+>\s*[:：]\s*$",
+        // Japanese ("… のメッセージ:", "… が書きました:") and Chinese ("… 写道：").
+        r"^.{0,250}(?:のメッセージ|が書きました|は書きました|写道|寫道)\s*[:：]?\s*$",
+    ]
+    .iter()
+    .map(|p| compile(p))
+    .collect(),
+    header_from: compile(
+        r"(?i)^[*_]{0,2}(?:from|von|de|da|van|från|fra|od|от|差出人|发件人|寄件者|lähettäjä|kimden|feladó)\s*[*_]{0,2}\s*[:：]\s*[*_]{0,2}\s*\S",
+    ),
+    header_other: compile(
+        r"(?i)^[*_]{0,2}(?:sent|date|to|cc|subject|gesendet|datum|an|betreff|envoyé|envoye|date d'envoi|à|a|objet|enviado|fecha|para|asunto|inviato|data|oggetto|verzonden|aan|onderwerp|skickat|till|ämne|sendt|til|emne|wysłano|do|temat|отправлено|кому|тема|дата|送信日時|宛先|件名|发送时间|收件人|主题|lähetetty|vastaanottaja|aihe|gönderildi|konu)\s*[*_]{0,2}\s*[:：]",
+    ),
+    separator: compile(
+        r"(?i)^[\s>]*(?:-{2,}|_{2,}|={2,})?\s*(?:original message|ursprüngliche nachricht|message d'origine|mensaje original|messaggio originale|oorspronkelijk bericht|oorspronkelijk e-mailbericht|ursprungligt meddelande|opprinnelig melding|original meddelelse|oprindelig meddelelse|wiadomość oryginalna|oryginalna wiadomość|исходное сообщение|пересылаемое сообщение|alkuperäinen viesti|forwarded message|weitergeleitete nachricht|message transféré|mensaje reenviado|messaggio inoltrato|doorgestuurd bericht|vidarebefordrat meddelande|videresendt meddelelse|videresendt melding|wiadomość przekazana dalej|begin forwarded message|anfang der weitergeleiteten nachricht|début du message réexpédié|inicio del mensaje reenviado|原始邮件|原始郵件|元のメッセージ|転送されたメッセージ)\s*[:：]?\s*(?:-{2,}|_{2,}|={2,})?\s*$",
+    ),
+    rule: compile(r"^\s*(?:_{8,}|-{8,})\s*$"),
+    footer: compile(
+        r"(?i)^(?:sent from my \S.{0,40}|sent from (?:mail|outlook) for \S.{0,30}|sent (?:from|via|with) .{1,40}(?:mobile|phone|device|iphone|ipad|android|galaxy|blackberry)\b.{0,20}|get outlook for \S.{0,30}|sent from yahoo mail.{0,40}|sent from my (?:iphone|ipad|android|galaxy|blackberry|mobile|phone)\b.{0,30}|von meinem .{1,40} gesendet|gesendet von meinem .{1,40}|envoyé de mon .{1,40}|envoyé depuis mon .{1,40}|enviado desde mi .{1,40}|enviado do meu .{1,40}|enviado de meu .{1,40}|inviato da(?:l mio)? .{1,40}|verzonden (?:met|vanaf|van) mijn .{1,40}|skickat från min .{1,40}|sendt fra min .{1,40}|wysłane z (?:mojego )?.{1,40}|отправлено с .{1,40}|iphoneから送信|発自我的.{0,20}|发自我的.{0,20}|從我的.{0,20}傳送)\s*$",
+    ),
+    quote_intro: compile(r"^.{1,200}[:：]\s*$"),
+}
+});
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attribution(line: &str) -> bool {
+        PATTERNS.attribution.iter().any(|p| p.is_match(line))
+    }
+
+    #[test]
+    fn attributions_in_many_languages_match() {
+        for line in [
+            "On Tue, Jan 26, 2016 at 10:00 AM, Fred <fred@example.com> wrote:",
+            "On 04/19/2011 07:10 AM, Roman Tkachenko wrote:",
+            "Am 27.01.2016 um 10:00 schrieb Fred Müller <fred@example.com>:",
+            "Le 27 janv. 2016 à 10:00, Fred <fred@example.com> a écrit :",
+            "El 27 ene 2016, a las 10:00, Fred <fred@example.com> escribió:",
+            "Il giorno 27 gen 2016, alle ore 10:00, Fred <fred@example.com> ha scritto:",
+            "Em 27 de jan de 2016, às 10:00, Fred <fred@example.com> escreveu:",
+            "Op 27 jan. 2016 om 10:00 heeft Fred <fred@example.com> het volgende geschreven:",
+            "Den tis 27 jan. 2016 kl 10:00 skrev Fred <fred@example.com>:",
+            "tir. 27. jan. 2016 kl. 10.00 skrev Fred <fred@example.com>:",
+            "W dniu 27.01.2016 o 10:00, Fred <fred@example.com> pisze:",
+            "27 янв. 2016 г., в 10:00, Fred <fred@example.com> написал(а):",
+            "2016年1月27日(水) 10:00 Fred <fred@example.com>:",
+            "Fred <fred@example.com> 于2016年1月27日周三 上午10:00写道：",
+            "Fred wrote:",
+        ] {
+            assert!(attribution(line), "not an attribution: {line}");
+        }
+    }
+
+    #[test]
+    fn running_text_is_not_an_attribution() {
+        for line in [
+            "I wrote: the code is fine, but the tests are not.",
+            "From: the top of the page, scroll down to the settings.",
+            "On Monday we wrote a lot of code and it works.",
+        ] {
+            assert!(!attribution(line), "taken for an attribution: {line}");
+        }
+    }
+
+    #[test]
+    fn footers_and_separators_match() {
+        for line in [
+            "Sent from my iPhone",
+            "Sent from my Galaxy",
+            "Get Outlook for iOS",
+            "Sent from Mail for Windows",
+            "Von meinem iPhone gesendet",
+            "Envoyé de mon iPhone",
+            "Enviado desde mi iPhone",
+            "Verzonden met mijn iPhone",
+        ] {
+            assert!(PATTERNS.footer.is_match(line), "{line}");
+        }
+        for line in [
+            "-----Original Message-----",
+            "-----Ursprüngliche Nachricht-----",
+            "---------- Forwarded message ---------",
+            "Begin forwarded message:",
+            "-------- Message d'origine --------",
+        ] {
+            assert!(PATTERNS.separator.is_match(line), "{line}");
+        }
+    }
+}

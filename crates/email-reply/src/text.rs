@@ -1,0 +1,362 @@
+//! Trimming a plain-text reply: find where the quoted history starts (our marker, an
+//! attribution, a header block, a separator, `>` quotes), keep what the person wrote above
+//! it (or below it, for bottom-posters), then drop the signature and client footers.
+
+use crate::patterns::PATTERNS;
+use crate::{Confidence, Extracted, REPLY_MARKER, Rule};
+
+/// How far below a header block's first line its other headers may be.
+const HEADER_WINDOW: usize = 6;
+/// A signature below `-- ` is this many lines at most; longer, it is probably not one.
+const SIGNATURE_LINES: usize = 12;
+
+fn blank(line: &str) -> bool {
+    line.trim().is_empty()
+}
+
+fn quoted(line: &str) -> bool {
+    line.trim_start().starts_with('>')
+}
+
+/// Where the history starts, the rule that found it, and how many lines the marker itself
+/// spans (an attribution wrapped over two lines is both cut).
+struct Cut {
+    at: usize,
+    span: usize,
+    rule: Rule,
+}
+
+/// Whether an attribution starts at `i` (the line alone, or joined with the next one or
+/// two, as clients wrap it); returns how many lines it spans.
+fn attribution_at(lines: &[&str], i: usize) -> Option<usize> {
+    let first = lines[i].trim();
+    if first.is_empty() || quoted(first) || first.chars().count() > 300 {
+        return None;
+    }
+    let mut joined = String::new();
+    for span in 1..=3 {
+        let line = lines.get(i + span - 1)?.trim();
+        if span > 1 && (line.is_empty() || quoted(line)) {
+            return None;
+        }
+        if span > 1 {
+            joined.push(' ');
+        }
+        joined.push_str(line);
+        if PATTERNS.attribution.iter().any(|p| p.is_match(&joined)) {
+            return Some(span);
+        }
+    }
+    None
+}
+
+/// Whether a header block ("From: … / Sent: … / To: …") starts at `i`: a "From:" line
+/// with another header close below it, or two header lines in a row ("Date: … / To: …").
+fn header_block_at(lines: &[&str], i: usize) -> bool {
+    let line = lines[i].trim();
+    let header = |l: &str| {
+        let l = l.trim();
+        PATTERNS.header_from.is_match(l) || PATTERNS.header_other.is_match(l)
+    };
+    if PATTERNS.header_from.is_match(line) {
+        return lines
+            .iter()
+            .skip(i + 1)
+            .take(HEADER_WINDOW)
+            .any(|l| PATTERNS.header_other.is_match(l.trim()));
+    }
+    PATTERNS.header_other.is_match(line)
+        && lines.get(i + 1).is_some_and(|next| header(next))
+        && lines
+            .get(i + 2)
+            .is_none_or(|after| header(after) || blank(after))
+}
+
+/// The earliest line where quoted history begins, skipping `>`-quoted lines.
+fn find_cut(lines: &[&str]) -> Option<Cut> {
+    for i in 0..lines.len() {
+        let line = lines[i].trim();
+        if line.contains(REPLY_MARKER) {
+            return Some(Cut {
+                at: i,
+                span: 1,
+                rule: Rule::ReplyMarker,
+            });
+        }
+        if quoted(line) {
+            continue;
+        }
+        if PATTERNS.separator.is_match(line) {
+            return Some(Cut {
+                at: i,
+                span: 1,
+                rule: Rule::OriginalMessage,
+            });
+        }
+        if let Some(span) = attribution_at(lines, i) {
+            return Some(Cut {
+                at: i,
+                span,
+                rule: Rule::Attribution,
+            });
+        }
+        if header_block_at(lines, i) {
+            // The rule clients draw above the block goes with it.
+            let mut at = i;
+            while at > 0 && (blank(lines[at - 1]) || PATTERNS.rule.is_match(lines[at - 1])) {
+                at -= 1;
+                if PATTERNS.rule.is_match(lines[at]) {
+                    break;
+                }
+            }
+            let at = if PATTERNS.rule.is_match(lines[at]) {
+                at
+            } else {
+                i
+            };
+            return Some(Cut {
+                at,
+                span: i - at + 1,
+                rule: Rule::HeaderBlock,
+            });
+        }
+    }
+    None
+}
+
+/// Removes trailing `>` quotes (and the line introducing them) from a reply that was
+/// written above them; quotes between answers stay (inline replies need them).
+fn drop_trailing_quotes(lines: &mut Vec<&str>) -> bool {
+    trim_end(lines);
+    let mut end = lines.len();
+    while end > 0 && (quoted(lines[end - 1]) || blank(lines[end - 1])) {
+        end -= 1;
+    }
+    if end == lines.len() {
+        return false;
+    }
+    // "Fred wrote:" or "Fred <fred@example.com>:" right above the quote.
+    if end > 0 && PATTERNS.quote_intro.is_match(lines[end - 1].trim()) {
+        let intro = lines[end - 1].trim();
+        if attribution_at(lines, end - 1).is_some() || intro.contains('@') {
+            end -= 1;
+        }
+    }
+    lines.truncate(end);
+    true
+}
+
+fn trim_end(lines: &mut Vec<&str>) {
+    while lines.last().is_some_and(|l| blank(l)) {
+        lines.pop();
+    }
+}
+
+fn trim_start(lines: &mut Vec<&str>) {
+    let leading = lines.iter().take_while(|l| blank(l)).count();
+    lines.drain(..leading);
+}
+
+/// Drops a `-- ` signature and client footers from the end; returns whether it did.
+fn drop_signature(lines: &mut Vec<&str>) -> Option<Rule> {
+    trim_end(lines);
+    let mut rule = None;
+    if let Some(delimiter) = lines
+        .iter()
+        .rposition(|l| l.trim_end() == "--" || *l == "-- ")
+        && delimiter > 0
+        && lines.len() - delimiter <= SIGNATURE_LINES
+    {
+        lines.truncate(delimiter);
+        rule = Some(Rule::Signature);
+    }
+    loop {
+        trim_end(lines);
+        match lines.last() {
+            Some(last) if PATTERNS.footer.is_match(last.trim()) && lines.len() > 1 => {
+                lines.pop();
+                rule = rule.or(Some(Rule::ClientFooter));
+            }
+            // Decoration left at the end ("***", "====", a tracking character).
+            Some(last) if decoration(last) && lines.len() > 1 => {
+                lines.pop();
+            }
+            _ => break,
+        }
+    }
+    rule
+}
+
+/// A line of rule characters only ("***", "====", "~~~", Gmail's tracking "ᐧ"), never
+/// text or an emoticon.
+fn decoration(line: &str) -> bool {
+    let line = line.trim();
+    !line.is_empty()
+        && line.chars().all(|c| {
+            matches!(
+                c,
+                '-' | '_' | '=' | '*' | '#' | '~' | '+' | '.' | '•' | '·' | 'ᐧ'
+            ) || c.is_whitespace()
+        })
+}
+
+fn join(lines: &[&str]) -> String {
+    lines
+        .iter()
+        .map(|l| l.trim_end())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Extracts the reply from a plain-text body.
+pub fn extract(text: &str) -> Extracted {
+    let normalized = text.replace("\r\n", "\n").replace('\r', "\n");
+    let normalized = normalized.trim_start_matches('\u{feff}');
+    let lines: Vec<&str> = normalized.split('\n').collect();
+    let cut = find_cut(&lines);
+    let (mut kept, mut rule, mut confidence) = match &cut {
+        Some(cut) => (lines[..cut.at].to_vec(), cut.rule, Confidence::High),
+        None => (lines.clone(), Rule::None, Confidence::High),
+    };
+    trim_start(&mut kept);
+    // Bottom-posting: nothing above the history; the reply follows the quote.
+    if kept.is_empty()
+        && let Some(cut) = &cut
+        && cut.rule != Rule::ReplyMarker
+    {
+        let mut below: Vec<&str> = lines[cut.at + cut.span..]
+            .iter()
+            .copied()
+            .skip_while(|l| blank(l) || quoted(l))
+            .collect();
+        if let Some(next) = find_cut(&below) {
+            below.truncate(next.at);
+        }
+        if below.iter().any(|l| !blank(l)) {
+            kept = below;
+            rule = Rule::BelowQuote;
+            confidence = Confidence::Medium;
+        }
+    }
+    if drop_trailing_quotes(&mut kept) && rule == Rule::None {
+        rule = Rule::Quote;
+    }
+    if let Some(signature) = drop_signature(&mut kept) {
+        if rule == Rule::None {
+            rule = signature;
+        }
+        if signature == Rule::Signature && cut.is_none() {
+            confidence = Confidence::Medium;
+        }
+    }
+    trim_start(&mut kept);
+    trim_end(&mut kept);
+    let reply_text = join(&kept);
+    let elided_text = elided(&lines, &kept);
+    Extracted {
+        reply_text,
+        elided_text,
+        rule,
+        confidence,
+    }
+}
+
+/// Everything of `all` that is not in `kept` (which is a run of slices of it), in order.
+fn elided(all: &[&str], kept: &[&str]) -> String {
+    let kept_ptrs: std::collections::HashSet<*const u8> = kept.iter().map(|l| l.as_ptr()).collect();
+    let mut out: Vec<&str> = all
+        .iter()
+        .copied()
+        .filter(|l| !kept_ptrs.contains(&l.as_ptr()))
+        .collect();
+    trim_start(&mut out);
+    trim_end(&mut out);
+    join(&out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(text: &str) -> String {
+        extract(text).reply_text
+    }
+
+    #[test]
+    fn our_marker_cuts_everything_below() {
+        let out = extract(&format!(
+            "Thanks, see you then.\n\n{REPLY_MARKER}\n\nFred wrote:\n\nAre we on?\n"
+        ));
+        assert_eq!(out.reply_text, "Thanks, see you then.");
+        assert_eq!(out.rule, Rule::ReplyMarker);
+        assert!(out.elided_text.contains("Are we on?"));
+    }
+
+    #[test]
+    fn top_posted_replies_lose_attribution_and_quote() {
+        assert_eq!(
+            reply(
+                "Sounds good.\n\nOn Tue, Jan 26, 2016 at 10:00 AM, Fred <fred@example.com>\nwrote:\n\n> Shall we meet?\n"
+            ),
+            "Sounds good."
+        );
+        assert_eq!(
+            reply(
+                "Ja, gerne.\n\nAm 27.01.2016 um 10:00 schrieb Fred <fred@example.com>:\n> Treffen?\n"
+            ),
+            "Ja, gerne."
+        );
+    }
+
+    #[test]
+    fn outlook_header_blocks_and_rules_are_history() {
+        assert_eq!(
+            reply(
+                "Outlook with a reply\n________________________________________\nFrom: CRM [crm@example.com]\nSent: Friday, 23 March 2012 5:08 p.m.\nTo: John\nSubject: Hi\n\nOld text\n"
+            ),
+            "Outlook with a reply"
+        );
+        assert_eq!(
+            reply("Hallo\n\nVon: Fred\nGesendet: Mittwoch\nAn: Tina\nBetreff: Hi\n\nAlt\n"),
+            "Hallo"
+        );
+    }
+
+    #[test]
+    fn inline_answers_keep_the_quotes_they_answer() {
+        let text = "> Shall we meet on Monday?\nYes.\n\n> At ten?\nBetter at eleven.\n\n> Old stuff\n> more\n";
+        assert_eq!(
+            reply(text),
+            "> Shall we meet on Monday?\nYes.\n\n> At ten?\nBetter at eleven."
+        );
+    }
+
+    #[test]
+    fn bottom_posted_replies_are_found_below_the_quote() {
+        assert_eq!(
+            reply("On 04/19/2011 07:10 AM, Roman Tkachenko wrote:\n\n>\n> Test\nTest reply"),
+            "Test reply"
+        );
+    }
+
+    #[test]
+    fn signatures_and_footers_go_but_running_text_stays() {
+        assert_eq!(
+            reply("Fine by me.\n\n-- \nFred\n+1 555 0100\n"),
+            "Fine by me."
+        );
+        assert_eq!(reply("Fine by me.\n\nSent from my iPhone\n"), "Fine by me.");
+        assert_eq!(
+            reply("I wrote: the tests pass.\nFrom: the top, scroll down."),
+            "I wrote: the tests pass.\nFrom: the top, scroll down."
+        );
+        assert_eq!(reply("a -- b -- c"), "a -- b -- c");
+        assert_eq!(reply("See you :)\n***\n"), "See you :)");
+    }
+
+    #[test]
+    fn a_quote_only_mail_has_no_reply() {
+        assert_eq!(reply("> only\n> a quote\n"), "");
+        assert_eq!(reply(""), "");
+    }
+}
