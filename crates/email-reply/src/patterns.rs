@@ -24,6 +24,14 @@ pub(crate) struct Patterns {
     pub footer: Regex,
     /// A line ending in a colon that introduces a quote ("Fred wrote:", "Fred <x@y>:").
     pub quote_intro: Regex,
+    /// A short sender-first attribution without an address, on its own line: "Fred wrote:".
+    pub short_attribution: Regex,
+    /// An attribution at the end of a line of text: "reply On Wed, … wrote:".
+    pub trailing_attribution: Regex,
+    /// A one-line sign-off with a dash: "-Abhishek Kona".
+    pub dash_signoff: Regex,
+    /// The separators that announce a forwarded (rather than quoted) mail.
+    pub forwarded: Regex,
 }
 
 fn compile(pattern: &str) -> Regex {
@@ -45,12 +53,18 @@ pub(crate) static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
         &format!(
             r"(?i)^(?:on|am|le|el|il|em|no dia|op|den|på|w dniu|dnia|в|\d{{1,4}}[./-]\d{{1,2}}[./-]\d{{1,4}}|(?:mon|tue|wed|thu|fri|sat|sun|mo|di|mi|do|fr|sa|so|lun|mar|mer|jeu|ven|sam|dim|man|tir|ons|tor|fre|lør|søn|tis|fre|lör|sön|pon|wt|śr|czw|pt|sob|niedz|пн|вт|ср|чт|пт|сб|вс)\.?,?)\b.{{0,250}}\b{WROTE}\b.{{0,120}}[:：]\s*$"
         ),
-        // "Fred <fred@example.com> wrote:" without a date, and sender-first forms in any
-        // of the languages ("Fred schrieb:").
-        &format!(r"(?i)^.{{0,160}}\S\s{WROTE}\s*[:：]\s*$"),
+        // The person first, with their address: "Fred <fred@example.com> wrote:",
+        // "Max <max@example.com> schrieb am Fr., 28. Apr. 2017 um 11:53 Uhr:".
+        &format!(
+            r#"(?i)^.{{0,200}}(?:<[^<>]*@[^<>]*>|\S+@\S+|\([^()]*@[^()]*\)).{{0,60}}\b{WROTE}\b.{{0,120}}[:：]\s*$"#
+        ),
+        // Android and webmail: "---- Fred wrote ----", "-----On 12/29/1987, Fred wrote-----".
+        &format!(r"(?i)^-{{2,}}\s*.{{0,250}}\b{WROTE}\s*-{{2,}}\s*$"),
         // Gmail in locales that put the date first and end with the address:
-        // "2016-01-27 10:00 GMT+01:00 Fred <fred@example.com>:".
-        r"^\d{4}[-./年]\s*\d{1,2}[-./月]\s*\d{1,2}.{0,200}<[^<>\s]+@[^<>\s]+>\s*[:：]\s*$",
+        // "2016-01-27 10:00 GMT+01:00 Fred <fred@example.com>:", older ones without the
+        // colon ("2011/4/7 Fred <fred@example.com>"), or with only the name.
+        r"^\d{4}[-./年]\s*\d{1,2}[-./月]\s*\d{1,2}.{0,200}<\s*[^<>\s]+@[^<>\s]+\s*>\s*[:：]?\s*$",
+        r"^\d{4}-\d{2}-\d{2} \d{1,2}:\d{2} GMT[+-]\d{1,2}:\d{2} .{1,120}$",
         // Japanese ("… のメッセージ:", "… が書きました:") and Chinese ("… 写道：").
         r"^.{0,250}(?:のメッセージ|が書きました|は書きました|写道|寫道)\s*[:：]?\s*$",
     ]
@@ -64,13 +78,21 @@ pub(crate) static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
         r"(?i)^[*_]{0,2}(?:sent|date|to|cc|subject|gesendet|datum|an|betreff|envoyé|envoye|date d'envoi|à|a|objet|enviado|fecha|para|asunto|inviato|data|oggetto|verzonden|aan|onderwerp|skickat|till|ämne|sendt|til|emne|wysłano|do|temat|отправлено|кому|тема|дата|送信日時|宛先|件名|发送时间|收件人|主题|lähetetty|vastaanottaja|aihe|gönderildi|konu)\s*[*_]{0,2}\s*[:：]",
     ),
     separator: compile(
-        r"(?i)^[\s>]*(?:-{2,}|_{2,}|={2,})?\s*(?:original message|ursprüngliche nachricht|message d'origine|mensaje original|messaggio originale|oorspronkelijk bericht|oorspronkelijk e-mailbericht|ursprungligt meddelande|opprinnelig melding|original meddelelse|oprindelig meddelelse|wiadomość oryginalna|oryginalna wiadomość|исходное сообщение|пересылаемое сообщение|alkuperäinen viesti|forwarded message|weitergeleitete nachricht|message transféré|mensaje reenviado|messaggio inoltrato|doorgestuurd bericht|vidarebefordrat meddelande|videresendt meddelelse|videresendt melding|wiadomość przekazana dalej|begin forwarded message|anfang der weitergeleiteten nachricht|début du message réexpédié|inicio del mensaje reenviado|原始邮件|原始郵件|元のメッセージ|転送されたメッセージ)\s*[:：]?\s*(?:-{2,}|_{2,}|={2,})?\s*$",
+        r"(?i)^[\s>*_]*(?:-{2,}|_{2,}|={2,})?\s*(?:original message|reply message|antwort nachricht|ursprüngliche nachricht|message d'origine|mensaje original|messaggio originale|oorspronkelijk bericht|oorspronkelijk e-mailbericht|ursprungligt meddelande|opprinnelig melding|original meddelelse|oprindelig meddelelse|wiadomość oryginalna|oryginalna wiadomość|исходное сообщение|пересылаемое сообщение|alkuperäinen viesti|forwarded message|weitergeleitete nachricht|message transféré|mensaje reenviado|messaggio inoltrato|doorgestuurd bericht|vidarebefordrat meddelande|videresendt meddelelse|videresendt melding|wiadomość przekazana dalej|begin forwarded message|anfang der weitergeleiteten nachricht|début du message réexpédié|inicio del mensaje reenviado|原始邮件|原始郵件|元のメッセージ|転送されたメッセージ)\s*[:：]?\s*(?:-{2,}|_{2,}|={2,})?[*_]*\s*$",
     ),
     rule: compile(r"^\s*(?:_{8,}|-{8,})\s*$"),
     footer: compile(
-        r"(?i)^(?:sent from my \S.{0,40}|sent from (?:mail|outlook) for \S.{0,30}|sent (?:from|via|with) .{1,40}(?:mobile|phone|device|iphone|ipad|android|galaxy|blackberry)\b.{0,20}|get outlook for \S.{0,30}|sent from yahoo mail.{0,40}|sent from my (?:iphone|ipad|android|galaxy|blackberry|mobile|phone)\b.{0,30}|von meinem .{1,40} gesendet|gesendet von meinem .{1,40}|envoyé de mon .{1,40}|envoyé depuis mon .{1,40}|enviado desde mi .{1,40}|enviado do meu .{1,40}|enviado de meu .{1,40}|inviato da(?:l mio)? .{1,40}|verzonden (?:met|vanaf|van) mijn .{1,40}|skickat från min .{1,40}|sendt fra min .{1,40}|wysłane z (?:mojego )?.{1,40}|отправлено с .{1,40}|iphoneから送信|発自我的.{0,20}|发自我的.{0,20}|從我的.{0,20}傳送)\s*$",
+        r"(?i)^[\s(<\[*]*(?:(?:sent|envoyé|enviado|inviato|verzonden|skickat|sendt|wysłane|отправлено|gesendet)\s(?:from|with|via|by|de|depuis|desde|do|de meu|da|dal|met|vanaf|van|från|fra|z|с|von)\s(?:my\s|mon\s|mi\s|meu\s|mijn\s|min\s|mojego\s|meinem\s)?(?:\S+\s){0,2}?(?:\[?(?:mail|outlook|iphone|ipad|ipod|android|galaxy|samsung|htc|blackberry|mobile|mobil|phone|cell|device|airmail|mailbox|yahoo|windows|sparrow|handy|smartphone|tablet|alcatel|nokia|sony|xperia|pixel|huawei|oneplus|motorola|lg|k-9|tablette|portable|teléfono|telefon|telefono|móvil|celular|ti-\d+)\b)|get\s\[?outlook for\b|von meinem\s.{1,40}\sgesendet|diese nachricht wurde von meinem\s|someone from mobile|from my iphone|iphoneから送信|发自我的|發自我的|從我的\s?\S+\s?傳送).{0,120}$",
     ),
     quote_intro: compile(r"^.{1,200}[:：]\s*$"),
+    short_attribution: compile(&format!(r"(?i)^[\w .'\-]{{1,60}}\s{WROTE}\s*[:：]\s*$")),
+    trailing_attribution: compile(&format!(
+        r"(?i)^(?P<reply>.*\S)\s+(?:on|am|le|el|il|op|den)\s.{{0,250}}\b{WROTE}\s*[:：]\s*$"
+    )),
+    forwarded: compile(
+        r"(?i)forward|weitergeleitet|transféré|reenviado|inoltrato|doorgestuurd|vidarebefordrat|videresendt|przekazana|пересылаемое|転送",
+    ),
+    dash_signoff: compile(r"^-\s?\p{Lu}[\p{L}.'\-]+(?:\s\p{Lu}[\p{L}.'\-]+){0,3}\s*$"),
 }
 });
 
@@ -99,10 +121,19 @@ mod tests {
             "27 янв. 2016 г., в 10:00, Fred <fred@example.com> написал(а):",
             "2016年1月27日(水) 10:00 Fred <fred@example.com>:",
             "Fred <fred@example.com> 于2016年1月27日周三 上午10:00写道：",
-            "Fred wrote:",
+            "Max <max@example.com> schrieb am Fr., 28. Apr. 2017 um 11:53 Uhr:",
+            "---- Fred wrote ----",
+            "2014-10-17 11:28 GMT+03:00 Postmaster <postmaster@example.com>:",
         ] {
             assert!(attribution(line), "not an attribution: {line}");
         }
+    }
+
+    #[test]
+    fn a_short_attribution_needs_the_quote_below_it() {
+        // "Fred wrote:" alone is also running text; the trimmer takes it only above a quote.
+        assert!(!attribution("Fred wrote:"));
+        assert!(PATTERNS.short_attribution.is_match("Fred wrote:"));
     }
 
     #[test]

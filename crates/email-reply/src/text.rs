@@ -15,7 +15,14 @@ fn blank(line: &str) -> bool {
 }
 
 fn quoted(line: &str) -> bool {
-    line.trim_start().starts_with('>')
+    let line = line.trim_start();
+    line.starts_with('>') || initials_quote(line)
+}
+
+/// Outlook's "quote with initials" style: `AB> text`.
+fn initials_quote(line: &str) -> bool {
+    let initials = line.chars().take_while(char::is_ascii_uppercase).count();
+    (1..=3).contains(&initials) && line[initials..].starts_with('>')
 }
 
 /// Where the history starts, the rule that found it, and how many lines the marker itself
@@ -26,25 +33,46 @@ struct Cut {
     rule: Rule,
 }
 
-/// Whether an attribution starts at `i` (the line alone, or joined with the next one or
-/// two, as clients wrap it); returns how many lines it spans.
+/// A line that only continues a wrapped attribution even though it starts with `>`:
+/// `>`, `>:` or `> wrote:` as some clients break "<address>\n> wrote:".
+fn attribution_fragment(line: &str) -> bool {
+    let rest = line.trim().trim_start_matches('>').trim();
+    rest.is_empty() || rest == ":" || PATTERNS.short_attribution.is_match(&format!("x {rest}"))
+}
+
+/// Whether an attribution starts at `i` (the line alone, or joined with the next few, as
+/// clients wrap it, blank lines included); returns how many lines it spans.
 fn attribution_at(lines: &[&str], i: usize) -> Option<usize> {
     let first = lines[i].trim();
     if first.is_empty() || quoted(first) || first.chars().count() > 300 {
         return None;
     }
+    let addressed = first.contains('<') || first.contains('@') || first.contains('(');
     let mut joined = String::new();
-    for span in 1..=3 {
+    for span in 1..=6 {
         let line = lines.get(i + span - 1)?.trim();
-        if span > 1 && (line.is_empty() || quoted(line)) {
-            return None;
-        }
         if span > 1 {
+            if line.is_empty() {
+                continue;
+            }
+            if quoted(line) && !attribution_fragment(line) {
+                return None;
+            }
             joined.push(' ');
         }
         joined.push_str(line);
-        if PATTERNS.attribution.iter().any(|p| p.is_match(&joined)) {
-            return Some(span);
+        if joined.chars().count() > 400 {
+            return None;
+        }
+        for (n, pattern) in PATTERNS.attribution.iter().enumerate() {
+            // A wrapped sender-first attribution must show its address on its first line,
+            // or a line of text above an attribution would be taken for part of it.
+            if n == 1 && span > 1 && !addressed {
+                continue;
+            }
+            if pattern.is_match(&joined) {
+                return Some(span);
+            }
         }
     }
     None
@@ -100,6 +128,19 @@ fn find_cut(lines: &[&str]) -> Option<Cut> {
                 rule: Rule::Attribution,
             });
         }
+        // "Fred wrote:" with the quote right below.
+        if PATTERNS.short_attribution.is_match(line)
+            && lines[i + 1..]
+                .iter()
+                .find(|l| !blank(l))
+                .is_some_and(|l| quoted(l))
+        {
+            return Some(Cut {
+                at: i,
+                span: 1,
+                rule: Rule::Attribution,
+            });
+        }
         if header_block_at(lines, i) {
             // The rule clients draw above the block goes with it.
             let mut at = i;
@@ -138,7 +179,10 @@ fn drop_trailing_quotes(lines: &mut Vec<&str>) -> bool {
     // "Fred wrote:" or "Fred <fred@example.com>:" right above the quote.
     if end > 0 && PATTERNS.quote_intro.is_match(lines[end - 1].trim()) {
         let intro = lines[end - 1].trim();
-        if attribution_at(lines, end - 1).is_some() || intro.contains('@') {
+        if attribution_at(lines, end - 1).is_some()
+            || PATTERNS.short_attribution.is_match(intro)
+            || intro.contains('@')
+        {
             end -= 1;
         }
     }
@@ -163,12 +207,21 @@ fn drop_signature(lines: &mut Vec<&str>) -> Option<Rule> {
     let mut rule = None;
     if let Some(delimiter) = lines
         .iter()
-        .rposition(|l| l.trim_end() == "--" || *l == "-- ")
+        .rposition(|l| l.trim_end() == "--" || *l == "-- " || PATTERNS.rule.is_match(l))
         && delimiter > 0
         && lines.len() - delimiter <= SIGNATURE_LINES
     {
         lines.truncate(delimiter);
         rule = Some(Rule::Signature);
+    }
+    trim_end(lines);
+    if lines.len() > 1
+        && lines
+            .last()
+            .is_some_and(|l| PATTERNS.dash_signoff.is_match(l.trim()))
+    {
+        lines.pop();
+        rule = rule.or(Some(Rule::Signature));
     }
     loop {
         trim_end(lines);
@@ -212,7 +265,17 @@ fn join(lines: &[&str]) -> String {
 pub fn extract(text: &str) -> Extracted {
     let normalized = text.replace("\r\n", "\n").replace('\r', "\n");
     let normalized = normalized.trim_start_matches('\u{feff}');
-    let lines: Vec<&str> = normalized.split('\n').collect();
+    let mut lines: Vec<&str> = normalized.split('\n').collect();
+    // "reply On Wed, … wrote:" on one line: the text before the attribution is the reply.
+    for line in lines.iter_mut() {
+        if let Some(found) = PATTERNS.trailing_attribution.captures(line)
+            && let Some(reply) = found.name("reply")
+            && !quoted(reply.as_str())
+        {
+            *line = &line[..reply.end()];
+            break;
+        }
+    }
     let cut = find_cut(&lines);
     let (mut kept, mut rule, mut confidence) = match &cut {
         Some(cut) => (lines[..cut.at].to_vec(), cut.rule, Confidence::High),
@@ -224,12 +287,18 @@ pub fn extract(text: &str) -> Extracted {
         && let Some(cut) = &cut
         && cut.rule != Rule::ReplyMarker
     {
+        let forwarded =
+            cut.rule == Rule::OriginalMessage && PATTERNS.forwarded.is_match(lines[cut.at]);
         let mut below: Vec<&str> = lines[cut.at + cut.span..]
             .iter()
             .copied()
             .skip_while(|l| blank(l) || quoted(l))
             .collect();
-        if let Some(next) = find_cut(&below) {
+        if forwarded {
+            // A forwarded mail with nothing above: its text is what the person sends.
+            let headers = below.iter().take_while(|l| !blank(l)).count();
+            below.drain(..headers);
+        } else if let Some(next) = find_cut(&below) {
             below.truncate(next.at);
         }
         if below.iter().any(|l| !blank(l)) {
@@ -238,15 +307,25 @@ pub fn extract(text: &str) -> Extracted {
             confidence = Confidence::Medium;
         }
     }
-    if drop_trailing_quotes(&mut kept) && rule == Rule::None {
-        rule = Rule::Quote;
-    }
-    if let Some(signature) = drop_signature(&mut kept) {
-        if rule == Rule::None {
-            rule = signature;
+    loop {
+        let mut changed = false;
+        if drop_trailing_quotes(&mut kept) {
+            changed = true;
+            if rule == Rule::None {
+                rule = Rule::Quote;
+            }
         }
-        if signature == Rule::Signature && cut.is_none() {
-            confidence = Confidence::Medium;
+        if let Some(signature) = drop_signature(&mut kept) {
+            changed = true;
+            if rule == Rule::None {
+                rule = signature;
+            }
+            if signature == Rule::Signature && cut.is_none() {
+                confidence = Confidence::Medium;
+            }
+        }
+        if !changed {
+            break;
         }
     }
     trim_start(&mut kept);
