@@ -6,9 +6,11 @@
 //! ([`Extracted::elided_text`]), the [`Rule`] that cut it and a [`Confidence`]; [`mask`]
 //! then replaces participants' real addresses the reply may carry back in.
 //!
-//! Pure: no I/O, patterns compiled once per process. Plain-text bodies are handled; an
-//! HTML-only reply is not yet (see README, "Reply extraction").
+//! Pure: no I/O, patterns compiled once per process. Plain-text bodies are trimmed line by
+//! line; HTML bodies are parsed into a tree, turned into text with the clients' quote
+//! markup as `>` quotes, then trimmed the same way.
 
+mod html;
 mod mask;
 mod patterns;
 mod text;
@@ -84,4 +86,19 @@ pub struct Extracted {
 /// Extracts the reply from a plain-text body.
 pub fn extract(text: &str) -> Extracted {
     text::extract(text)
+}
+
+/// Extracts the reply from an HTML body (an HTML-only reply).
+pub fn extract_html(html: &str) -> Extracted {
+    text::extract(&html::to_text(html))
+}
+
+/// Extracts the reply from a message's bodies: the plain-text one when there is one with
+/// text in it, else the HTML one.
+pub fn extract_body(text: Option<&str>, html: Option<&str>) -> Extracted {
+    match (text, html) {
+        (Some(text), _) if !text.trim().is_empty() => extract(text),
+        (_, Some(html)) => extract_html(html),
+        (text, None) => extract(text.unwrap_or_default()),
+    }
 }

@@ -51,7 +51,7 @@ pub(crate) static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
         // Russian, Finnish, Turkish clients: an introductory word, then the date and
         // the person, then "wrote" (the person may follow it: "schrieb Fred:").
         &format!(
-            r"(?i)^(?:on|am|le|el|il|em|no dia|op|den|på|w dniu|dnia|в|\d{{1,4}}[./-]\d{{1,2}}[./-]\d{{1,4}}|(?:mon|tue|wed|thu|fri|sat|sun|mo|di|mi|do|fr|sa|so|lun|mar|mer|jeu|ven|sam|dim|man|tir|ons|tor|fre|lør|søn|tis|fre|lör|sön|pon|wt|śr|czw|pt|sob|niedz|пн|вт|ср|чт|пт|сб|вс)\.?,?)\b.{{0,250}}\b{WROTE}\b.{{0,120}}[:：]\s*$"
+            r"(?i)^(?:on|at|am|le|el|il|em|no dia|op|den|på|w dniu|dnia|в|\d{{1,4}}[./-]\d{{1,2}}[./-]\d{{1,4}}|(?:mon|tue|wed|thu|fri|sat|sun|mo|di|mi|do|fr|sa|so|lun|mar|mer|jeu|ven|sam|dim|man|tir|ons|tor|fre|lør|søn|tis|fre|lör|sön|pon|wt|śr|czw|pt|sob|niedz|пн|вт|ср|чт|пт|сб|вс|понедельник|вторник|среда|четверг|пятница|суббота|воскресенье)\.?,?)\b.{{0,250}}\b{WROTE}\b.{{0,120}}[:：]\s*$"
         ),
         // The person first, with their address: "Fred <fred@example.com> wrote:",
         // "Max <max@example.com> schrieb am Fr., 28. Apr. 2017 um 11:53 Uhr:".
@@ -87,7 +87,7 @@ pub(crate) static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
     quote_intro: compile(r"^.{1,200}[:：]\s*$"),
     short_attribution: compile(&format!(r"(?i)^[\w .'\-]{{1,60}}\s{WROTE}\s*[:：]\s*$")),
     trailing_attribution: compile(&format!(
-        r"(?i)^(?P<reply>.*\S)\s+(?:on|am|le|el|il|op|den)\s.{{0,250}}\b{WROTE}\s*[:：]\s*$"
+        r"(?i)^(?P<reply>.*?[^\s-])\s*(?:-{{2,}}\s*|\s)(?:on|am|le|el|il|op|den)\s.{{0,250}}\b{WROTE}\s*[:：]\s*$"
     )),
     forwarded: compile(
         r"(?i)forward|weitergeleitet|transféré|reenviado|inoltrato|doorgestuurd|vidarebefordrat|videresendt|przekazana|пересылаемое|転送",

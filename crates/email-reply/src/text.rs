@@ -268,6 +268,10 @@ pub fn extract(text: &str) -> Extracted {
     let mut lines: Vec<&str> = normalized.split('\n').collect();
     // "reply On Wed, … wrote:" on one line: the text before the attribution is the reply.
     for line in lines.iter_mut() {
+        // A line that starts as an attribution is one, whatever it contains.
+        if PATTERNS.attribution[0].is_match(line.trim()) {
+            continue;
+        }
         if let Some(found) = PATTERNS.trailing_attribution.captures(line)
             && let Some(reply) = found.name("reply")
             && !quoted(reply.as_str())

@@ -33,10 +33,14 @@ fn no_whitespace(text: &str) -> String {
     text.chars().filter(|c| !c.is_whitespace()).collect()
 }
 
-/// The plain-text body of a raw message (the part inbound-mail hands to the trimmer).
-fn body_of_raw(raw: &[u8]) -> Option<String> {
-    let message = mail_parser::MessageParser::default().parse(raw)?;
-    message.body_text(0).map(|t| t.into_owned())
+/// The bodies of a raw message (the parts inbound-mail hands to the trimmer).
+fn reply_of_raw(raw: &[u8]) -> String {
+    let Some(message) = mail_parser::MessageParser::default().parse(raw) else {
+        return String::new();
+    };
+    let text = message.body_text(0).map(|t| t.into_owned());
+    let html = message.body_html(0).map(|t| t.into_owned());
+    email_reply::extract_body(text.as_deref(), html.as_deref()).reply_text
 }
 
 fn tsv(path: &Path) -> Vec<HashMap<String, String>> {
@@ -97,13 +101,11 @@ fn the_corpus_scores_at_or_above_its_floors() {
             continue;
         }
         score.cases += 1;
-        let text = match case["kind"].as_str() {
-            "raw_eml" => body_of_raw(&input).unwrap_or_default(),
-            // HTML bodies are not handled yet: they count as misses.
-            "body_html" => String::new(),
-            _ => String::from_utf8_lossy(&input).into_owned(),
+        let got = match case["kind"].as_str() {
+            "raw_eml" => reply_of_raw(&input),
+            "body_html" => email_reply::extract_html(&String::from_utf8_lossy(&input)).reply_text,
+            _ => email_reply::extract(&String::from_utf8_lossy(&input)).reply_text,
         };
-        let got = email_reply::extract(&text).reply_text;
         let same = if case["compare"] == "nows" {
             no_whitespace(&got) == no_whitespace(&expected)
         } else {
