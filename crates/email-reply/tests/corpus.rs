@@ -2,7 +2,8 @@
 //! expected output from three public suites, copied with their licences from
 //! `../shared/corpora`). Prints the exact-match rate per source and fails when a source
 //! falls below its floor in `tests/corpus/floors.tsv`, so quality only goes up: raise a
-//! floor whenever the code gets better. Cases where the source's expectation contradicts
+//! floor whenever the code gets better (to the printed rate rounded down: 67/71 is
+//! 94.37 %, so 94.3). Cases where the source's expectation contradicts
 //! our rule are listed with the reason in `tests/corpus/differences.tsv` and reported apart.
 //!
 //! `CORPUS_MISSES=1 cargo test -p email-reply --test corpus -- --nocapture` prints every
