@@ -72,6 +72,7 @@ const PARAGRAPHS: &[&str] = &[
 /// Classes and ids of the containers clients put quoted history in.
 const QUOTE_MARKS: &[&str] = &[
     "gmail_quote",
+    "yahoo_quoted_text",
     "gmail_extra",
     "yahoo_quoted",
     "protonmail_quote",
@@ -100,7 +101,14 @@ struct Writer {
     lines: Vec<(usize, String)>,
     current: String,
     depth: usize,
+    /// Inside `<pre>`: whitespace and line breaks are the text's own.
+    pre: usize,
 }
+
+/// Outlook (desktop and web) marks only the start of the history: the header block is in
+/// `divRplyFwdMsg` (after an empty `appendonsend`), and the original message follows as
+/// siblings, so everything from there on is quoted.
+const HISTORY_STARTS: &[&str] = &["divRplyFwdMsg", "appendonsend", "x_divRplyFwdMsg"];
 
 impl Writer {
     /// Ends the current line (a `<br>` ends it even when empty).
@@ -117,6 +125,17 @@ impl Writer {
         self.break_line(false);
         if self.lines.last().is_some_and(|(_, l)| !l.is_empty()) {
             self.lines.push((self.depth, String::new()));
+        }
+    }
+
+    fn pre_text(&mut self, text: &str) {
+        let mut parts = text.split('\n');
+        if let Some(first) = parts.next() {
+            self.current.push_str(first);
+        }
+        for part in parts {
+            self.break_line(true);
+            self.current.push_str(part);
         }
     }
 
@@ -139,7 +158,16 @@ impl Writer {
         if HIDDEN.contains(&name) {
             return;
         }
-        let quote = is_quote(&element);
+        let history = element
+            .value()
+            .id()
+            .is_some_and(|id| HISTORY_STARTS.iter().any(|h| id.eq_ignore_ascii_case(h)));
+        if history {
+            // Never undone: the rest of the document is the quoted history.
+            self.break_line(false);
+            self.depth += 1;
+        }
+        let quote = is_quote(&element) && !history;
         let block = BLOCKS.contains(&name) || quote;
         let spaced = PARAGRAPHS.contains(&name) || quote;
         if spaced {
@@ -153,8 +181,12 @@ impl Writer {
         if name == "li" {
             self.current.push_str("- ");
         }
+        if name == "pre" {
+            self.pre += 1;
+        }
         for child in element.children() {
             match child.value() {
+                Node::Text(text) if self.pre > 0 => self.pre_text(text),
                 Node::Text(text) => self.text(text),
                 Node::Element(_) => {
                     if let Some(child) = ElementRef::wrap(child) {
@@ -177,6 +209,9 @@ impl Writer {
                 self.current.push_str(&format!(" ({href})"));
             }
         }
+        if name == "pre" {
+            self.pre -= 1;
+        }
         if spaced {
             self.paragraph();
         } else if block {
@@ -195,6 +230,7 @@ pub fn to_text(html: &str) -> String {
         lines: Vec::new(),
         current: String::new(),
         depth: 0,
+        pre: 0,
     };
     writer.walk(document.root_element());
     writer.break_line(false);

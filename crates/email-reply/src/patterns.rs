@@ -30,6 +30,9 @@ pub(crate) struct Patterns {
     pub trailing_attribution: Regex,
     /// A one-line sign-off with a dash: "-Abhishek Kona".
     pub dash_signoff: Regex,
+    /// How an attribution that stands on its own starts ("On", "Am", a date …), as
+    /// opposed to the continuation of a wrapped one ("<fred@example.com> wrote:").
+    pub attribution_start: Regex,
     /// The separators that announce a forwarded (rather than quoted) mail.
     pub forwarded: Regex,
 }
@@ -42,7 +45,7 @@ fn compile(pattern: &str) -> Regex {
 }
 
 /// Words that end an attribution ("… wrote:") in the languages we cover.
-const WROTE: &str = r"(?:het volgende geschreven|geschreven|wrote|writes|said|schrieb|schreibt|a écrit|a ecrit|escribió|escribio|ha scritto|scrive|escreveu|schreef|skrev|skriver|napisał\(a\)|napisała|napisał|pisze|написал\(а\)|написала|написал|пишет|kirjoitti|yazdı)";
+const WROTE: &str = r"(?:het volgende geschreven|geschreven|folgendes geschrieben|geschrieben|wrote|writes|said|schrieb|schreibt|a écrit|a ecrit|escribió|escribio|ha scritto|scrive|escreveu|schreef|skrev|skriver|napisał\(a\)|napisała|napisał|pisze|написал\(а\)|написала|написал|пишет|kirjoitti|yazdı)";
 
 pub(crate) static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
     Patterns {
@@ -65,6 +68,8 @@ pub(crate) static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
         // colon ("2011/4/7 Fred <fred@example.com>"), or with only the name.
         r"^\d{4}[-./年]\s*\d{1,2}[-./月]\s*\d{1,2}.{0,200}<\s*[^<>\s]+@[^<>\s]+\s*>\s*[:：]?\s*$",
         r"^\d{4}-\d{2}-\d{2} \d{1,2}:\d{2} GMT[+-]\d{1,2}:\d{2} .{1,120}$",
+        // Any locale: a time, then the sender's address ending the attribution.
+        r"^.{0,120}\d{1,2}[:.]\d{2}.{0,150}<\s*[^<>\s]+@[^<>\s]+\s*>\s*[:：]\s*$",
         // Japanese ("… のメッセージ:", "… が書きました:") and Chinese ("… 写道：").
         r"^.{0,250}(?:のメッセージ|が書きました|は書きました|写道|寫道)\s*[:：]?\s*$",
     ]
@@ -78,11 +83,11 @@ pub(crate) static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
         r"(?i)^[*_]{0,2}(?:sent|date|to|cc|subject|gesendet|datum|an|betreff|envoyé|envoye|date d'envoi|à|a|objet|enviado|fecha|para|asunto|inviato|data|oggetto|verzonden|aan|onderwerp|skickat|till|ämne|sendt|til|emne|wysłano|do|temat|отправлено|кому|тема|дата|送信日時|宛先|件名|发送时间|收件人|主题|lähetetty|vastaanottaja|aihe|gönderildi|konu)\s*[*_]{0,2}\s*[:：]",
     ),
     separator: compile(
-        r"(?i)^[\s>*_]*(?:-{2,}|_{2,}|={2,})?\s*(?:original message|reply message|antwort nachricht|ursprüngliche nachricht|message d'origine|mensaje original|messaggio originale|oorspronkelijk bericht|oorspronkelijk e-mailbericht|ursprungligt meddelande|opprinnelig melding|original meddelelse|oprindelig meddelelse|wiadomość oryginalna|oryginalna wiadomość|исходное сообщение|пересылаемое сообщение|alkuperäinen viesti|forwarded message|weitergeleitete nachricht|message transféré|mensaje reenviado|messaggio inoltrato|doorgestuurd bericht|vidarebefordrat meddelande|videresendt meddelelse|videresendt melding|wiadomość przekazana dalej|begin forwarded message|anfang der weitergeleiteten nachricht|début du message réexpédié|inicio del mensaje reenviado|原始邮件|原始郵件|元のメッセージ|転送されたメッセージ)\s*[:：]?\s*(?:-{2,}|_{2,}|={2,})?[*_]*\s*$",
+        r"(?i)^[\s>*_]*(?:[-‐‑‒–—]{2,}|_{2,}|={2,})?\s*(?:original message|reply message|antwort nachricht|ursprüngliche nachricht|message d'origine|mensaje original|messaggio originale|oorspronkelijk bericht|oorspronkelijk e-mailbericht|ursprungligt meddelande|opprinnelig melding|original meddelelse|oprindelig meddelelse|wiadomość oryginalna|oryginalna wiadomość|исходное сообщение|пересылаемое сообщение|alkuperäinen viesti|forwarded message|weitergeleitete nachricht|message transféré|mensaje reenviado|messaggio inoltrato|doorgestuurd bericht|vidarebefordrat meddelande|videresendt meddelelse|videresendt melding|wiadomość przekazana dalej|begin forwarded message|anfang der weitergeleiteten nachricht|début du message réexpédié|inicio del mensaje reenviado|原始邮件|原始郵件|元のメッセージ|転送されたメッセージ)\s*[:：]?\s*(?:[-‐‑‒–—]{2,}|_{2,}|={2,})?[*_]*\s*$",
     ),
     rule: compile(r"^\s*(?:_{8,}|-{8,})\s*$"),
     footer: compile(
-        r"(?i)^[\s(<\[*]*(?:(?:sent|envoyé|enviado|inviato|verzonden|skickat|sendt|wysłane|отправлено|gesendet)\s(?:from|with|via|by|de|depuis|desde|do|de meu|da|dal|met|vanaf|van|från|fra|z|с|von)\s(?:my\s|mon\s|mi\s|meu\s|mijn\s|min\s|mojego\s|meinem\s)?(?:\S+\s){0,2}?(?:\[?(?:mail|outlook|iphone|ipad|ipod|android|galaxy|samsung|htc|blackberry|mobile|mobil|phone|cell|device|airmail|mailbox|yahoo|windows|sparrow|handy|smartphone|tablet|alcatel|nokia|sony|xperia|pixel|huawei|oneplus|motorola|lg|k-9|tablette|portable|teléfono|telefon|telefono|móvil|celular|ti-\d+)\b)|get\s\[?outlook for\b|von meinem\s.{1,40}\sgesendet|diese nachricht wurde von meinem\s|someone from mobile|from my iphone|iphoneから送信|发自我的|發自我的|從我的\s?\S+\s?傳送).{0,120}$",
+        r"(?i)^[\s(<\[*]*(?:(?:sent|envoyé|enviado|inviato|verzonden|verstuurd|skickat|sendt|wysłane|отправлено|gesendet)\s(?:from|with|via|by|de|depuis|desde|do|de meu|da|dal|met|vanaf|van|från|fra|z|с|von)\s(?:my\s|mon\s|mi\s|meu\s|mijn\s|min\s|mojego\s|meinem\s)?(?:\S+\s){0,2}?(?:\[?(?:mail|outlook|iphone|ipad|ipod|android|galaxy|samsung|htc|blackberry|mobile|mobil|phone|cell|device|airmail|mailbox|yahoo|windows|sparrow|protonmail|proton mail|handy|smartphone|tablet|alcatel|nokia|sony|xperia|pixel|huawei|oneplus|motorola|lg|k-9|tablette|portable|teléfono|telefon|telefono|móvil|celular|ti-\d+)\b)|get\s\[?outlook for\b|holen sie sich outlook für|obtenir outlook pour|obtener outlook para|scarica outlook per|download outlook voor|hämta outlook för|få outlook til|pobierz outlook dla|baixe o outlook para|von meinem\s.{1,40}\sgesendet|diese nachricht wurde von meinem\s|someone from mobile|from my iphone|iphoneから送信|发自我的|發自我的|從我的\s?\S+\s?傳送).{0,120}$",
     ),
     quote_intro: compile(r"^.{1,200}[:：]\s*$"),
     short_attribution: compile(&format!(r"(?i)^[\w .'\-]{{1,60}}\s{WROTE}\s*[:：]\s*$")),
@@ -92,6 +97,7 @@ pub(crate) static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
     forwarded: compile(
         r"(?i)forward|weitergeleitet|transféré|reenviado|inoltrato|doorgestuurd|vidarebefordrat|videresendt|przekazana|пересылаемое|転送",
     ),
+    attribution_start: compile(r"(?i)^(?:on|at|am|le|el|il|em|no dia|op|den|på|w dniu|dnia|в|\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|(?:mon|tue|wed|thu|fri|sat|sun|mo|di|mi|do|fr|sa|so|lun|mar|mer|jeu|ven|sam|dim|man|tir|ons|tor|fre|lør|søn|tis|fre|lör|sön|pon|wt|śr|czw|pt|sob|niedz|пн|вт|ср|чт|пт|сб|вс|понедельник|вторник|среда|четверг|пятница|суббота|воскресенье)\.?,?)\b|^\d{4}\s*年"),
     dash_signoff: compile(r"^-\s?\p{Lu}[\p{L}.'\-]+(?:\s\p{Lu}[\p{L}.'\-]+){0,3}\s*$"),
 }
 });

@@ -64,6 +64,14 @@ fn attribution_at(lines: &[&str], i: usize) -> Option<usize> {
         if joined.chars().count() > 400 {
             return None;
         }
+        // Every attribution pattern ends in a colon, a dash or an address, or starts with a
+        // date: anything else cannot match, and most lines are skipped without a regex.
+        let ends = line.ends_with([':', '：', '-', '>'])
+            || line.ends_with("写道")
+            || line.ends_with("寫道");
+        if !ends && !joined.starts_with(|c: char| c.is_ascii_digit()) {
+            continue;
+        }
         for (n, pattern) in PATTERNS.attribution.iter().enumerate() {
             // A wrapped sender-first attribution must show its address on its first line,
             // or a line of text above an attribution would be taken for part of it.
@@ -122,6 +130,14 @@ fn find_cut(lines: &[&str]) -> Option<Cut> {
             });
         }
         if let Some(span) = attribution_at(lines, i) {
+            // A line of the reply joined to the attribution below it is not part of it:
+            // when one starts further down within the span, cut there.
+            if (i + 1..i + span).any(|j| {
+                PATTERNS.attribution_start.is_match(lines[j].trim())
+                    && attribution_at(lines, j).is_some()
+            }) {
+                continue;
+            }
             return Some(Cut {
                 at: i,
                 span,
@@ -188,6 +204,65 @@ fn drop_trailing_quotes(lines: &mut Vec<&str>) -> bool {
     }
     lines.truncate(end);
     true
+}
+
+/// Whether the person answered between quotes: a quote, then their text, then another
+/// quote or more text below it (an inline reply), rather than one quote on top.
+fn answers_between_quotes(lines: &[&str]) -> bool {
+    let mut seen_quote = false;
+    let mut answered = false;
+    for line in lines {
+        if blank(line) {
+            continue;
+        }
+        if quoted(line) {
+            if answered {
+                return true;
+            }
+            seen_quote = true;
+        } else if seen_quote && words(line) {
+            answered = true;
+        }
+    }
+    false
+}
+
+/// Whether a line reads as words (a broken-off link or code fragment between quote lines
+/// does not make an inline answer).
+fn words(line: &str) -> bool {
+    line.split_whitespace()
+        .filter(|token| {
+            !token.contains("://") && token.chars().filter(|c| c.is_alphabetic()).count() >= 2
+        })
+        .count()
+        >= 2
+}
+
+/// Drops quoted attribution lines ("> On …, Fred wrote:", as Apple Mail puts them inside
+/// the quote) and the empty quote lines right below them, which inline replies keep.
+fn drop_quoted_attributions(lines: &mut Vec<&str>) {
+    let mut i = 0;
+    while i < lines.len() {
+        let unquoted = lines[i].trim_start().trim_start_matches('>').trim();
+        if quoted(lines[i])
+            && unquoted.ends_with([':', '：'])
+            && PATTERNS.attribution.iter().any(|p| p.is_match(unquoted))
+        {
+            lines.remove(i);
+            while i < lines.len()
+                && quoted(lines[i])
+                && lines[i]
+                    .trim_start()
+                    .trim_start_matches('>')
+                    .trim()
+                    .is_empty()
+            {
+                lines.remove(i);
+            }
+        } else {
+            i += 1;
+        }
+    }
 }
 
 fn trim_end(lines: &mut Vec<&str>) {
@@ -268,6 +343,9 @@ pub fn extract(text: &str) -> Extracted {
     let mut lines: Vec<&str> = normalized.split('\n').collect();
     // "reply On Wed, … wrote:" on one line: the text before the attribution is the reply.
     for line in lines.iter_mut() {
+        if !line.trim_end().ends_with([':', '：']) {
+            continue;
+        }
         // A line that starts as an attribution is one, whatever it contains.
         if PATTERNS.attribution[0].is_match(line.trim()) {
             continue;
@@ -286,6 +364,23 @@ pub fn extract(text: &str) -> Extracted {
         None => (lines.clone(), Rule::None, Confidence::High),
     };
     trim_start(&mut kept);
+    // Inline answers below an attribution ("Hi Fred, answers inline. On …, Fred wrote:
+    // > question / answer"): the answers are the reply, with the quotes they answer.
+    if !kept.is_empty()
+        && let Some(cut) = &cut
+        && cut.rule == Rule::Attribution
+    {
+        let mut after: Vec<&str> = lines[cut.at + cut.span..].to_vec();
+        if let Some(next) = find_cut(&after) {
+            after.truncate(next.at);
+        }
+        if answers_between_quotes(&after) {
+            trim_end(&mut kept);
+            kept.push("");
+            kept.extend(after.into_iter().skip_while(|l| blank(l)));
+            rule = Rule::Quote;
+        }
+    }
     // Bottom-posting: nothing above the history; the reply follows the quote.
     if kept.is_empty()
         && let Some(cut) = &cut
@@ -293,11 +388,16 @@ pub fn extract(text: &str) -> Extracted {
     {
         let forwarded =
             cut.rule == Rule::OriginalMessage && PATTERNS.forwarded.is_match(lines[cut.at]);
-        let mut below: Vec<&str> = lines[cut.at + cut.span..]
-            .iter()
-            .copied()
-            .skip_while(|l| blank(l) || quoted(l))
-            .collect();
+        let after: Vec<&str> = lines[cut.at + cut.span..].to_vec();
+        let mut below: Vec<&str> = if answers_between_quotes(&after) {
+            after.clone()
+        } else {
+            after
+                .iter()
+                .copied()
+                .skip_while(|l| blank(l) || quoted(l))
+                .collect()
+        };
         if forwarded {
             // A forwarded mail with nothing above: its text is what the person sends.
             let headers = below.iter().take_while(|l| !blank(l)).count();
@@ -332,6 +432,7 @@ pub fn extract(text: &str) -> Extracted {
             break;
         }
     }
+    drop_quoted_attributions(&mut kept);
     trim_start(&mut kept);
     trim_end(&mut kept);
     let reply_text = join(&kept);
