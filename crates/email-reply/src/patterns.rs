@@ -30,6 +30,9 @@ pub(crate) struct Patterns {
     pub trailing_attribution: Regex,
     /// A one-line sign-off with a dash: "-Abhishek Kona".
     pub dash_signoff: Regex,
+    /// An attribution with the quoted text going on after it on the same line, as Yahoo
+    /// for Android writes it ("On …, Fred wrote:   Hi Tina,").
+    pub attribution_then_text: Regex,
     /// How an attribution that stands on its own starts ("On", "Am", a date …), as
     /// opposed to the continuation of a wrapped one ("<fred@example.com> wrote:").
     pub attribution_start: Regex,
@@ -97,6 +100,9 @@ pub(crate) static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
     forwarded: compile(
         r"(?i)forward|weitergeleitet|transféré|reenviado|inoltrato|doorgestuurd|vidarebefordrat|videresendt|przekazana|пересылаемое|転送",
     ),
+    attribution_then_text: compile(&format!(
+        r"(?i)^(?:on|am|le|el|il|em|op|den)\s.{{0,250}}<[^<>\s]+@[^<>\s]+>\s*{WROTE}\s*[:：]\s+\S"
+    )),
     attribution_start: compile(r"(?i)^(?:on|at|am|le|el|il|em|no dia|op|den|på|w dniu|dnia|в|\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|(?:mon|tue|wed|thu|fri|sat|sun|mo|di|mi|do|fr|sa|so|lun|mar|mer|jeu|ven|sam|dim|man|tir|ons|tor|fre|lør|søn|tis|fre|lör|sön|pon|wt|śr|czw|pt|sob|niedz|пн|вт|ср|чт|пт|сб|вс|понедельник|вторник|среда|четверг|пятница|суббота|воскресенье)\.?,?)\b|^\d{4}\s*年"),
     dash_signoff: compile(r"^-\s?\p{Lu}[\p{L}.'\-]+(?:\s\p{Lu}[\p{L}.'\-]+){0,3}\s*$"),
 }

@@ -86,6 +86,22 @@ fn attribution_at(lines: &[&str], i: usize) -> Option<usize> {
     None
 }
 
+/// Whether an attribution starts at line `j` on its own (rather than continuing one
+/// wrapped from the line above, like "<fred@example.com> wrote:").
+fn stands_alone(lines: &[&str], j: usize) -> bool {
+    let line = lines[j].trim();
+    let continuation = line.starts_with(['<', '(', '"', '>'])
+        || line
+            .split_whitespace()
+            .next()
+            .is_some_and(|first| first.contains('@'));
+    match attribution_at(lines, j) {
+        Some(_) if PATTERNS.attribution_start.is_match(line) => true,
+        Some(1) => !continuation,
+        _ => false,
+    }
+}
+
 /// Whether a header block ("From: … / Sent: … / To: …") starts at `i`: a "From:" line
 /// with another header close below it, or two header lines in a row ("Date: … / To: …").
 fn header_block_at(lines: &[&str], i: usize) -> bool {
@@ -132,15 +148,19 @@ fn find_cut(lines: &[&str]) -> Option<Cut> {
         if let Some(span) = attribution_at(lines, i) {
             // A line of the reply joined to the attribution below it is not part of it:
             // when one starts further down within the span, cut there.
-            if (i + 1..i + span).any(|j| {
-                PATTERNS.attribution_start.is_match(lines[j].trim())
-                    && attribution_at(lines, j).is_some()
-            }) {
+            if (i + 1..i + span).any(|j| stands_alone(lines, j)) {
                 continue;
             }
             return Some(Cut {
                 at: i,
                 span,
+                rule: Rule::Attribution,
+            });
+        }
+        if PATTERNS.attribution_then_text.is_match(line) {
+            return Some(Cut {
+                at: i,
+                span: 1,
                 rule: Rule::Attribution,
             });
         }

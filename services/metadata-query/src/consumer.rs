@@ -190,7 +190,13 @@ impl Projector {
                     Ok(update) => {
                         planned.push(Planned {
                             update,
-                            feed_position: feed_position_of(&delivery.properties),
+                            // Only once the first catch-up is done: before, a restarted
+                            // catch-up would skip history the queue never had.
+                            feed_position: self
+                                .caught_up
+                                .load(Ordering::Relaxed)
+                                .then(|| feed_position_of(&delivery.properties))
+                                .flatten(),
                         });
                         good.push(delivery);
                     }

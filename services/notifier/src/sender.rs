@@ -3,10 +3,11 @@
 //!
 //! Exactly once, as far as SMTP allows: a mail's outcome is written the moment the server
 //! has answered, by a recorder that groups whatever outcomes are waiting into one
-//! transaction (the writes are batched, not the window). A crash can therefore repeat only
-//! the mails in flight at that instant: accepted by the server but not yet recorded. Their
-//! claim expires after `NOTIFIER_CLAIM_TIMEOUT_SECS` and they are sent again, with the same
-//! `Message-ID`.
+//! transaction (the writes are batched, not the window). A send holds one of
+//! `SMTP_CONNECTIONS` permits until its outcome is recorded, so at any instant at most
+//! that many mails are at the server or accepted and not yet recorded: a crash repeats at
+//! most those. Their claim expires after `NOTIFIER_CLAIM_TIMEOUT_SECS` and they are sent
+//! again, with the same `Message-ID`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,7 +15,7 @@ use std::time::Duration;
 use chrono::Utc;
 use conversations_db::{DbError, OutboxEvent};
 use futures_util::StreamExt;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
 
 use crate::config::NotifierConfig;
 use crate::events::{Notification, Outcome, notification_event};
@@ -43,6 +44,8 @@ struct Finished {
     id: String,
     outcome: DeliveryOutcome,
     event: OutboxEvent,
+    /// Released once the outcome is recorded, letting the next mail go.
+    permit: Option<OwnedSemaphorePermit>,
 }
 
 impl Sender {
@@ -95,10 +98,14 @@ impl Sender {
         let attempted = claimed.len();
         let (finished, outcomes) = mpsc::unbounded_channel();
         let mailer = self.mailer.clone();
+        let unrecorded = Arc::new(Semaphore::new(self.config.smtp_connections));
         let sending = futures_util::stream::iter(claimed)
             .map(|d| {
                 let mailer = mailer.clone();
+                let unrecorded = unrecorded.clone();
                 async move {
+                    // Waits while SMTP_CONNECTIONS mails are sent and not yet recorded.
+                    let permit = unrecorded.acquire_owned().await.ok();
                     let sent = match &d.raw_message {
                         Some(raw) => {
                             mailer
@@ -107,14 +114,16 @@ impl Sender {
                         }
                         None => Err(SendError::Permanent("nothing to send".into())),
                     };
-                    (d, sent)
+                    (d, sent, permit)
                 }
             })
             .buffer_unordered(self.config.smtp_connections)
             // The stream owns the channel's sender: when the last send ends, the stream is
             // dropped and the recorder stops after writing what is left.
-            .for_each(move |(d, sent)| {
-                let _ = finished.send(self.finish(&d, sent));
+            .for_each(move |(d, sent, permit)| {
+                let mut done = self.finish(&d, sent);
+                done.permit = permit;
+                let _ = finished.send(done);
                 futures_util::future::ready(())
             });
         tokio::join!(sending, self.record(&claimer, outcomes));
@@ -166,6 +175,7 @@ impl Sender {
             id: d.id.clone(),
             outcome,
             event,
+            permit: None,
         }
     }
 
@@ -178,7 +188,14 @@ impl Sender {
                 .iter()
                 .map(|f| (f.id.clone(), f.outcome.clone()))
                 .collect();
-            let events: Vec<OutboxEvent> = waiting.drain(..).map(|f| f.event).collect();
+            let mut permits = Vec::with_capacity(waiting.len());
+            let events: Vec<OutboxEvent> = waiting
+                .drain(..)
+                .map(|f| {
+                    permits.push(f.permit);
+                    f.event
+                })
+                .collect();
             let (results, events) = (Arc::new(results), Arc::new(events));
             let mut backoff = Duration::from_millis(50);
             loop {
@@ -199,6 +216,8 @@ impl Sender {
                     }
                 }
             }
+            // Recorded: the next mails may go.
+            drop(permits);
             self.relay_wake.notify_one();
         }
     }
