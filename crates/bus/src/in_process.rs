@@ -41,9 +41,4 @@ impl InProcessBus {
             newer
         });
     }
-
-    /// The newest head announced.
-    pub fn head(&self) -> i64 {
-        *self.head.borrow()
-    }
 }

@@ -10,7 +10,7 @@ use std::net::TcpListener;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use conversations::AllInOne;
 use conversations_test_support::SmtpSink;
@@ -29,11 +29,18 @@ fn received(sink: &SmtpSink) -> (HashSet<String>, usize) {
 }
 
 async fn wait_until(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
-    let started = Instant::now();
-    while !done() {
-        assert!(started.elapsed() < limit, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let mut check = move || std::future::ready(done().then_some(()));
+    conversations_test_support::eventually(what, limit, &mut check).await;
+}
+
+/// Waits until `accepted` has grown by `more`: the burst is under way, whatever the
+/// machine's speed.
+async fn progressed(accepted: &AtomicUsize, more: usize) {
+    let target = accepted.load(Ordering::Relaxed) + more;
+    wait_until("posts to be accepted", Duration::from_secs(60), || {
+        accepted.load(Ordering::Relaxed) >= target
+    })
+    .await;
 }
 
 struct Api {
@@ -64,8 +71,13 @@ impl Api {
 
     /// Posts into the conversations from `tasks` concurrent clients until `stop` is set or
     /// the server stops answering; returns how many posts were accepted.
-    async fn burst(self: &Arc<Self>, ids: &[String], tasks: usize, stop: Arc<AtomicBool>) -> usize {
-        let accepted = Arc::new(AtomicUsize::new(0));
+    async fn burst(
+        self: &Arc<Self>,
+        ids: &[String],
+        tasks: usize,
+        stop: Arc<AtomicBool>,
+        accepted: Arc<AtomicUsize>,
+    ) -> usize {
         let mut handles = Vec::new();
         for t in 0..tasks {
             let (api, ids, stop, accepted) =
@@ -171,15 +183,15 @@ impl Process {
         );
         let client = reqwest::Client::new();
         let ready = format!("{}/readyz", self.base);
-        for _ in 0..200 {
-            if let Ok(r) = client.get(&ready).send().await
-                && r.status() == 200
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("the all-in-one did not become ready");
+        conversations_test_support::eventually(
+            "the all-in-one to be ready",
+            Duration::from_secs(10),
+            || async {
+                let r = client.get(&ready).send().await.ok()?;
+                (r.status() == 200).then_some(())
+            },
+        )
+        .await;
     }
 
     async fn kill(&mut self) {
@@ -225,12 +237,13 @@ async fn killed_mid_burst_the_all_in_one_sends_every_notification_after_a_restar
         ids.push(api.create(n).await);
     }
     let stop = Arc::new(AtomicBool::new(false));
+    let accepted = Arc::new(AtomicUsize::new(0));
     let posting = {
-        let (api, ids, stop) = (api.clone(), ids.clone(), stop.clone());
-        tokio::spawn(async move { api.burst(&ids, 8, stop).await })
+        let (api, ids, stop, count) = (api.clone(), ids.clone(), stop.clone(), accepted.clone());
+        tokio::spawn(async move { api.burst(&ids, 8, stop, count).await })
     };
     // Kill it while posts pour in and the notifier is behind.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    progressed(&accepted, 300).await;
     let (before_kill, _) = received(&sink);
     process.kill().await;
     stop.store(true, Ordering::Relaxed);
@@ -301,11 +314,13 @@ async fn a_notifier_that_cannot_keep_up_works_off_its_backlog_after_the_load() {
         ids.push(api.create(n).await);
     }
     let stop = Arc::new(AtomicBool::new(false));
+    let accepted = Arc::new(AtomicUsize::new(0));
     let posting = {
-        let (api, ids, stop) = (api.clone(), ids.clone(), stop.clone());
-        tokio::spawn(async move { api.burst(&ids, 8, stop).await })
+        let (api, ids, stop, count) = (api.clone(), ids.clone(), stop.clone(), accepted.clone());
+        tokio::spawn(async move { api.burst(&ids, 8, stop, count).await })
     };
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Far more posts than one connection at 10 ms a mail can send meanwhile.
+    progressed(&accepted, 600).await;
     stop.store(true, Ordering::Relaxed);
     let accepted = posting.await.unwrap();
     let committed = api.messages(&ids).await;

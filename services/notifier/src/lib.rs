@@ -51,8 +51,6 @@ pub struct Notifier {
     tasks: Vec<JoinHandle<()>>,
     /// Whether the consumer is connected to its broker.
     pub health: Arc<SinkHealth>,
-    /// Whether the relay of the notifier's own events reaches its sink.
-    pub relay_health: Arc<SinkHealth>,
     handled: Arc<AtomicU64>,
     prune_floor: FloorSlot,
 }
@@ -72,7 +70,6 @@ impl Notifier {
         let send_wake = Arc::new(Notify::new());
         let relay_wake = Arc::new(Notify::new());
         let health = Arc::new(SinkHealth::default());
-        let relay_health = Arc::new(SinkHealth::default());
         let handled = Arc::new(AtomicU64::new(0));
         let consumer = consumer::Consumer {
             config: config.clone(),
@@ -89,7 +86,7 @@ impl Notifier {
             store.outbox(),
             sink,
             relay_wake.clone(),
-            relay_health.clone(),
+            Arc::new(SinkHealth::default()),
             RelayConfig::default(),
         );
         let relay = tokio::spawn(relay.run());
@@ -120,7 +117,6 @@ impl Notifier {
         Ok(Self {
             tasks: vec![consume, send, relay, pruner],
             health,
-            relay_health,
             handled,
             prune_floor,
         })

@@ -398,8 +398,8 @@ impl System {
         ids: &[String],
         tasks: usize,
         stop: Arc<AtomicBool>,
+        accepted: Arc<AtomicUsize>,
     ) -> usize {
-        let accepted = Arc::new(AtomicUsize::new(0));
         let mut handles = Vec::new();
         for t in 0..tasks {
             let (system, ids, stop, accepted) =
@@ -430,6 +430,26 @@ impl System {
             handle.await.unwrap();
         }
         accepted.load(Ordering::Relaxed)
+    }
+
+    /// `SELECT count(*) AS n …` on one service's database (0: conversation-api's, 1: the
+    /// notifier's, 2: metadata-query's).
+    pub async fn count(&self, database: usize, sql: &str) -> i64 {
+        let url = self.database_urls[database].clone();
+        let sql = sql.to_owned();
+        tokio::task::spawn_blocking(move || {
+            use diesel::{Connection, RunQueryDsl};
+            #[derive(diesel::QueryableByName)]
+            struct Count {
+                #[diesel(sql_type = diesel::sql_types::BigInt)]
+                n: i64,
+            }
+            let mut conn = diesel::PgConnection::establish(&url).unwrap();
+            let rows: Vec<Count> = diesel::sql_query(sql).load(&mut conn).unwrap();
+            rows.first().map_or(0, |r| r.n)
+        })
+        .await
+        .unwrap()
     }
 
     /// Every table of every service's database whose rows mention `needle` (as text, or
@@ -492,9 +512,15 @@ impl System {
     /// Starts posting into `ids` from 4 clients in the background (see [`System::burst`]).
     pub fn start_burst(self: &Arc<Self>, ids: &[String]) -> Burst {
         let stop = Arc::new(AtomicBool::new(false));
-        let (system, ids, flag) = (self.clone(), ids.to_vec(), stop.clone());
-        let task = tokio::spawn(async move { system.burst(&ids, 4, flag).await });
-        Burst { stop, task }
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let (system, ids, flag, count) =
+            (self.clone(), ids.to_vec(), stop.clone(), accepted.clone());
+        let task = tokio::spawn(async move { system.burst(&ids, 4, flag, count).await });
+        Burst {
+            stop,
+            accepted,
+            task,
+        }
     }
 
     /// Stops every service and deletes the exchange and queues (the databases drop with
@@ -538,10 +564,21 @@ impl System {
 /// Posts running in the background.
 pub struct Burst {
     stop: Arc<AtomicBool>,
+    accepted: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<usize>,
 }
 
 impl Burst {
+    /// Waits until `more` further posts have been accepted: the load is in progress
+    /// (what the test does next happens in the middle of it, however fast the machine).
+    pub async fn progressed(&self, more: usize) {
+        let target = self.accepted.load(Ordering::Relaxed) + more;
+        eventually("posts to be accepted", Duration::from_secs(60), || async {
+            (self.accepted.load(Ordering::Relaxed) >= target).then_some(())
+        })
+        .await;
+    }
+
     /// Stops posting; returns how many posts were accepted.
     pub async fn stop(self) -> usize {
         self.stop.store(true, Ordering::Relaxed);

@@ -94,10 +94,10 @@ async fn cutting_the_broker_in_the_middle_of_a_burst_loses_nothing() {
     let ids = system.conversations(10).await;
     let burst = system.start_burst(&ids);
     for _ in 0..3 {
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        burst.progressed(100).await;
         system.broker.cut();
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    burst.progressed(100).await;
     assert!(burst.stop().await > 0);
     // Redelivered events are recognised: no mail twice without a crash.
     check_nothing_lost(&system, &ids, 0).await;
@@ -117,13 +117,13 @@ async fn killing_the_notifier_between_send_and_record_repeats_at_most_the_mails_
     );
     let ids = system.conversations(10).await;
     let burst = system.start_burst(&ids);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    burst.progressed(300).await;
     // SIGKILL while posts pour in and mails are being handed to the SMTP server.
     system.notifier.kill().await;
     let sent_before = system.mails().0.len();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    burst.progressed(100).await;
     system.notifier.start().await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    burst.progressed(100).await;
     assert!(burst.stop().await > 0);
     let committed: u64 = system.message_counts(&ids).await.values().sum();
     assert!(
@@ -139,12 +139,12 @@ async fn restarting_conversation_api_during_posts_loses_nothing() {
     let system = Arc::new(System::start(Options::default()).await);
     let ids = system.conversations(10).await;
     let burst = system.start_burst(&ids);
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    burst.progressed(200).await;
     // SIGKILL in the middle of the posts: events committed but not yet published stay in
     // the outbox, and the next process publishes them.
     system.api.kill().await;
     system.api.start().await;
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    burst.progressed(100).await;
     let accepted = burst.stop().await;
     let counts: HashMap<String, u64> = system.message_counts(&ids).await;
     let committed: u64 = counts.values().sum();
@@ -225,21 +225,22 @@ async fn a_deleted_conversation_leaves_no_trace_in_any_service() {
         .await
         .unwrap();
     assert_eq!(deleted.status(), 204);
-    let mut left = Vec::new();
-    for _ in 0..300 {
-        left = system.tables_mentioning(&needle).await;
-        if left.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(left.is_empty(), "still found in {left:?}");
-    // The deletion itself is in the feed, for replicas catching up later.
-    assert_eq!(
-        system
-            .read(&format!("/api/v1/conversations/{id}/1/deliveries"))
-            .await,
-        None
+    // Wait until both consumers have handled the deletion (not until the string is gone):
+    // metadata-query no longer knows the message, the notifier has recorded the erasure.
+    let erased = format!(
+        "SELECT count(*) AS n FROM nt_deleted_conversations WHERE conversation_id = '{id}'"
     );
+    let delivery = format!("/api/v1/conversations/{id}/1/deliveries");
+    eventually(
+        "both consumers to handle the deletion",
+        Duration::from_secs(30),
+        || async {
+            (system.read(&delivery).await.is_none() && system.count(1, &erased).await == 1)
+                .then_some(())
+        },
+    )
+    .await;
+    let left = system.tables_mentioning(&needle).await;
+    assert!(left.is_empty(), "still found in {left:?}");
     system.cleanup().await;
 }
