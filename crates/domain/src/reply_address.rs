@@ -91,6 +91,11 @@ impl ReplyAddressCodec {
         }
     }
 
+    /// `REPLY_DOMAIN`, lower-case.
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+
     fn tag(
         &self,
         kind: CodeKind,

@@ -69,6 +69,81 @@ pub mod feed {
     }
 }
 
+/// The internal routes of conversation-api that inbound-mail calls (`INTERNAL_TOKEN`):
+/// their paths and bodies, shared so that both sides agree. Ids are UUIDs in text.
+pub mod internal {
+    use serde::{Deserialize, Serialize};
+
+    /// `GET {REPLY_TARGETS}/{conversation}/{participant}`.
+    pub const REPLY_TARGETS: &str = "/internal/v1/reply-targets";
+    /// `POST /internal/v1/conversations/{id}/email-replies`.
+    pub fn email_replies(conversation: &str) -> String {
+        format!("/internal/v1/conversations/{conversation}/email-replies")
+    }
+    /// `POST {VERIFY_KEY}`.
+    pub const VERIFY_KEY: &str = "/internal/v1/keys/verify";
+
+    /// Whom a reply address names: what inbound-mail needs to verify the address's HMAC
+    /// (the application) and the sender (the participant's address).
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct ReplyTarget {
+        /// The conversation's application.
+        pub app_id: String,
+        /// The conversation.
+        pub conversation_id: String,
+        /// The participant the address was given to.
+        pub participant_id: String,
+        /// The participant's address, to compare with the mail's `From`.
+        pub email: String,
+        /// False once the participant has left: their replies are refused.
+        pub active: bool,
+        /// Messages in the conversation.
+        pub message_count: u64,
+    }
+
+    /// A reply that came by email, to post as the participant.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct EmailReply {
+        /// The conversation's application (as the reply target said).
+        pub app_id: String,
+        /// Who wrote it.
+        pub participant_id: String,
+        /// The text kept from the mail.
+        pub text: String,
+        /// Derived from the mail's Message-ID: the same mail never posts twice.
+        pub idempotency_key: String,
+        /// The message the mail answered (from `In-Reply-To`): the replier has read up
+        /// to it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub read_up_to: Option<u64>,
+    }
+
+    /// What was posted.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct PostedReply {
+        /// The conversation.
+        pub conversation_id: String,
+        /// The new message's number.
+        pub seq: u64,
+    }
+
+    /// `POST /internal/v1/keys/verify` body.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    pub struct KeyToVerify {
+        /// The API key presented to another service.
+        pub key: String,
+    }
+
+    /// The application an API key belongs to.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct KeyOwner {
+        /// The application.
+        pub app_id: String,
+    }
+}
+
 /// The `schema_version` written by this crate.
 pub const SCHEMA_VERSION: u32 = 1;
 

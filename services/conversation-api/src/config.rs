@@ -35,6 +35,10 @@ pub struct Config {
     /// (`GET /internal/v1/events`) new metadata-query replicas catch up from; unset
     /// disables the feed.
     pub feed_token: Option<String>,
+    /// `INTERNAL_TOKEN`: bearer token (≥ 32 characters) of the internal routes
+    /// inbound-mail calls (`/internal/v1/reply-targets`, `…/email-replies`,
+    /// `/internal/v1/keys/verify`); unset disables them. The all-in-one sets one itself.
+    pub internal_token: Option<String>,
     /// `SMTP_URL`: read for the notifier; conversation-api itself sends no mail.
     pub smtp_url: Option<String>,
     /// `MAX_BODY_BYTES`: largest accepted request body. Default 262144 (256 KiB).
@@ -104,7 +108,16 @@ impl Config {
             }
             other => other,
         };
+        let internal_token = match lookup("INTERNAL_TOKEN") {
+            Some(token) if token.len() < 32 => {
+                return Err(ConfigError(
+                    "INTERNAL_TOKEN must be at least 32 characters".into(),
+                ));
+            }
+            other => other,
+        };
         Ok(Self {
+            internal_token,
             database_pool_size: parse_or(&lookup, "DATABASE_POOL_SIZE", 10)?,
             amqp_url: lookup("AMQP_URL"),
             amqp_exchange: lookup("AMQP_EXCHANGE")

@@ -31,6 +31,8 @@ pub struct AppState {
     pub tokens: Option<ParticipantTokenCodec>,
     /// Bearer token of the internal event feed; `None` disables the feed.
     pub feed_token: Option<String>,
+    /// Bearer token of the internal routes inbound-mail calls; `None` disables them.
+    pub internal_token: Option<String>,
     /// Notified after each commit so the relay publishes at once.
     pub relay_wake: Arc<Notify>,
     /// Whether the relay reaches its broker (for `/readyz`).
@@ -133,6 +135,7 @@ impl Application {
                 .token_secret_bytes()
                 .map(|s| ParticipantTokenCodec::new(s.to_vec())),
             feed_token: config.feed_token.clone(),
+            internal_token: config.internal_token.clone(),
             relay_wake: relay_wake.clone(),
             sink_health,
         });

@@ -51,7 +51,7 @@ impl PageQuery {
     }
 }
 
-fn new_messages(outcome: &Outcome) -> Vec<Message> {
+pub(crate) fn new_messages(outcome: &Outcome) -> Vec<Message> {
     outcome
         .events
         .iter()

@@ -4,6 +4,7 @@
 pub mod conversations;
 pub mod feed;
 pub mod health;
+pub mod inbound;
 pub mod messages;
 pub mod participants;
 pub mod read;
@@ -103,6 +104,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .route(web::get().to(feed::events))
             .default_service(not_allowed()),
     )
+    .configure(inbound::configure)
     .service(web::resource("/livez").route(web::get().to(health::livez)))
     .service(web::resource("/readyz").route(web::get().to(health::readyz)));
 }

@@ -1,0 +1,621 @@
+//! What happens to one mail, in order: read it, refuse our own mail coming back, find our
+//! address, ask conversation-api whom it names, verify it, classify, check the sender,
+//! de-duplicate, cap loops, extract the reply, post it, and record all of it in the
+//! incoming log. [`Inbound::evaluate`] decides without changing anything (that is
+//! `inbound-mail inspect`); [`Inbound::receive`] acts on the decision.
+
+use std::sync::Arc;
+
+use chrono::{DurationRound, TimeDelta, Utc};
+use conversations_domain::reply_address::{CodeKind, ReplyAddressCodec};
+use conversations_events::internal::{EmailReply, ReplyTarget};
+use conversations_inbound::Kind;
+use serde::Serialize;
+use tokio::sync::Notify;
+
+use crate::client::{ClientError, ConversationsClient};
+use crate::config::InboundConfig;
+use crate::decide::{self, Addressed, Outcome, Verdict};
+use crate::mail::{self, ReadMail};
+use crate::store::{Bounced, Details, InboundStore, LogEntry};
+
+/// A mail could not be handled now: nothing was decided for good, the sender's MTA (or
+/// the provider) tries again.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Unavailable(pub String);
+
+impl From<ClientError> for Unavailable {
+    fn from(e: ClientError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+impl From<conversations_db::DbError> for Unavailable {
+    fn from(e: conversations_db::DbError) -> Self {
+        Self(format!("inbound database: {e}"))
+    }
+}
+
+/// Everything decided about a mail: what `inspect` prints and what the log records.
+#[derive(Debug, Clone, Serialize)]
+pub struct Evaluation {
+    /// What happens (or would happen).
+    pub outcome: Outcome,
+    /// Why.
+    pub reason: String,
+    /// True when the mail names no reply address of ours that verifies: the MTA should
+    /// answer "no such user" (exit 67, HTTP 404).
+    pub unknown_address: bool,
+    /// reply, auto_reply, bounce, feedback_report; absent for unreadable mail.
+    pub classification: Option<String>,
+    /// `From`.
+    pub sender: String,
+    /// `Message-ID`, or the digest used in its place.
+    pub message_id: String,
+    /// `Subject`.
+    pub subject: String,
+    /// Our address it was sent to.
+    pub reply_address: Option<String>,
+    /// `reply` or `bounce` (the VERP address of a notification).
+    pub address_kind: Option<&'static str>,
+    /// Whether the address's signature verified.
+    pub signature_valid: Option<bool>,
+    /// Whether `From` is the participant the address was given to.
+    pub sender_matches: Option<bool>,
+    /// The application.
+    pub app_id: Option<String>,
+    /// The conversation.
+    pub conversation_id: Option<String>,
+    /// The participant.
+    pub participant_id: Option<String>,
+    /// The message the mail answered (`In-Reply-To`).
+    pub answers_seq: Option<u64>,
+    /// The text that is (or would be) posted.
+    pub reply_text: Option<String>,
+    /// What extraction cut.
+    pub elided_text: Option<String>,
+    /// The rule that cut it.
+    pub rule: Option<&'static str>,
+    /// How sure the cut is.
+    pub confidence: Option<&'static str>,
+    /// Attachment names (not stored yet).
+    pub attachments: Vec<String>,
+    /// The message posted (`posted`, and `duplicate` of a posted mail).
+    pub message_seq: Option<u64>,
+    /// For a bounce: the address, whether permanent, the status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bounce: Option<BounceFacts>,
+    #[serde(skip)]
+    dedupe_key: String,
+}
+
+/// What a bounce said about a participant's address.
+#[derive(Debug, Clone, Serialize)]
+pub struct BounceFacts {
+    /// The participant's address.
+    pub email: String,
+    /// A permanent failure.
+    pub permanent: bool,
+    /// The enhanced status code.
+    pub status: Option<String>,
+}
+
+/// What became of a received mail.
+#[derive(Debug, Clone, Serialize)]
+pub struct Handled {
+    /// The inbound id (in the log).
+    pub id: String,
+    /// The evaluation acted on.
+    #[serde(flatten)]
+    pub evaluation: Evaluation,
+}
+
+/// The inbound-mail service's core, shared by HTTP intake and replay.
+#[derive(Clone)]
+pub struct Inbound {
+    config: Arc<InboundConfig>,
+    codec: ReplyAddressCodec,
+    store: InboundStore,
+    client: ConversationsClient,
+    relay_wake: Arc<Notify>,
+}
+
+impl Inbound {
+    /// Puts the parts together.
+    pub fn new(
+        config: Arc<InboundConfig>,
+        store: InboundStore,
+        client: ConversationsClient,
+        relay_wake: Arc<Notify>,
+    ) -> Self {
+        let codec =
+            ReplyAddressCodec::new(config.reply_secret.clone(), config.reply_domain.clone());
+        Self {
+            config,
+            codec,
+            store,
+            client,
+            relay_wake,
+        }
+    }
+
+    /// The store (routes read the log through it).
+    pub fn store(&self) -> &InboundStore {
+        &self.store
+    }
+
+    /// Tells the relay that the outbox has a new event.
+    pub fn wake_relay(&self) {
+        self.relay_wake.notify_one();
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &InboundConfig {
+        &self.config
+    }
+
+    /// Decides what would happen to `raw`, changing nothing.
+    pub async fn evaluate(
+        &self,
+        raw: &[u8],
+        envelope_recipient: Option<&str>,
+    ) -> Result<Evaluation, Unavailable> {
+        self.evaluate_except(raw, envelope_recipient, None).await
+    }
+
+    /// [`Self::evaluate`], not counting the log entry `replayed` as an earlier delivery.
+    async fn evaluate_except(
+        &self,
+        raw: &[u8],
+        envelope_recipient: Option<&str>,
+        replayed: Option<&str>,
+    ) -> Result<Evaluation, Unavailable> {
+        let mut e = blank(Outcome::Rejected, String::new(), String::new());
+        let mail = match mail::read(raw) {
+            Ok(mail) => mail,
+            Err(unreadable) => {
+                e.reason = format!("unreadable mail: {unreadable}");
+                return Ok(e);
+            }
+        };
+        e.classification = Some(classification(&mail.kind).to_owned());
+        e.sender.clone_from(&mail.from);
+        e.message_id.clone_from(&mail.dedupe_id);
+        e.subject.clone_from(&mail.subject);
+        e.attachments.clone_from(&mail.attachments);
+        e.dedupe_key = format!("-:{}", mail.dedupe_id);
+        if decide::is_own_mail(&self.config.reply_domain, &mail) {
+            e.reason = "our own notification came back (mail loop)".into();
+            return Ok(e);
+        }
+        let Some(addressed) = decide::find_address(&self.codec, envelope_recipient, &mail) else {
+            e.unknown_address = true;
+            e.reason = "not sent to a reply address of this deployment".into();
+            return Ok(e);
+        };
+        e.reply_address = Some(addressed.address.clone());
+        e.address_kind = Some(match addressed.kind {
+            CodeKind::Bounce => "bounce",
+            _ => "reply",
+        });
+        let target = addressed.target;
+        e.conversation_id = Some(target.conversation_id.to_string());
+        e.participant_id = Some(target.participant_id.to_string());
+        let facts = self
+            .client
+            .reply_target(
+                &target.conversation_id.to_string(),
+                &target.participant_id.to_string(),
+            )
+            .await?;
+        let Some(facts) = facts else {
+            e.unknown_address = true;
+            e.reason =
+                "the conversation or participant of this reply address does not exist (any more)"
+                    .into();
+            return Ok(e);
+        };
+        let verified = match decide::verify(&self.codec, &addressed, &facts) {
+            Ok(v) => v,
+            Err(verdict) => {
+                e.unknown_address = true;
+                e.signature_valid = Some(false);
+                e.reason = verdict.reason;
+                return Ok(e);
+            }
+        };
+        e.signature_valid = Some(true);
+        e.app_id = Some(verified.app.to_string());
+        e.dedupe_key = format!("{}:{}", verified.app, mail.dedupe_id);
+        e.sender_matches = Some(mail.from.eq_ignore_ascii_case(facts.email.trim()));
+        if let Some((verdict, bounce)) = Self::bounce(&addressed, &mail, &facts) {
+            e.bounce = bounce;
+            return Ok(apply(e, verdict));
+        }
+        if let Some(verdict) =
+            decide::check_reply(&mail, &facts, self.config.authserv_id.as_deref())
+        {
+            return Ok(apply(e, verdict));
+        }
+        let replayed = replayed.map(str::to_owned);
+        let before = self
+            .store_call(
+                move |s, key| s.handled_before(key, replayed.as_deref()),
+                &e.dedupe_key,
+            )
+            .await?;
+        if let Some(before) = before {
+            e.outcome = Outcome::Duplicate;
+            e.reason = format!("already handled as {} ({})", before.outcome, before.id);
+            e.message_seq = before.message_seq.and_then(|n| u64::try_from(n).ok());
+            return Ok(e);
+        }
+        let since = Utc::now()
+            - TimeDelta::from_std(self.config.loop_window).unwrap_or(TimeDelta::minutes(10));
+        let (store, conversation, sender) = (
+            self.store.clone(),
+            facts.conversation_id.clone(),
+            mail.from.clone(),
+        );
+        let recent =
+            tokio::task::spawn_blocking(move || store.recent_from(&conversation, &sender, since))
+                .await
+                .map_err(|err| Unavailable(err.to_string()))??;
+        if recent >= self.config.loop_limit {
+            e.reason = format!(
+                "more than {} mails from this sender to this conversation within {} s (loop defence)",
+                self.config.loop_limit,
+                self.config.loop_window.as_secs()
+            );
+            return Ok(e);
+        }
+        let extracted = decide::reply_text(&mail, &facts.email);
+        e.answers_seq =
+            decide::answered_seq(&self.config.reply_domain, verified.conversation, &mail);
+        e.rule = Some(decide::rule_name(extracted.rule));
+        e.confidence = Some(decide::confidence_name(extracted.confidence));
+        e.elided_text = Some(extracted.elided_text);
+        if extracted.reply_text.trim().is_empty() {
+            e.reason = "nothing was written above the quoted text".into();
+            e.reply_text = Some(String::new());
+            return Ok(e);
+        }
+        e.reply_text = Some(extracted.reply_text);
+        e.outcome = Outcome::Posted;
+        e.reason = "posted".into();
+        Ok(e)
+    }
+
+    /// A bounce (to the VERP address, or a report to the reply address that names the
+    /// participant's address), or a complaint: the verdict, and what counts against the
+    /// participant's address.
+    fn bounce(
+        addressed: &Addressed,
+        mail: &ReadMail,
+        facts: &ReplyTarget,
+    ) -> Option<(Verdict, Option<BounceFacts>)> {
+        let (permanent, status, names_participant, what) = match &mail.kind {
+            Kind::Bounce(b) => (
+                b.permanent,
+                b.status.clone(),
+                b.recipient
+                    .as_deref()
+                    .is_some_and(|r| r.eq_ignore_ascii_case(facts.email.trim())),
+                format!("delivery report ({})", b.reason),
+            ),
+            Kind::FeedbackReport => (true, None, true, "feedback (abuse) report".to_owned()),
+            // Anything else sent to a bounce address is a report we cannot read: transient.
+            _ if addressed.kind == CodeKind::Bounce => {
+                (false, None, true, "mail to the bounce address".to_owned())
+            }
+            _ => return None,
+        };
+        if addressed.kind != CodeKind::Bounce && !names_participant {
+            let reason = format!("{what} that does not name the participant's address");
+            return Some((
+                Verdict {
+                    outcome: Outcome::Bounce,
+                    reason,
+                },
+                None,
+            ));
+        }
+        let reason = format!(
+            "{what}: {} failure{}",
+            if permanent { "permanent" } else { "transient" },
+            status
+                .as_deref()
+                .map(|s| format!(" {s}"))
+                .unwrap_or_default()
+        );
+        let facts = BounceFacts {
+            email: facts.email.trim().to_ascii_lowercase(),
+            permanent,
+            status,
+        };
+        Some((
+            Verdict {
+                outcome: Outcome::Bounce,
+                reason,
+            },
+            Some(facts),
+        ))
+    }
+
+    async fn store_call<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&InboundStore, &str) -> Result<T, conversations_db::DbError> + Send + 'static,
+        key: &str,
+    ) -> Result<T, Unavailable> {
+        let store = self.store.clone();
+        let key = key.to_owned();
+        Ok(tokio::task::spawn_blocking(move || f(&store, &key))
+            .await
+            .map_err(|e| Unavailable(e.to_string()))??)
+    }
+
+    /// Handles a received mail: decides, acts, records. `Err` only when it could not be
+    /// handled now (then nothing was decided for good and the mail should come again).
+    pub async fn receive(
+        &self,
+        raw: Vec<u8>,
+        envelope_recipient: Option<String>,
+    ) -> Result<Handled, Unavailable> {
+        let id = uuid::Uuid::now_v7().to_string();
+        let received_at = Utc::now()
+            .duration_trunc(TimeDelta::microseconds(1))
+            .unwrap_or_else(|_| Utc::now());
+        let evaluation = match self.evaluate(&raw, envelope_recipient.as_deref()).await {
+            Ok(e) => e,
+            Err(unavailable) => {
+                self.record_error(&id, &raw, envelope_recipient.as_deref(), &unavailable)
+                    .await;
+                return Err(unavailable);
+            }
+        };
+        let evaluation = match self.act(evaluation).await {
+            Ok(e) => e,
+            Err(unavailable) => {
+                self.record_error(&id, &raw, envelope_recipient.as_deref(), &unavailable)
+                    .await;
+                return Err(unavailable);
+            }
+        };
+        let entry = log_entry(&id, received_at, &raw, envelope_recipient, &evaluation);
+        let store = self.store.clone();
+        let bounce = self.bounce_to_record(&evaluation);
+        let (transient_limit, window) = (
+            self.config.transient_limit,
+            TimeDelta::from_std(self.config.bounce_window).unwrap_or(TimeDelta::days(7)),
+        );
+        let suppressed =
+            tokio::task::spawn_blocking(move || -> Result<bool, conversations_db::DbError> {
+                match bounce {
+                    Some((app, email, permanent, status)) => store.record_bounce(
+                        &entry,
+                        &Bounced {
+                            app_id: &app,
+                            email: &email,
+                            permanent,
+                            status: status.as_deref(),
+                            transient_limit,
+                            window,
+                        },
+                        received_at,
+                    ),
+                    None => store.record(&entry).map(|()| false),
+                }
+            })
+            .await
+            .map_err(|e| Unavailable(e.to_string()))??;
+        if suppressed {
+            self.relay_wake.notify_one();
+        }
+        tracing::info!(
+            inbound.id = %id,
+            outcome = evaluation.outcome.as_str(),
+            reason = %evaluation.reason,
+            "inbound mail"
+        );
+        Ok(Handled { id, evaluation })
+    }
+
+    /// Runs a logged mail that was not posted through the current code again, and
+    /// updates its log entry. Bounces are not counted a second time.
+    pub async fn replay(&self, entry: LogEntry) -> Result<Handled, Unavailable> {
+        let raw = entry
+            .raw_message
+            .clone()
+            .ok_or_else(|| Unavailable("the raw mail is no longer kept".into()))?;
+        let evaluation = self
+            .evaluate_except(
+                &raw,
+                entry.details.envelope_recipient.as_deref(),
+                Some(&entry.id),
+            )
+            .await?;
+        let evaluation = self.act(evaluation).await?;
+        let mut updated = log_entry(
+            &entry.id,
+            entry.received_at.and_utc(),
+            &raw,
+            entry.details.envelope_recipient.clone(),
+            &evaluation,
+        );
+        // The entry stays the application's even if the address no longer resolves.
+        updated.app_id = updated.app_id.or(entry.app_id);
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.update(&updated))
+            .await
+            .map_err(|e| Unavailable(e.to_string()))??;
+        Ok(Handled {
+            id: entry.id,
+            evaluation,
+        })
+    }
+
+    fn bounce_to_record(&self, e: &Evaluation) -> Option<(String, String, bool, Option<String>)> {
+        let b = e.bounce.as_ref()?;
+        Some((
+            e.app_id.clone()?,
+            b.email.clone(),
+            b.permanent,
+            b.status.clone(),
+        ))
+    }
+
+    /// Posts a mail evaluated as `posted`.
+    async fn act(&self, mut e: Evaluation) -> Result<Evaluation, Unavailable> {
+        if e.outcome != Outcome::Posted {
+            return Ok(e);
+        }
+        let (Some(app_id), Some(conversation), Some(participant), Some(text)) = (
+            e.app_id.clone(),
+            e.conversation_id.clone(),
+            e.participant_id.clone(),
+            e.reply_text.clone(),
+        ) else {
+            return Err(Unavailable("incomplete evaluation of a reply".into()));
+        };
+        let reply = EmailReply {
+            app_id,
+            participant_id: participant,
+            text,
+            idempotency_key: e.dedupe_key.clone(),
+            read_up_to: e.answers_seq,
+        };
+        match self.client.post_reply(&conversation, &reply).await {
+            Ok(posted) => {
+                e.message_seq = Some(posted.seq);
+            }
+            Err(ClientError::Refused(detail)) => {
+                e.outcome = Outcome::Rejected;
+                e.reason = format!("conversation-api refused the reply: {detail}");
+            }
+            Err(unavailable) => return Err(unavailable.into()),
+        }
+        Ok(e)
+    }
+
+    /// Records that a mail could not be handled now (best effort: the database may be
+    /// what is down).
+    async fn record_error(
+        &self,
+        id: &str,
+        raw: &[u8],
+        envelope_recipient: Option<&str>,
+        error: &Unavailable,
+    ) {
+        tracing::warn!(inbound.id = %id, error = %error, "inbound mail deferred");
+        let evaluation = self
+            .evaluate_offline(raw, error)
+            .unwrap_or_else(|| offline_evaluation(error));
+        let entry = log_entry(
+            id,
+            Utc::now(),
+            raw,
+            envelope_recipient.map(str::to_owned),
+            &evaluation,
+        );
+        let store = self.store.clone();
+        let recorded = tokio::task::spawn_blocking(move || store.record(&entry)).await;
+        if !matches!(recorded, Ok(Ok(()))) {
+            tracing::warn!(inbound.id = %id, "could not record the deferred mail either");
+        }
+    }
+
+    fn evaluate_offline(&self, raw: &[u8], error: &Unavailable) -> Option<Evaluation> {
+        let mail = mail::read(raw).ok()?;
+        let mut e = offline_evaluation(error);
+        e.sender = mail.from;
+        e.message_id = mail.dedupe_id;
+        e.subject = mail.subject;
+        Some(e)
+    }
+}
+
+fn offline_evaluation(error: &Unavailable) -> Evaluation {
+    blank(
+        Outcome::Error,
+        format!("deferred, the sender's server retries: {error}"),
+        "-".into(),
+    )
+}
+
+fn blank(outcome: Outcome, reason: String, dedupe_key: String) -> Evaluation {
+    Evaluation {
+        outcome,
+        reason,
+        unknown_address: false,
+        classification: None,
+        sender: String::new(),
+        message_id: String::new(),
+        subject: String::new(),
+        reply_address: None,
+        address_kind: None,
+        signature_valid: None,
+        sender_matches: None,
+        app_id: None,
+        conversation_id: None,
+        participant_id: None,
+        answers_seq: None,
+        reply_text: None,
+        elided_text: None,
+        rule: None,
+        confidence: None,
+        attachments: Vec::new(),
+        message_seq: None,
+        bounce: None,
+        dedupe_key,
+    }
+}
+
+fn apply(mut e: Evaluation, verdict: Verdict) -> Evaluation {
+    e.outcome = verdict.outcome;
+    e.reason = verdict.reason;
+    e
+}
+
+fn classification(kind: &Kind) -> &'static str {
+    match kind {
+        Kind::Reply => "reply",
+        Kind::AutoReply { .. } => "auto_reply",
+        Kind::Bounce(_) => "bounce",
+        Kind::FeedbackReport => "feedback_report",
+    }
+}
+
+fn log_entry(
+    id: &str,
+    received_at: chrono::DateTime<Utc>,
+    raw: &[u8],
+    envelope_recipient: Option<String>,
+    e: &Evaluation,
+) -> LogEntry {
+    LogEntry {
+        id: id.to_owned(),
+        app_id: e.app_id.clone(),
+        received_at: received_at.naive_utc(),
+        sender: e.sender.clone(),
+        reply_address: e.reply_address.clone(),
+        message_id: e.message_id.clone(),
+        dedupe_key: e.dedupe_key.clone(),
+        subject: e.subject.clone(),
+        size_bytes: i64::try_from(raw.len()).unwrap_or(i64::MAX),
+        outcome: e.outcome.as_str().to_owned(),
+        reason: e.reason.clone(),
+        conversation_id: e.conversation_id.clone(),
+        participant_id: e.participant_id.clone(),
+        message_seq: e.message_seq.and_then(|n| i64::try_from(n).ok()),
+        details: Details {
+            envelope_recipient,
+            reply_text: e.reply_text.clone(),
+            elided_text: e.elided_text.clone(),
+            rule: e.rule.map(str::to_owned),
+            confidence: e.confidence.map(str::to_owned),
+            attachments: e.attachments.clone(),
+        },
+        raw_message: Some(raw.to_vec()),
+    }
+}

@@ -1,0 +1,185 @@
+//! Building and running inbound-mail: its store, the relay of its events, the pruning of
+//! old raw mails, and the HTTP server (standalone) or its routes (all-in-one).
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use conversations_bus::retention::{FloorSlot, PruneFloor};
+use conversations_bus::{AmqpConfig, AmqpSink, InProcessBus, Relay, RelayConfig, Sink, SinkHealth};
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use crate::auth::Keys;
+use crate::client::ConversationsClient;
+use crate::config::InboundConfig;
+use crate::error::InboundError;
+use crate::pipeline::Inbound;
+use crate::store::InboundStore;
+
+/// inbound-mail's parts, without an HTTP server of its own: the all-in-one mounts
+/// [`InboundService::routes`] on its port.
+pub struct InboundService {
+    inbound: web::Data<Inbound>,
+    keys: web::Data<Keys>,
+    store: InboundStore,
+    tasks: Vec<JoinHandle<()>>,
+    prune_floor: FloorSlot,
+}
+
+impl InboundService {
+    /// Opens the store (migrating it) and starts the relay of inbound-mail's events to
+    /// `sink` and the pruning of raw mails older than `INBOUND_RETENTION_DAYS`.
+    pub async fn start(config: InboundConfig, sink: Sink) -> anyhow::Result<Self> {
+        let url = config.database_url.clone();
+        let pool = config.pool_size;
+        let store = tokio::task::spawn_blocking(move || InboundStore::open(&url, pool)).await??;
+        let client = ConversationsClient::new(
+            &config.conversation_api_url,
+            &config.internal_token,
+            config.api_timeout,
+        )?;
+        let relay_wake = Arc::new(Notify::new());
+        let relay = Relay::new(
+            store.outbox(),
+            sink,
+            relay_wake.clone(),
+            Arc::new(SinkHealth::default()),
+            RelayConfig::default(),
+        );
+        let relay = tokio::spawn(relay.run());
+        let prune_floor = FloorSlot::default();
+        let (pruning, retention) = (store.clone(), config.retention);
+        let pruner = tokio::spawn(conversations_bus::retention::every(
+            config.prune_interval,
+            prune_floor.clone(),
+            "raw inbound mails and published inbound events",
+            Arc::new(move |floor| {
+                let before = chrono::Duration::from_std(retention)
+                    .ok()
+                    .and_then(|age| chrono::Utc::now().checked_sub_signed(age))
+                    .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+                let raw = pruning.prune_raw(before).map_err(|e| e.to_string())?;
+                let events = pruning
+                    .outbox()
+                    .prune(before, floor.unwrap_or(i64::MAX))
+                    .map_err(|e| e.to_string())?;
+                Ok(raw + events)
+            }),
+        ));
+        let keys = web::Data::new(Keys::new(client.clone()));
+        let inbound = web::Data::new(Inbound::new(
+            Arc::new(config),
+            store.clone(),
+            client,
+            relay_wake,
+        ));
+        Ok(Self {
+            inbound,
+            keys,
+            store,
+            tasks: vec![relay, pruner],
+            prune_floor,
+        })
+    }
+
+    /// The routes with what they share, for an HTTP server.
+    pub fn routes(&self) -> Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync> {
+        let (inbound, keys) = (self.inbound.clone(), self.keys.clone());
+        Arc::new(move |cfg| crate::routes::configure(cfg, &inbound, &keys))
+    }
+
+    /// The store (the all-in-one's notifier follows its outbox).
+    pub fn store(&self) -> InboundStore {
+        self.store.clone()
+    }
+
+    /// The pipeline, for tests and `inspect`.
+    pub fn inbound(&self) -> Inbound {
+        self.inbound.get_ref().clone()
+    }
+
+    /// Keeps the outbox pruner from deleting events an in-process reader has not read.
+    pub fn limit_pruning(&self, floor: PruneFloor) {
+        self.prune_floor.set(floor);
+    }
+
+    /// Stops the relay and the pruner.
+    pub fn stop(&self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// The sink of a standalone inbound-mail: RabbitMQ when `AMQP_URL` is set; otherwise the
+/// events stay in its outbox (nobody else reads them: set `AMQP_URL` in a split
+/// deployment so the notifier learns of suppressions).
+pub fn standalone_sink(config: &InboundConfig) -> Sink {
+    match &config.amqp_url {
+        Some(url) => Sink::Amqp(Arc::new(AmqpSink::new(AmqpConfig {
+            url: url.clone(),
+            exchange: config.amqp_exchange.clone(),
+            connect_timeout: Duration::from_secs(10),
+        }))),
+        None => Sink::InProcess(InProcessBus::new()),
+    }
+}
+
+/// A standalone inbound-mail (`inbound-mail serve`).
+pub struct Server {
+    port: u16,
+    server: actix_web::dev::Server,
+    service: InboundService,
+}
+
+async fn livez() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok"}))
+}
+
+async fn readyz(inbound: web::Data<Inbound>) -> Result<HttpResponse, InboundError> {
+    let store = inbound.store().clone();
+    web::block(move || store.ping()).await??;
+    Ok(HttpResponse::Ok().json(serde_json::json!({"status": "ready"})))
+}
+
+impl Server {
+    /// Starts the service and serves HTTP on `listener`.
+    pub async fn build(config: InboundConfig, listener: TcpListener) -> anyhow::Result<Self> {
+        let sink = standalone_sink(&config);
+        let service = InboundService::start(config, sink).await?;
+        let routes = service.routes();
+        let port = listener.local_addr()?.port();
+        let server = HttpServer::new(move || {
+            let routes = routes.clone();
+            App::new()
+                .configure(move |cfg| routes(cfg))
+                .service(web::resource("/livez").route(web::get().to(livez)))
+                .service(web::resource("/readyz").route(web::get().to(readyz)))
+                .default_service(web::to(|| async {
+                    Err::<HttpResponse, _>(InboundError::NotFound("no such resource".into()))
+                }))
+        })
+        .listen(listener)?
+        .shutdown_timeout(10)
+        .run();
+        Ok(Self {
+            port,
+            server,
+            service,
+        })
+    }
+
+    /// The port listened on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT/SIGTERM.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        self.service.stop();
+        result
+    }
+}
