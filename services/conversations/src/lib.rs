@@ -1,6 +1,6 @@
 //! The all-in-one server's wiring, as a library so that its tests start exactly what the
 //! binary starts: conversation-api with metadata-query's read API on the same port (one
-//! OpenAPI document for both), the notifier, and the bus between them: RabbitMQ when
+//! OpenAPI document for both) and inbound-mail's intake and API, the notifier, and the bus between them: RabbitMQ when
 //! `AMQP_URL` is set, otherwise none at all: the notifier and metadata-query read the
 //! outboxes themselves, each from a position it records with what it did, so a crash, a
 //! slow consumer or a burst loses nothing. Each service keeps its own database.
@@ -20,6 +20,7 @@ pub struct AllInOne {
     app: Application,
     notifier: Notifier,
     metadata: metadata_query::Embedded,
+    inbound: inbound_mail::InboundService,
     /// Where notification mail goes, and over which bus: for the start-up log line.
     pub description: String,
 }
@@ -31,6 +32,13 @@ impl AllInOne {
         lookup: impl Fn(&str) -> Option<String>,
         listener: TcpListener,
     ) -> anyhow::Result<Self> {
+        // inbound-mail calls conversation-api's internal routes over loopback, with a token
+        // made for this process unless the operator set one.
+        let internal_token = lookup("INTERNAL_TOKEN").unwrap_or_else(random_token);
+        let lookup = move |name: &str| match name {
+            "INTERNAL_TOKEN" => Some(internal_token.clone()),
+            other => lookup(other),
+        };
         let config = Config::from_lookup(&lookup)?;
         // The notifier shares the API's reply secret (generated beside the SQLite
         // database when REPLY_SECRET is not set).
@@ -112,6 +120,31 @@ impl AllInOne {
                 )
             }
         };
+        let own_url = {
+            let addr = listener.local_addr()?;
+            let ip = if addr.ip().is_unspecified() {
+                std::net::IpAddr::from([127, 0, 0, 1])
+            } else {
+                addr.ip()
+            };
+            format!("http://{}", std::net::SocketAddr::new(ip, addr.port()))
+        };
+        let inbound_config = inbound_mail::InboundConfig::from_lookup(|name| match name {
+            "REPLY_SECRET" => Some(secret.clone()),
+            "CONVERSATION_API_URL" => Some(own_url.clone()),
+            other => lookup(other),
+        })?;
+        let inbound_bus = InProcessBus::new();
+        let inbound_sink = match &config.amqp_url {
+            Some(url) => Sink::Amqp(Arc::new(AmqpSink::new(AmqpConfig {
+                url: url.clone(),
+                exchange: config.amqp_exchange.clone(),
+                connect_timeout: std::time::Duration::from_secs(10),
+            }))),
+            None => Sink::InProcess(inbound_bus.clone()),
+        };
+        let inbound = inbound_mail::InboundService::start(inbound_config, inbound_sink).await?;
+        let inbound_routes = inbound.routes();
         let metadata = metadata_query::Embedded::start(
             &metadata_config,
             metadata_source,
@@ -123,7 +156,7 @@ impl AllInOne {
             <conversation_api::openapi::ApiDoc as utoipa::OpenApi>::openapi(),
         ));
         let in_process = config.amqp_url.is_none();
-        let notifier = Notifier::start(
+        let mut notifier = Notifier::start(
             notifier_config,
             notifier_store.clone(),
             notifier_source,
@@ -137,6 +170,7 @@ impl AllInOne {
             Some(Arc::new(move |cfg: &mut actix_web::web::ServiceConfig| {
                 // Both services' APIs in one document, in place of conversation-api's own.
                 metadata_query::openapi::configure_combined(cfg, document.clone());
+                inbound_routes(cfg);
                 routes(cfg)
             })),
         )
@@ -144,20 +178,29 @@ impl AllInOne {
         if in_process {
             // Nothing is pruned from an outbox that its in-process readers have not read
             // yet (and nothing at all when their position cannot be read).
-            let (notifier_store, projection_1) = (notifier_store.clone(), projection.clone());
+            let (notifier_1, projection_1) = (notifier_store.clone(), projection.clone());
             app.limit_pruning(Arc::new(move || {
-                let notifier = notifier_store.feed_position().ok().flatten().unwrap_or(0);
+                let notifier = notifier_1.feed_position().ok().flatten().unwrap_or(0);
                 let projection = projection_1.feed_position(CONVERSATIONS_FEED).unwrap_or(0);
                 Some(notifier.min(projection))
             }));
             notifier.limit_pruning(Arc::new(move || {
                 Some(projection.feed_position(NOTIFIER_FEED).unwrap_or(0))
             }));
+            // The notifier applies inbound-mail's suppressions from its outbox.
+            notifier.follow_suppressions(inbound.store().outbox(), inbound_bus.subscribe());
+            let notifier_store = notifier_store.clone();
+            inbound.limit_pruning(Arc::new(move || {
+                notifier_store
+                    .checkpoint(notifier::store::SUPPRESSIONS_CHECKPOINT)
+                    .ok()
+            }));
         }
         Ok(Self {
             app,
             notifier,
             metadata,
+            inbound,
             description: format!("bus: {mode}; mail: {mail}"),
         })
     }
@@ -165,6 +208,11 @@ impl AllInOne {
     /// The HTTP port (tests listen on port 0).
     pub fn port(&self) -> u16 {
         self.app.port()
+    }
+
+    /// inbound-mail's pipeline (tests use it to look at the incoming log).
+    pub fn inbound(&self) -> inbound_mail::Inbound {
+        self.inbound.inbound()
     }
 
     /// The write store (tests and the admin tool create applications with it).
@@ -177,6 +225,15 @@ impl AllInOne {
         let served = self.app.run_until_stopped().await;
         self.notifier.stop();
         self.metadata.stop();
+        self.inbound.stop();
         Ok(served?)
     }
+}
+
+/// A random token for the all-in-one's internal routes (48 characters of base32).
+fn random_token() -> String {
+    let bytes: [u8; 30] = rand::random();
+    data_encoding::BASE32_NOPAD
+        .encode(&bytes)
+        .to_ascii_lowercase()
 }

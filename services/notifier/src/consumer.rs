@@ -31,7 +31,12 @@ use crate::events::{Notification, Outcome, notification_event};
 use crate::store::{DeliveryStatus, NewDelivery, NotifierStore};
 
 /// The event types the notifier acts on: messages to mail, and deletions to erase.
-pub const HANDLED: &[&str] = &["message_posted", "conversation_deleted"];
+pub const HANDLED: &[&str] = &[
+    "message_posted",
+    "conversation_deleted",
+    "address_suppressed",
+    "address_unsuppressed",
+];
 
 /// Why an event was not processed.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +70,21 @@ pub fn handle_event(
                 feed_position,
                 chrono::Utc::now(),
             )?;
+            return Ok(Some(0));
+        }
+        // From inbound-mail: an address bounced (or the application lifted that).
+        Some(Payload::AddressSuppressed(suppressed)) => {
+            store.suppress_address(
+                &envelope.app_id,
+                &suppressed.email.trim().to_ascii_lowercase(),
+                &suppressed.reason,
+                chrono::Utc::now(),
+            )?;
+            return Ok(Some(0));
+        }
+        Some(Payload::AddressUnsuppressed(lifted)) => {
+            store
+                .unsuppress_address(&envelope.app_id, &lifted.email.trim().to_ascii_lowercase())?;
             return Ok(Some(0));
         }
         _ => return Ok(None),
@@ -223,6 +243,53 @@ impl Consumer {
             .map_err(|e| DbError::Unavailable(e.to_string()))??;
         self.handled.fetch_add(count, Ordering::Relaxed);
         Ok(full)
+    }
+
+    /// All-in-one: follows inbound-mail's outbox (its `address_*` events) from the
+    /// position recorded under [`crate::store::SUPPRESSIONS_CHECKPOINT`], woken by its
+    /// relay. The events set state (suppressed or not), so applying one again after a
+    /// crash between applying and recording the position changes nothing.
+    pub async fn follow_suppressions(self, outbox: Outbox, mut head: watch::Receiver<i64>) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.follow_suppressions_once(&outbox).await {
+                Ok(true) => backoff = Duration::from_millis(100),
+                Ok(false) => {
+                    backoff = Duration::from_millis(100);
+                    let _ = tokio::time::timeout(Duration::from_secs(1), head.changed()).await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "notifier could not read inbound-mail's events; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    async fn follow_suppressions_once(&self, outbox: &Outbox) -> Result<bool, DbError> {
+        const PAGE: usize = 500;
+        let (store, feed, config) = (self.store.clone(), outbox.clone(), self.config.clone());
+        tokio::task::spawn_blocking(move || -> Result<bool, DbError> {
+            let after = store.checkpoint(crate::store::SUPPRESSIONS_CHECKPOINT)?;
+            let rows = feed.events_after(after, PAGE)?;
+            let Some(last) = rows.last().map(|r| r.position) else {
+                return Ok(false);
+            };
+            for row in &rows {
+                match handle_event(&config, &store, &row.payload, None) {
+                    Ok(_) => {}
+                    Err(HandleError::Poison(reason)) => {
+                        tracing::error!(position = row.position, %reason, "skipping inbound event that can never be processed");
+                    }
+                    Err(HandleError::Store(e)) => return Err(e),
+                }
+            }
+            store.set_checkpoint(crate::store::SUPPRESSIONS_CHECKPOINT, last)?;
+            Ok(rows.len() >= PAGE)
+        })
+        .await
+        .map_err(|e| DbError::Unavailable(e.to_string()))?
     }
 
     /// Production: consumes the durable queue, reconnecting with capped backoff.

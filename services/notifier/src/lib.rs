@@ -53,6 +53,8 @@ pub struct Notifier {
     pub health: Arc<SinkHealth>,
     handled: Arc<AtomicU64>,
     prune_floor: FloorSlot,
+    config: Arc<NotifierConfig>,
+    store: NotifierStore,
 }
 
 impl Notifier {
@@ -107,8 +109,8 @@ impl Notifier {
             }),
         ));
         let sender = sender::Sender {
-            config,
-            store,
+            config: config.clone(),
+            store: store.clone(),
             mailer,
             wake: send_wake,
             relay_wake,
@@ -119,7 +121,24 @@ impl Notifier {
             health,
             handled,
             prune_floor,
+            config,
+            store,
         })
+    }
+
+    /// All-in-one: also reads inbound-mail's outbox (`outbox`, announced on `head`) for
+    /// its `address_suppressed` / `address_unsuppressed` events. With RabbitMQ they arrive
+    /// on the notifier's queue instead.
+    pub fn follow_suppressions(&mut self, outbox: Outbox, head: watch::Receiver<i64>) {
+        let consumer = consumer::Consumer {
+            config: self.config.clone(),
+            store: self.store.clone(),
+            send_wake: Arc::new(Notify::new()),
+            health: Arc::new(SinkHealth::default()),
+            handled: self.handled.clone(),
+        };
+        self.tasks
+            .push(tokio::spawn(consumer.follow_suppressions(outbox, head)));
     }
 
     /// Keeps the pruner from deleting the notifier's events above what `floor` returns:

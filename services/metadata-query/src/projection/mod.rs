@@ -298,6 +298,10 @@ pub fn plan(envelope: &v1::Envelope) -> Result<Update, PlanError> {
             return delivery(envelope, e, DeliveryState::Suppressed);
         }
         Payload::NotificationMuted(e) => return delivery(envelope, e, DeliveryState::Muted),
+        // The suppression list is inbound-mail's and the notifier's business.
+        Payload::AddressSuppressed(_) | Payload::AddressUnsuppressed(_) => {
+            return Ok(Update::Ignore);
+        }
         Payload::ConversationCreated(e) => (e.conversation.as_ref(), vec![], None, false),
         Payload::ParticipantAdded(e) => (
             e.conversation.as_ref(),

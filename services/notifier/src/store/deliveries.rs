@@ -429,6 +429,19 @@ impl NotifierStore {
         Ok(())
     }
 
+    /// Mails the address again (the application lifted the suppression).
+    pub fn unsuppress_address(&self, app_id: &str, email: &str) -> Result<(), DbError> {
+        let _guard = self.write_guard();
+        let mut conn = self.conn()?;
+        diesel::delete(
+            suppressed_addresses::table
+                .filter(suppressed_addresses::app_id.eq(app_id))
+                .filter(suppressed_addresses::email.eq(email)),
+        )
+        .execute(&mut *conn)?;
+        Ok(())
+    }
+
     /// Whether mail to the address is suppressed.
     pub fn is_suppressed(&self, app_id: &str, email: &str) -> Result<bool, DbError> {
         let mut conn = self.conn()?;

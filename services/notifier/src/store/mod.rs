@@ -24,6 +24,10 @@ pub const MIGRATIONS: Migrations = Migrations {
     sqlite: || SQLITE_MIGRATIONS,
 };
 
+/// The `nt_checkpoint` row of the all-in-one's position in inbound-mail's outbox (row 1 is
+/// conversation-api's).
+pub const SUPPRESSIONS_CHECKPOINT: i32 = 2;
+
 /// The notifier's outbox table and its relay's lease row.
 pub(crate) const OUTBOX_TABLE: &str = "nt_outbox";
 const OUTBOX_LEASE: &str = "nt_outbox_lease";
@@ -110,6 +114,37 @@ impl NotifierStore {
             .select(nt_checkpoint::feed_position)
             .first(&mut *conn)
             .optional()?)
+    }
+
+    /// The position recorded under checkpoint `id` (0 before the first).
+    pub fn checkpoint(&self, id: i32) -> Result<i64, DbError> {
+        let mut conn = self.conn()?;
+        Ok(nt_checkpoint::table
+            .filter(nt_checkpoint::id.eq(id))
+            .select(nt_checkpoint::feed_position)
+            .first(&mut *conn)
+            .optional()?
+            .unwrap_or(0))
+    }
+
+    /// Records `position` under checkpoint `id`.
+    pub fn set_checkpoint(&self, id: i32, position: i64) -> Result<(), DbError> {
+        let _guard = self.write_guard();
+        let mut conn = self.conn()?;
+        conn.transaction(|conn| {
+            let updated = diesel::update(nt_checkpoint::table.filter(nt_checkpoint::id.eq(id)))
+                .set(nt_checkpoint::feed_position.eq(position))
+                .execute(conn)?;
+            if updated == 0 {
+                diesel::insert_into(nt_checkpoint::table)
+                    .values((
+                        nt_checkpoint::id.eq(id),
+                        nt_checkpoint::feed_position.eq(position),
+                    ))
+                    .execute(conn)?;
+            }
+            Ok(())
+        })
     }
 
     /// Records that feed events up to `position` needed nothing (no notification).
