@@ -172,10 +172,17 @@ impl Inbound {
         replayed: Option<&str>,
     ) -> Result<Evaluation, Unavailable> {
         let mut e = blank(Outcome::Rejected, String::new(), String::new());
-        let mail = match mail::read(raw) {
-            Ok(mail) => mail,
-            Err(unreadable) => {
+        // Parsing and extraction are CPU work on input anyone can send: off the async
+        // runtime, and a panic in a parser becomes a refusal, not a lost worker.
+        let owned = raw.to_vec();
+        let mail = match tokio::task::spawn_blocking(move || mail::read(&owned)).await {
+            Ok(Ok(mail)) => mail,
+            Ok(Err(unreadable)) => {
                 e.reason = format!("unreadable mail: {unreadable}");
+                return Ok(e);
+            }
+            Err(_) => {
+                e.reason = "unreadable mail: the parser failed on it".into();
                 return Ok(e);
             }
         };
@@ -270,7 +277,21 @@ impl Inbound {
             );
             return Ok(e);
         }
-        let extracted = decide::reply_text(&mail, &facts.email);
+        let (mail, extracted) = {
+            let replier = facts.email.clone();
+            match tokio::task::spawn_blocking(move || {
+                let extracted = decide::reply_text(&mail, &replier);
+                (mail, extracted)
+            })
+            .await
+            {
+                Ok(done) => done,
+                Err(_) => {
+                    e.reason = "the reply text could not be extracted (extraction failed)".into();
+                    return Ok(e);
+                }
+            }
+        };
         e.answers_seq =
             decide::answered_seq(&self.config.reply_domain, verified.conversation, &mail);
         e.rule = Some(decide::rule_name(extracted.rule));
