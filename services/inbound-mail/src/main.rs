@@ -14,6 +14,7 @@ const USAGE: &str = "usage: inbound-mail [serve]
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let command = args.first().map(String::as_str).unwrap_or("serve");
+    let rest = args.get(1..).unwrap_or_default();
     let code = match command {
         // The pipe program must never exit with anything an MTA takes for a bounce by
         // accident: a panic or any error becomes 75 (try again later).
@@ -24,9 +25,9 @@ fn main() {
                     "inbound-mail deliver: internal error: {info}"
                 );
             }));
-            std::panic::catch_unwind(|| run_deliver(&args[1..])).unwrap_or(EX_TEMPFAIL)
+            std::panic::catch_unwind(|| run_deliver(rest)).unwrap_or(EX_TEMPFAIL)
         }
-        "serve" | "inspect" | "admin" => match run_async(command, &args[1..]) {
+        "serve" | "inspect" | "admin" => match run_async(command, rest) {
             Ok(()) => 0,
             Err(e) => {
                 eprintln!("inbound-mail {command}: {e:#}");

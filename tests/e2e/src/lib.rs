@@ -8,6 +8,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod postfix;
+
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -25,9 +27,10 @@ pub use conversations_test_support::eventually;
 const REPLY_SECRET: &str = "e2e-reply-secret-e2e-reply-secret-e2e-reply";
 const TOKEN_SECRET: &str = "e2e-token-secret-e2e-token-secret-e2e-token";
 const FEED_TOKEN: &str = "e2e-feed-token-e2e-feed-token-e2e-feed-token";
+const INTERNAL_TOKEN: &str = "e2e-internal-token-e2e-internal-token-e2e";
 
 /// Where `cargo build` put the service binaries: beside this test's own `deps` folder.
-fn binary(name: &str) -> PathBuf {
+pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
     let dir = exe
         .parent()
@@ -146,6 +149,8 @@ pub struct System {
     pub metadata: Service,
     /// The notifier.
     pub notifier: Service,
+    /// inbound-mail.
+    pub inbound: Service,
     /// The mail server every notification goes to.
     pub sink: SmtpSink,
     /// The path between every service and RabbitMQ.
@@ -169,8 +174,13 @@ impl System {
         let notifier_queue = format!("e2e.notifier.{suffix}");
         let metadata_queue = format!("e2e.metadata.{suffix}");
         let databases = tokio::task::spawn_blocking(|| {
-            ["conv_e2e_api", "conv_e2e_notifier", "conv_e2e_metadata"]
-                .map(|name| TestDatabase::create(name).unwrap())
+            [
+                "conv_e2e_api",
+                "conv_e2e_notifier",
+                "conv_e2e_metadata",
+                "conv_e2e_inbound",
+            ]
+            .map(|name| TestDatabase::create(name).unwrap())
         })
         .await
         .unwrap();
@@ -202,8 +212,25 @@ impl System {
                 ("REPLY_DOMAIN", "reply.example.com".to_owned()),
                 ("TOKEN_SECRET", TOKEN_SECRET.to_owned()),
                 ("FEED_TOKEN", FEED_TOKEN.to_owned()),
+                ("INTERNAL_TOKEN", INTERNAL_TOKEN.to_owned()),
             ],
             Some(api_base.clone()),
+        );
+        let inbound_addr = free_addr();
+        let inbound = Service::new(
+            "inbound-mail",
+            &logs,
+            vec![
+                ("INBOUND_DATABASE_URL", urls[3].clone()),
+                ("HTTP_ADDR", inbound_addr.clone()),
+                ("AMQP_URL", amqp.clone()),
+                ("AMQP_EXCHANGE", exchange.clone()),
+                ("REPLY_SECRET", REPLY_SECRET.to_owned()),
+                ("REPLY_DOMAIN", "reply.example.com".to_owned()),
+                ("INTERNAL_TOKEN", INTERNAL_TOKEN.to_owned()),
+                ("CONVERSATION_API_URL", api_base.clone()),
+            ],
+            Some(format!("http://{inbound_addr}")),
         );
         let metadata_addr = free_addr();
         let metadata = Service::new(
@@ -245,6 +272,7 @@ impl System {
             api,
             metadata,
             notifier,
+            inbound,
             sink,
             broker,
             key,
@@ -258,6 +286,7 @@ impl System {
         system.api.start().await;
         system.metadata.start().await;
         system.notifier.start().await;
+        system.inbound.start().await;
         system.wait_for_queues().await;
         system
     }
