@@ -136,11 +136,21 @@ pub mod internal {
         pub key: String,
     }
 
-    /// The application an API key belongs to.
+    /// The application an API key belongs to (`None`: no application has this key).
     #[derive(Debug, Clone, Serialize, Deserialize)]
     pub struct KeyOwner {
         /// The application.
-        pub app_id: String,
+        pub app_id: Option<String>,
+    }
+
+    /// The answer of the reply-target route. "No such conversation or participant" is an
+    /// answer (`target: None`, 200), never a 404: a 404 means the route is missing (no
+    /// `INTERNAL_TOKEN` on conversation-api, or a gateway in between), which must make
+    /// inbound-mail retry, not bounce every reply as addressed to nobody.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct ReplyTargetAnswer {
+        /// Whom the address names, when it still exists.
+        pub target: Option<ReplyTarget>,
     }
 }
 

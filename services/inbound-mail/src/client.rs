@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use conversations_events::internal::{
-    EmailReply, KeyOwner, KeyToVerify, PostedReply, REPLY_TARGETS, ReplyTarget, VERIFY_KEY,
-    email_replies,
+    EmailReply, KeyOwner, KeyToVerify, PostedReply, REPLY_TARGETS, ReplyTarget, ReplyTargetAnswer,
+    VERIFY_KEY, email_replies,
 };
 use reqwest::StatusCode;
 
@@ -76,9 +76,13 @@ impl ConversationsClient {
             .send()
             .await
             .map_err(unavailable)?;
+        // Anything but 200 (a 404 too: the route is missing) is for later.
         match response.status() {
-            StatusCode::OK => response.json().await.map(Some).map_err(unavailable),
-            StatusCode::NOT_FOUND => Ok(None),
+            StatusCode::OK => response
+                .json::<ReplyTargetAnswer>()
+                .await
+                .map(|a| a.target)
+                .map_err(unavailable),
             _ => Err(ClientError::Unavailable(detail(response).await)),
         }
     }
@@ -101,20 +105,25 @@ impl ConversationsClient {
         if status.is_success() {
             return response.json().await.map_err(unavailable);
         }
-        // 409 is a busy conversation and 401 a token mismatch between services: both
-        // are for an operator or a moment to fix, not for the sender.
+        // 409 is a busy conversation, 401 a token mismatch between services, 404 a
+        // missing route (or a conversation deleted since the lookup, which the next
+        // attempt finds): all for a moment or an operator to fix, not for the sender.
         if status.is_client_error()
-            && status != StatusCode::CONFLICT
-            && status != StatusCode::UNAUTHORIZED
-            && status != StatusCode::TOO_MANY_REQUESTS
+            && ![
+                StatusCode::CONFLICT,
+                StatusCode::UNAUTHORIZED,
+                StatusCode::NOT_FOUND,
+                StatusCode::TOO_MANY_REQUESTS,
+            ]
+            .contains(&status)
         {
             return Err(ClientError::Refused(detail(response).await));
         }
         Err(ClientError::Unavailable(detail(response).await))
     }
 
-    /// The application an API key belongs to; `None` for an unknown key (404; a 401 means
-    /// our own `INTERNAL_TOKEN` is wrong, which is unavailability to fix, not a bad key).
+    /// The application an API key belongs to; `None` for an unknown key (any status but
+    /// 200 means our own `INTERNAL_TOKEN` or URL is wrong: unavailability, not a bad key).
     pub async fn key_owner(&self, key: &str) -> Result<Option<String>, ClientError> {
         let response = self
             .http
@@ -130,10 +139,51 @@ impl ConversationsClient {
             StatusCode::OK => response
                 .json::<KeyOwner>()
                 .await
-                .map(|o| Some(o.app_id))
+                .map(|o| o.app_id)
                 .map_err(unavailable),
-            StatusCode::NOT_FOUND => Ok(None),
             _ => Err(ClientError::Unavailable(detail(response).await)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// conversation-api without `INTERNAL_TOKEN` (or a gateway that does not route
+    /// `/internal`) answers 404 to everything: that must never read as "no such
+    /// conversation" or "unknown key", or every reply would bounce.
+    #[tokio::test]
+    async fn a_missing_route_is_unavailability_not_a_missing_conversation() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let server = actix_web::HttpServer::new(actix_web::App::new)
+            .workers(1)
+            .listen(listener)
+            .unwrap()
+            .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        let client = ConversationsClient::new(&base, "token", Duration::from_secs(5)).unwrap();
+        assert!(matches!(
+            client.reply_target("c", "p").await,
+            Err(ClientError::Unavailable(_))
+        ));
+        assert!(matches!(
+            client.key_owner("cvk_x").await,
+            Err(ClientError::Unavailable(_))
+        ));
+        let reply = EmailReply {
+            app_id: "a".into(),
+            participant_id: "p".into(),
+            text: "t".into(),
+            idempotency_key: "k".into(),
+            read_up_to: None,
+        };
+        assert!(matches!(
+            client.post_reply("c", &reply).await,
+            Err(ClientError::Unavailable(_))
+        ));
+        handle.stop(false).await;
     }
 }

@@ -11,9 +11,10 @@ pub struct InboundConfig {
     /// suppressions, its outbox). Default: `inbound.db` beside a SQLite `DATABASE_URL`,
     /// or the same PostgreSQL database (tables prefixed `im_`).
     pub database_url: String,
-    /// `DATABASE_POOL_SIZE`. Default 8.
+    /// `INBOUND_DATABASE_POOL_SIZE`. Default 8.
     pub pool_size: u32,
-    /// `HTTP_ADDR`: where `inbound-mail serve` listens. Default `127.0.0.1:8083`.
+    /// `INBOUND_HTTP_ADDR`: where `inbound-mail serve` listens (the all-in-one serves the
+    /// routes on its own port instead). Default `127.0.0.1:8083`.
     pub http_addr: SocketAddr,
     /// `INBOUND_SECRET`: bearer token `POST /inbound/mail` requires; unset, only loopback
     /// callers are accepted.
@@ -102,11 +103,11 @@ impl InboundConfig {
         let secs = |name: &str, default: u64| number(name, default).map(Duration::from_secs);
         Ok(Self {
             database_url,
-            pool_size: u32::try_from(number("DATABASE_POOL_SIZE", 8)?).unwrap_or(8),
-            http_addr: lookup("HTTP_ADDR")
+            pool_size: u32::try_from(number("INBOUND_DATABASE_POOL_SIZE", 8)?).unwrap_or(8),
+            http_addr: lookup("INBOUND_HTTP_ADDR")
                 .unwrap_or_else(|| "127.0.0.1:8083".to_owned())
                 .parse()
-                .map_err(|e| ConfigError(format!("HTTP_ADDR: {e}")))?,
+                .map_err(|e| ConfigError(format!("INBOUND_HTTP_ADDR: {e}")))?,
             inbound_secret: lookup("INBOUND_SECRET"),
             mailgun_signing_key: lookup("MAILGUN_SIGNING_KEY"),
             max_bytes: usize::try_from(number("INBOUND_MAX_BYTES", 25 * 1024 * 1024)?)

@@ -32,6 +32,13 @@ pub enum InboundError {
     /// Over `INBOUND_MAX_BYTES`.
     #[error("the mail is larger than INBOUND_MAX_BYTES ({0} bytes)")]
     TooLarge(usize),
+    /// A permanent refusal of a provider form: 406, the status Mailgun takes as "do not
+    /// retry" (it retries every other non-2xx answer for hours).
+    #[error("{0}")]
+    NotAcceptable(Box<InboundError>),
+    /// The method is not defined on this resource.
+    #[error("this method is not allowed on this resource")]
+    MethodNotAllowed,
     /// Not something this route takes.
     #[error("{0}")]
     UnsupportedMediaType(&'static str),
@@ -90,6 +97,8 @@ impl InboundError {
             Self::TooLarge(_) => ("payload-too-large", "Mail too large"),
             Self::UnsupportedMediaType(_) => ("unsupported-media-type", "Unsupported media type"),
             Self::Conflict(_) => ("conflict", "Conflict"),
+            Self::NotAcceptable(inner) => inner.slug_and_title(),
+            Self::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
             Self::Unavailable(_) => ("unavailable", "Service unavailable"),
         }
     }
@@ -105,6 +114,8 @@ impl ResponseError for InboundError {
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -122,6 +133,10 @@ impl ResponseError for InboundError {
             detail: self.to_string(),
             inbound_id: match self {
                 Self::UnknownAddress { inbound_id, .. } => Some(inbound_id.clone()),
+                Self::NotAcceptable(inner) => match inner.as_ref() {
+                    Self::UnknownAddress { inbound_id, .. } => Some(inbound_id.clone()),
+                    _ => None,
+                },
                 _ => None,
             },
         };

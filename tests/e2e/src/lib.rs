@@ -222,7 +222,7 @@ impl System {
             &logs,
             vec![
                 ("INBOUND_DATABASE_URL", urls[3].clone()),
-                ("HTTP_ADDR", inbound_addr.clone()),
+                ("INBOUND_HTTP_ADDR", inbound_addr.clone()),
                 ("AMQP_URL", amqp.clone()),
                 ("AMQP_EXCHANGE", exchange.clone()),
                 ("REPLY_SECRET", REPLY_SECRET.to_owned()),

@@ -11,6 +11,7 @@ use conversations_domain::{
 };
 use conversations_events::internal::{
     EmailReply, KeyOwner, KeyToVerify, PostedReply, ReplyTarget as ReplyTargetView,
+    ReplyTargetAnswer,
 };
 use data_encoding::HEXLOWER;
 use sha2::{Digest, Sha256};
@@ -37,14 +38,15 @@ fn check_internal_token(state: &AppState, req: &HttpRequest) -> Result<(), ApiEr
 }
 
 fn ids(raw: &(String, String)) -> Result<(ConversationId, ParticipantId), ApiError> {
-    let missing = || ApiError::NotFound("no such participant".into());
+    let invalid = || ApiError::InvalidQuery("conversation and participant are UUIDs".into());
     Ok((
-        raw.0.parse().map_err(|_| missing())?,
-        raw.1.parse().map_err(|_| missing())?,
+        raw.0.parse().map_err(|_| invalid())?,
+        raw.1.parse().map_err(|_| invalid())?,
     ))
 }
 
-/// `GET /internal/v1/reply-targets/{conversation}/{participant}`.
+/// `GET /internal/v1/reply-targets/{conversation}/{participant}`: 200 with the target, or
+/// with none when the conversation (or the participant) does not exist.
 pub async fn reply_target(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -74,8 +76,7 @@ pub async fn reply_target(
             }))
     })
     .await??;
-    let view = view.ok_or_else(|| ApiError::NotFound("no such participant".into()))?;
-    Ok(HttpResponse::Ok().json(view))
+    Ok(HttpResponse::Ok().json(ReplyTargetAnswer { target: view }))
 }
 
 /// `POST /internal/v1/conversations/{id}/email-replies`: posts the reply with `source:
@@ -169,9 +170,8 @@ pub async fn verify_key(
     let key = body.value.key;
     let store = state.store.clone();
     let app = web::block(move || store.authenticate(&key)).await??;
-    let app_id = app.ok_or_else(|| ApiError::NotFound("no application has this key".into()))?;
     Ok(HttpResponse::Ok().json(KeyOwner {
-        app_id: app_id.to_string(),
+        app_id: app.map(|a| a.to_string()),
     }))
 }
 

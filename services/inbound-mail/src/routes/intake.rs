@@ -120,8 +120,30 @@ fn is_loopback(req: &HttpRequest) -> bool {
     })
 }
 
-/// Handles one posted mail.
+/// Handles one posted mail. Permanent refusals of a provider form answer 406, which
+/// providers take as "do not retry".
 pub async fn receive(
+    inbound: web::Data<Inbound>,
+    req: HttpRequest,
+    query: web::Query<IntakeQuery>,
+    body: web::Bytes,
+) -> Result<HttpResponse, InboundError> {
+    let is_form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
+    match handle(inbound, req, query, body).await {
+        Err(
+            e @ (InboundError::UnknownAddress { .. }
+            | InboundError::TooLarge(_)
+            | InboundError::BadRequest(_)),
+        ) if is_form => Err(InboundError::NotAcceptable(Box::new(e))),
+        other => other,
+    }
+}
+
+async fn handle(
     inbound: web::Data<Inbound>,
     req: HttpRequest,
     query: web::Query<IntakeQuery>,

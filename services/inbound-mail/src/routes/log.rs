@@ -134,6 +134,12 @@ pub async fn replay(
             entry.id, entry.outcome
         )));
     }
+    if entry.raw_message.is_none() {
+        return Err(InboundError::Conflict(format!(
+            "the raw mail of {} is no longer kept (INBOUND_RETENTION_DAYS)",
+            entry.id
+        )));
+    }
     let handled = inbound.replay(entry).await?;
     Ok(HttpResponse::Ok().json(handled))
 }

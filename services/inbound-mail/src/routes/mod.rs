@@ -12,13 +12,21 @@ use crate::error::InboundError;
 use crate::pipeline::Inbound;
 
 async fn method_not_allowed() -> Result<actix_web::HttpResponse, InboundError> {
-    Err(InboundError::BadRequest(
-        "this method is not allowed on this resource".into(),
-    ))
+    Err(InboundError::MethodNotAllowed)
+}
+
+/// Malformed query strings answer problem+json like every other error.
+fn query_errors() -> web::QueryConfig {
+    web::QueryConfig::default()
+        .error_handler(|e, _| InboundError::BadRequest(format!("invalid query string: {e}")).into())
 }
 
 /// Path of the intake.
 pub const INTAKE_PATH: &str = "/inbound/mail";
+
+/// The same intake under a path ending in `mime`: Mailgun's routes send the raw MIME
+/// (`body-mime`) only to URLs that end so.
+pub const MAILGUN_INTAKE_PATH: &str = "/inbound/mail/mime";
 
 /// Registers inbound-mail's routes with what they share (the all-in-one mounts them
 /// beside the others).
@@ -34,13 +42,15 @@ pub fn configure(
     let payload = web::PayloadConfig::new(max.saturating_mul(2).saturating_add(1 << 20));
     cfg.app_data(inbound.clone()).app_data(keys.clone());
     cfg.service(
-        web::resource(INTAKE_PATH)
+        web::resource([INTAKE_PATH, MAILGUN_INTAKE_PATH])
             .app_data(payload)
+            .app_data(query_errors())
             .route(web::post().to(intake::receive))
             .default_service(not_allowed()),
     )
     .service(
         web::resource("/api/v1/inbound")
+            .app_data(query_errors())
             .route(web::get().to(log::list))
             .default_service(not_allowed()),
     )
@@ -61,6 +71,7 @@ pub fn configure(
     )
     .service(
         web::resource("/api/v1/suppressions")
+            .app_data(query_errors())
             .route(web::get().to(suppressions::list))
             .default_service(not_allowed()),
     )

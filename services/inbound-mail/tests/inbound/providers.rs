@@ -75,6 +75,32 @@ async fn mailgun_and_sendgrid_forms_are_accepted_when_signed_or_authorized() {
     assert_eq!(status, 200, "{handled}");
     assert_eq!(handled["outcome"], "posted");
 
+    // Mailgun's forward with raw MIME goes to a URL ending in `mime`; a reply address of
+    // nobody is refused with 406 there, so Mailgun does not retry it for hours.
+    let raw = reply_to(
+        &thread.notification,
+        "bob@example.com",
+        "mg-3@mail.example.com",
+        "x",
+    )
+    .replace(&recipient, "nobody@elsewhere.example");
+    let (ct, body) = form(&[
+        ("recipient", "nobody@elsewhere.example"),
+        ("timestamp", &timestamp),
+        ("token", "tok-1"),
+        ("signature", &good),
+        ("body-mime", &raw),
+    ]);
+    let response = w
+        .client
+        .post(format!("{}/inbound/mail/mime", w.inbound))
+        .header("content-type", ct)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 406);
+
     // A wrong signature is refused even with the right bearer token; nothing is posted.
     let raw = reply_to(
         &thread.notification,
@@ -109,10 +135,10 @@ async fn mailgun_and_sendgrid_forms_are_accepted_when_signed_or_authorized() {
     assert_eq!(status, 200, "{handled}");
     assert_eq!(handled["outcome"], "posted");
 
-    // A form without the raw mail is a client error, not a retry.
+    // A form without the raw mail is refused for good: 406, which providers do not retry.
     let (ct, body) = form(&[("subject", "hi")]);
     let (status, _) = send(ct, body, Some("intake-secret")).await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 406);
 
     // Raw message/rfc822 needs the bearer token too.
     let raw = reply_to(
