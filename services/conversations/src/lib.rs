@@ -143,7 +143,17 @@ impl AllInOne {
             }))),
             None => Sink::InProcess(inbound_bus.clone()),
         };
-        let inbound = inbound_mail::InboundService::start(inbound_config, inbound_sink).await?;
+        let deletions = match &bus {
+            // Deleted conversations' mails are erased as the conversations outbox says.
+            Some(bus) => inbound_mail::erasure::Deletions::Outbox {
+                outbox: write_store.outbox(),
+                head: bus.subscribe(),
+            },
+            None => inbound_mail::startup::standalone_deletions(&inbound_config),
+        };
+        let inbound =
+            inbound_mail::InboundService::start(inbound_config, inbound_sink, deletions).await?;
+        let inbound_store = inbound.store();
         let inbound_routes = inbound.routes();
         let metadata = metadata_query::Embedded::start(
             &metadata_config,
@@ -182,7 +192,8 @@ impl AllInOne {
             app.limit_pruning(Arc::new(move || {
                 let notifier = notifier_1.feed_position().ok().flatten().unwrap_or(0);
                 let projection = projection_1.feed_position(CONVERSATIONS_FEED).unwrap_or(0);
-                Some(notifier.min(projection))
+                let inbound = inbound_store.checkpoint().ok().flatten().unwrap_or(0);
+                Some(notifier.min(projection).min(inbound))
             }));
             notifier.limit_pruning(Arc::new(move || {
                 Some(projection.feed_position(NOTIFIER_FEED).unwrap_or(0))

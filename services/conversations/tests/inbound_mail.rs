@@ -193,4 +193,35 @@ async fn the_all_in_one_receives_replies_and_bounces_on_its_own_port() {
     })
     .await;
     assert_eq!(statuses, "suppressed");
+
+    // Deleting the conversation erases its mails from inbound-mail's log as well.
+    let logged = |client: reqwest::Client, base: String, key: String| async move {
+        let log: Value = client
+            .get(format!("{base}/api/v1/inbound"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        Some(log["inbound"].as_array()?.len())
+    };
+    assert_eq!(
+        logged(client.clone(), base.clone(), key.clone()).await,
+        Some(2),
+        "the reply and the bounce"
+    );
+    let deleted = client
+        .delete(format!("{base}/api/v1/conversations/{id}"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success());
+    eventually("the log to forget the conversation", || {
+        let (client, base, key) = (client.clone(), base.clone(), key.clone());
+        async move { (logged(client, base, key).await? == 0).then_some(()) }
+    })
+    .await;
 }

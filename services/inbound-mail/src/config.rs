@@ -55,6 +55,11 @@ pub struct InboundConfig {
     pub amqp_url: Option<String>,
     /// `AMQP_EXCHANGE`: default `conversations.events`.
     pub amqp_exchange: String,
+    /// `INBOUND_QUEUE`: inbound-mail's durable queue (it hears of deleted conversations
+    /// on it). Default `inbound-mail`; its dead-letter queue is `<queue>.dead-letter`.
+    pub queue: String,
+    /// `INBOUND_DELIVERY_LIMIT`: redeliveries before an event is dead-lettered. Default 5.
+    pub delivery_limit: u32,
 }
 
 /// A setting that cannot be used.
@@ -130,6 +135,8 @@ impl InboundConfig {
             amqp_url: lookup("AMQP_URL"),
             amqp_exchange: lookup("AMQP_EXCHANGE")
                 .unwrap_or_else(|| "conversations.events".to_owned()),
+            queue: lookup("INBOUND_QUEUE").unwrap_or_else(|| "inbound-mail".to_owned()),
+            delivery_limit: u32::try_from(number("INBOUND_DELIVERY_LIMIT", 5)?).unwrap_or(5),
         })
     }
 }

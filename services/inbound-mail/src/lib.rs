@@ -8,13 +8,15 @@
 //! them against conversation-api (the only writer of conversations, called on its internal
 //! routes, [`client`]) and inbound-mail's own tables ([`store`]). Suppressions travel to
 //! the notifier as `address_suppressed` / `address_unsuppressed` events through
-//! inbound-mail's own outbox.
+//! inbound-mail's own outbox; deleted conversations' mails are erased from the log
+//! ([`erasure`]).
 
 pub mod auth;
 pub mod client;
 pub mod config;
 pub mod decide;
 pub mod deliver;
+pub mod erasure;
 pub mod error;
 pub mod mail;
 pub mod pipeline;

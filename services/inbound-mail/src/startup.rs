@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use crate::auth::Keys;
 use crate::client::ConversationsClient;
 use crate::config::InboundConfig;
+use crate::erasure::{Deletions, Eraser, QueueSettings};
 use crate::error::InboundError;
 use crate::pipeline::Inbound;
 use crate::store::InboundStore;
@@ -30,8 +31,13 @@ pub struct InboundService {
 
 impl InboundService {
     /// Opens the store (migrating it) and starts the relay of inbound-mail's events to
-    /// `sink` and the pruning of raw mails older than `INBOUND_RETENTION_DAYS`.
-    pub async fn start(config: InboundConfig, sink: Sink) -> anyhow::Result<Self> {
+    /// `sink`, the erasure of deleted conversations' mails (told by `deletions`) and the
+    /// pruning of raw mails older than `INBOUND_RETENTION_DAYS`.
+    pub async fn start(
+        config: InboundConfig,
+        sink: Sink,
+        deletions: Deletions,
+    ) -> anyhow::Result<Self> {
         let url = config.database_url.clone();
         let pool = config.pool_size;
         let store = tokio::task::spawn_blocking(move || InboundStore::open(&url, pool)).await??;
@@ -68,6 +74,7 @@ impl InboundService {
                 Ok(raw + events)
             }),
         ));
+        let eraser = tokio::spawn(Eraser::new(store.clone()).run(deletions));
         let keys = web::Data::new(Keys::new(client.clone()));
         let inbound = web::Data::new(Inbound::new(
             Arc::new(config),
@@ -79,7 +86,7 @@ impl InboundService {
             inbound,
             keys,
             store,
-            tasks: vec![relay, pruner],
+            tasks: vec![relay, pruner, eraser],
             prune_floor,
         })
     }
@@ -127,6 +134,20 @@ pub fn standalone_sink(config: &InboundConfig) -> Sink {
     }
 }
 
+/// Where a standalone inbound-mail hears of deleted conversations: its own queue when
+/// `AMQP_URL` is set.
+pub fn standalone_deletions(config: &InboundConfig) -> Deletions {
+    match &config.amqp_url {
+        Some(url) => Deletions::Amqp(QueueSettings {
+            url: url.clone(),
+            exchange: config.amqp_exchange.clone(),
+            queue: config.queue.clone(),
+            delivery_limit: config.delivery_limit,
+        }),
+        None => Deletions::Unknown,
+    }
+}
+
 /// A standalone inbound-mail (`inbound-mail serve`).
 pub struct Server {
     port: u16,
@@ -147,8 +168,8 @@ async fn readyz(inbound: web::Data<Inbound>) -> Result<HttpResponse, InboundErro
 impl Server {
     /// Starts the service and serves HTTP on `listener`.
     pub async fn build(config: InboundConfig, listener: TcpListener) -> anyhow::Result<Self> {
-        let sink = standalone_sink(&config);
-        let service = InboundService::start(config, sink).await?;
+        let (sink, deletions) = (standalone_sink(&config), standalone_deletions(&config));
+        let service = InboundService::start(config, sink, deletions).await?;
         let routes = service.routes();
         let port = listener.local_addr()?.port();
         let server = HttpServer::new(move || {
@@ -174,6 +195,12 @@ impl Server {
     /// The port listened on.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// Stops the server (and then [`Self::run_until_stopped`] stops the relay, the
+    /// consumer and the pruner) from elsewhere.
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
     }
 
     /// Serves until SIGINT/SIGTERM.

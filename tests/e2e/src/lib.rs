@@ -172,6 +172,7 @@ impl System {
         let suffix = uuid::Uuid::new_v4().simple().to_string();
         let exchange = format!("e2e.events.{suffix}");
         let notifier_queue = format!("e2e.notifier.{suffix}");
+        let inbound_queue = format!("e2e.inbound.{suffix}");
         let metadata_queue = format!("e2e.metadata.{suffix}");
         let databases = tokio::task::spawn_blocking(|| {
             [
@@ -229,6 +230,7 @@ impl System {
                 ("REPLY_DOMAIN", "reply.example.com".to_owned()),
                 ("INTERNAL_TOKEN", INTERNAL_TOKEN.to_owned()),
                 ("CONVERSATION_API_URL", api_base.clone()),
+                ("INBOUND_QUEUE", inbound_queue.clone()),
             ],
             Some(format!("http://{inbound_addr}")),
         );
@@ -278,7 +280,7 @@ impl System {
             key,
             client: reqwest::Client::new(),
             exchange,
-            queues: vec![notifier_queue, metadata_queue],
+            queues: vec![notifier_queue, metadata_queue, inbound_queue],
             logs,
             database_urls: urls,
             _databases: databases.into(),
@@ -559,6 +561,7 @@ impl System {
         self.notifier.kill().await;
         self.metadata.kill().await;
         self.api.kill().await;
+        self.inbound.kill().await;
         if let Ok(connection) =
             lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default()).await
             && let Ok(channel) = connection.create_channel().await

@@ -130,4 +130,6 @@ async fn replies_through_postfix_are_posted_once_even_when_inbound_mail_is_down(
     )
     .await;
     assert_eq!(message_count(&system, &id).await, 3, "{}", postfix.log());
+    drop(postfix);
+    system.cleanup().await;
 }

@@ -2,6 +2,7 @@
 //! received, the suppression list, and its outbox of `address_*` events. Blocking; async
 //! callers use `spawn_blocking`.
 
+mod erasure;
 mod schema;
 mod suppressions;
 
@@ -311,7 +312,17 @@ impl InboundStore {
     }
 }
 
-fn insert(conn: &mut AnyConnection, e: &LogEntry) -> Result<(), DbError> {
+/// Inserts a log entry; that of a mail whose conversation was deleted meanwhile keeps no
+/// content.
+fn insert(conn: &mut AnyConnection, entry: &LogEntry) -> Result<(), DbError> {
+    let scrubbed;
+    let mut e = entry;
+    if let Some(conversation) = &entry.conversation_id
+        && erasure::is_deleted(conn, conversation)?
+    {
+        scrubbed = erasure::scrubbed(entry);
+        e = &scrubbed;
+    }
     diesel::insert_into(log::table)
         .values((
             log::id.eq(&e.id),

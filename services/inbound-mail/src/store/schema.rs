@@ -41,3 +41,17 @@ diesel::table! {
         created_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    im_deleted_conversations (conversation_id) {
+        conversation_id -> Text,
+        deleted_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    im_checkpoint (id) {
+        id -> Integer,
+        feed_position -> BigInt,
+    }
+}

@@ -34,8 +34,10 @@ pub struct World {
     pub proxy_port: u16,
     notifier: Notifier,
     inbound_server: tokio::task::JoinHandle<std::io::Result<()>>,
+    inbound_handle: actix_web::dev::ServerHandle,
     exchange: String,
     queue: String,
+    inbound_queue: String,
     db: Option<TestDatabase>,
 }
 
@@ -49,6 +51,7 @@ pub async fn world(extra: &[(&'static str, &str)]) -> World {
     let suffix = uuid::Uuid::new_v4().simple().to_string();
     let exchange = format!("test.events.{suffix}");
     let queue = format!("test.notifier.{suffix}");
+    let inbound_queue = format!("test.inbound.{suffix}");
     let db = tokio::task::spawn_blocking(|| TestDatabase::create("conv_inbound"))
         .await
         .unwrap()
@@ -63,6 +66,7 @@ pub async fn world(extra: &[(&'static str, &str)]) -> World {
         ("AMQP_URL", amqp_url()),
         ("AMQP_EXCHANGE", exchange.clone()),
         ("NOTIFIER_QUEUE", queue.clone()),
+        ("INBOUND_QUEUE", inbound_queue.clone()),
         ("REPLY_SECRET", SECRET.to_owned()),
         ("REPLY_DOMAIN", DOMAIN.to_owned()),
         ("INTERNAL_TOKEN", INTERNAL.to_owned()),
@@ -119,6 +123,7 @@ pub async fn world(extra: &[(&'static str, &str)]) -> World {
     let server = inbound_mail::Server::build(inbound_config.clone(), inbound_listener)
         .await
         .unwrap();
+    let inbound_handle = server.handle();
     let inbound_server = tokio::spawn(server.run_until_stopped());
     World {
         api: format!("http://{api_addr}"),
@@ -132,8 +137,10 @@ pub async fn world(extra: &[(&'static str, &str)]) -> World {
         proxy_port,
         notifier,
         inbound_server,
+        inbound_handle,
         exchange,
         queue,
+        inbound_queue,
         db: Some(db),
     }
 }
@@ -245,17 +252,28 @@ impl World {
 
     pub async fn cleanup(mut self) {
         self.notifier.stop();
-        self.inbound_server.abort();
+        // Stopped, not dropped: its queue consumer must be gone before the queue is.
+        self.inbound_handle.stop(false).await;
+        let _ = self.inbound_server.await;
         if let Ok(amqp) =
             AmqpConnection::connect(&amqp_url(), ConnectionProperties::default()).await
             && let Ok(channel) = amqp.create_channel().await
         {
-            for queue in [format!("{}.dead-letter", self.queue), self.queue.clone()] {
+            for queue in [
+                format!("{}.dead-letter", self.queue),
+                self.queue.clone(),
+                format!("{}.dead-letter", self.inbound_queue),
+                self.inbound_queue.clone(),
+            ] {
                 let _ = channel
                     .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
                     .await;
             }
-            for exchange in [format!("{}.dead-letter", self.queue), self.exchange.clone()] {
+            for exchange in [
+                format!("{}.dead-letter", self.queue),
+                format!("{}.dead-letter", self.inbound_queue),
+                self.exchange.clone(),
+            ] {
                 let _ = channel
                     .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
                     .await;

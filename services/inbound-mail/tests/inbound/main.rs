@@ -94,6 +94,28 @@ async fn a_reply_is_posted_once_the_others_are_notified_and_the_log_tells_what_w
         .await
         .unwrap();
     assert_eq!(foreign.status(), 401);
+
+    // Deleting the conversation erases its mails from the log too (the event reaches
+    // inbound-mail's own queue).
+    let deleted = w
+        .client
+        .delete(format!("{}/api/v1/conversations/{}", w.api, thread.id))
+        .bearer_auth(&w.key)
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success());
+    conversations_test_support::eventually(
+        "the conversation's mails to leave the log",
+        std::time::Duration::from_secs(20),
+        || async {
+            let (_, log) = w.get_json("/api/v1/inbound").await;
+            log["inbound"].as_array()?.is_empty().then_some(())
+        },
+    )
+    .await;
+    let (status, _) = w.get_json(&format!("/api/v1/inbound/{id}")).await;
+    assert_eq!(status, 404);
     w.cleanup().await;
 }
 

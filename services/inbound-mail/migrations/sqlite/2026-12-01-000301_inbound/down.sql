@@ -1,5 +1,7 @@
 DROP TABLE im_outbox_lease;
 DROP TABLE im_outbox;
+DROP TABLE im_checkpoint;
+DROP TABLE im_deleted_conversations;
 DROP TABLE im_suppressions;
 DROP TABLE im_bounces;
 DROP TABLE im_inbound;

@@ -50,6 +50,19 @@ CREATE TABLE im_suppressions (
     PRIMARY KEY (app_id, email)
 );
 
+-- Conversations deleted (ids only): their mails were erased from the log, and a mail of
+-- theirs handled while the deletion arrived is recorded without its content.
+CREATE TABLE im_deleted_conversations (
+    conversation_id TEXT PRIMARY KEY,
+    deleted_at TIMESTAMP NOT NULL
+);
+
+-- All-in-one only: how far conversation-api's outbox has been read for deletions.
+CREATE TABLE im_checkpoint (
+    id INTEGER PRIMARY KEY,
+    feed_position BIGINT NOT NULL
+);
+
 -- inbound-mail's events, written with the change they describe; see
 -- crates/db/src/outbox.rs.
 CREATE TABLE im_outbox (
