@@ -126,41 +126,43 @@ fn bounce(raw: &str, message: &mail_parser::Message<'_>, reason: &'static str) -
 /// Classifies a raw RFC 5322 message. `None` when it cannot be parsed at all.
 pub fn classify(raw: &[u8]) -> Option<Kind> {
     let message = MessageParser::default().parse(raw)?;
+    Some(classify_parsed(&message, raw))
+}
+
+/// Classifies a message already parsed from `raw` (callers that parse it anyway save
+/// parsing it twice).
+pub fn classify_parsed(message: &mail_parser::Message<'_>, raw: &[u8]) -> Kind {
     let text = String::from_utf8_lossy(raw);
-    let content_type = header(&message, "Content-Type").unwrap_or_default();
+    let content_type = header(message, "Content-Type").unwrap_or_default();
     let subject = message.subject().unwrap_or_default().trim().to_owned();
-    let from = from_address(&message);
-    let from_name = from_name(&message);
+    let from = from_address(message);
+    let from_name = from_name(message);
 
     // Structured reports first: they say exactly what they are.
     if PATTERNS.feedback_report.is_match(content_type) || PATTERNS.feedback_type.is_match(&text) {
-        return Some(Kind::FeedbackReport);
+        return Kind::FeedbackReport;
     }
     if PATTERNS.delivery_report.is_match(content_type) {
-        return Some(Kind::Bounce(bounce(
-            &text,
-            &message,
-            "delivery_status_report",
-        )));
+        return Kind::Bounce(bounce(&text, message, "delivery_status_report"));
     }
-    if header(&message, "X-Failed-Recipients").is_some() {
-        return Some(Kind::Bounce(bounce(&text, &message, "x_failed_recipients")));
+    if header(message, "X-Failed-Recipients").is_some() {
+        return Kind::Bounce(bounce(&text, message, "x_failed_recipients"));
     }
 
     // RFC 3834 and the headers auto-responders add.
     let auto_submitted =
-        header(&message, "Auto-Submitted").is_some_and(|v| !v.eq_ignore_ascii_case("no"));
+        header(message, "Auto-Submitted").is_some_and(|v| !v.eq_ignore_ascii_case("no"));
     let auto_subject = PATTERNS.auto_reply_subject.is_match(&subject);
     let daemon =
         PATTERNS.daemon_sender.is_match(&from) || PATTERNS.daemon_name.is_match(&from_name);
     let bounce_subject = PATTERNS.bounce_subject.is_match(&subject);
     if (daemon || bounce_subject) && !auto_subject {
-        return Some(Kind::Bounce(bounce(&text, &message, "daemon_or_subject")));
+        return Kind::Bounce(bounce(&text, message, "daemon_or_subject"));
     }
     if auto_submitted {
-        return Some(Kind::AutoReply {
+        return Kind::AutoReply {
             reason: "auto_submitted",
-        });
+        };
     }
     for name in [
         "X-Autoreply",
@@ -168,31 +170,31 @@ pub fn classify(raw: &[u8]) -> Option<Kind> {
         "X-Autoresponder",
         "X-AutoReply-From",
     ] {
-        if header(&message, name).is_some() {
-            return Some(Kind::AutoReply {
+        if header(message, name).is_some() {
+            return Kind::AutoReply {
                 reason: "autoreply_header",
-            });
+            };
         }
     }
-    if header(&message, "Precedence").is_some_and(|p| PATTERNS.bulk_precedence.is_match(p)) {
-        return Some(Kind::AutoReply {
+    if header(message, "Precedence").is_some_and(|p| PATTERNS.bulk_precedence.is_match(p)) {
+        return Kind::AutoReply {
             reason: "precedence",
-        });
+        };
     }
     if auto_subject {
-        return Some(Kind::AutoReply {
+        return Kind::AutoReply {
             reason: "auto_reply_subject",
-        });
+        };
     }
     // A null sender with no other sign is a machine's mail too: a report we could not
     // read is safest taken as a bounce.
-    if null_sender(&message) {
-        return Some(Kind::Bounce(bounce(&text, &message, "null_sender")));
+    if null_sender(message) {
+        return Kind::Bounce(bounce(&text, message, "null_sender"));
     }
     if PATTERNS.bounce_body.is_match(&text) && message.in_reply_to().is_empty() {
-        return Some(Kind::Bounce(bounce(&text, &message, "report_text")));
+        return Kind::Bounce(bounce(&text, message, "report_text"));
     }
-    Some(Kind::Reply)
+    Kind::Reply
 }
 
 #[cfg(test)]

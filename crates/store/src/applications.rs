@@ -121,4 +121,52 @@ impl Store {
             .optional()?;
         app.map(|id| parse_id("application id", &id)).transpose()
     }
+
+    /// Whom a reply address names, in one query: the conversation's application, the
+    /// participant's address, whether they are still in it, and the conversation's message
+    /// count. `None` when either does not exist (inbound mail's lookup, on every reply).
+    pub fn reply_target(
+        &self,
+        conversation: conversations_domain::ConversationId,
+        participant: conversations_domain::ParticipantId,
+    ) -> Result<Option<ReplyTargetRow>, StoreError> {
+        use crate::schema::{conversations, participants};
+        let mut conn = self.conn()?;
+        let row: Option<(String, String, bool, i64)> = participants::table
+            .inner_join(
+                conversations::table.on(conversations::id.eq(participants::conversation_id)),
+            )
+            .filter(participants::conversation_id.eq(conversation.to_string()))
+            .filter(participants::id.eq(participant.to_string()))
+            .select((
+                conversations::app_id,
+                participants::email,
+                participants::left_at.is_null(),
+                conversations::message_count,
+            ))
+            .first(&mut *conn)
+            .optional()?;
+        row.map(|(app, email, active, count)| {
+            Ok(ReplyTargetRow {
+                app: parse_id("application id", &app)?,
+                email,
+                active,
+                message_count: u64::try_from(count).unwrap_or(0),
+            })
+        })
+        .transpose()
+    }
+}
+
+/// What [`Store::reply_target`] finds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyTargetRow {
+    /// The conversation's application.
+    pub app: AppId,
+    /// The participant's address.
+    pub email: String,
+    /// Still in the conversation.
+    pub active: bool,
+    /// Messages in the conversation.
+    pub message_count: u64,
 }

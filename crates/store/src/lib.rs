@@ -17,7 +17,7 @@ mod schema;
 mod snapshot;
 mod stats;
 
-pub use applications::{IssuedKey, NewApiKey};
+pub use applications::{IssuedKey, NewApiKey, ReplyTargetRow};
 pub use connection::{MIGRATIONS, OUTBOX_TABLE, Store, migrate, redo_all_migrations};
 pub use conversations::Commit;
 pub use conversations_db::{AnyConnection, Backend, OutboxEvent, OutboxRow};

@@ -112,6 +112,48 @@ async fn main() {
         .collect()
         .await;
 
+    // The ceiling: the same number of posts straight to conversation-api's public API
+    // (the write path every reply ends in), to conversations of their own.
+    let ids: Vec<String> = futures_util::stream::iter(0..replies)
+        .map(|n| {
+            let (client, api, key) = (client.clone(), api.clone(), key.clone());
+            async move {
+                let created: Value = client
+                    .post(format!("{api}/api/v1/conversations"))
+                    .bearer_auth(&key)
+                    .json(&json!({"sender": "ann@example.com", "to": ["bob@example.com"], "subject": format!("Direct {n}"), "text": "Hello"}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                created["conversation"]["id"].as_str().unwrap().to_owned()
+            }
+        })
+        .buffered(concurrency)
+        .collect()
+        .await;
+    let started = Instant::now();
+    futures_util::stream::iter(ids.iter())
+        .map(|id| {
+            let request = client
+                .post(format!("{api}/api/v1/conversations/{id}"))
+                .bearer_auth(&key)
+                .json(&json!({"sender": "bob@example.com", "text": "Thanks, the parcel arrived today. Could you send the invoice as well?\n\nBest regards,\nBob"}))
+                .send();
+            async move {
+                assert_eq!(request.await.unwrap().status(), 201);
+            }
+        })
+        .buffer_unordered(concurrency)
+        .count()
+        .await;
+    let direct = replies as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "ceiling: POST /api/v1/conversations/{{id}} straight to conversation-api: {replies} posts, {concurrency} in flight: {direct:.0} posts/s"
+    );
+
     let started = Instant::now();
     let posted = futures_util::stream::iter(addresses[..replies].iter().enumerate())
         .map(|(n, address)| {

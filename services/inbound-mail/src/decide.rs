@@ -244,10 +244,13 @@ pub fn check_reply(
     None
 }
 
-/// The text that would be posted: the reply extracted from the bodies, with the replier's
-/// own address masked (their signature may carry it).
-pub fn reply_text(mail: &ReadMail, replier_email: &str) -> Extracted {
-    let extracted = email_reply::extract_body(mail.text.as_deref(), mail.html.as_deref());
+/// The reply extracted from the bodies (before the leak guard: [`masked`]).
+pub fn extract(mail: &ReadMail) -> Extracted {
+    email_reply::extract_body(mail.text.as_deref(), mail.html.as_deref())
+}
+
+/// `extracted` with the replier's own address masked (their signature may carry it).
+pub fn masked(extracted: Extracted, replier_email: &str) -> Extracted {
     let people = [Person {
         email: replier_email,
         shown_as: "(address hidden)",
@@ -256,6 +259,11 @@ pub fn reply_text(mail: &ReadMail, replier_email: &str) -> Extracted {
         reply_text: email_reply::mask(&extracted.reply_text, &people),
         ..extracted
     }
+}
+
+/// The text that would be posted: [`extract`], then [`masked`].
+pub fn reply_text(mail: &ReadMail, replier_email: &str) -> Extracted {
+    masked(extract(mail), replier_email)
 }
 
 /// `rule` of the log.

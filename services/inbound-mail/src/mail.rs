@@ -126,7 +126,7 @@ pub fn read(raw: &[u8]) -> Result<ReadMail, Unreadable> {
     if message.parts.len() > MAX_PARTS {
         return Err(Unreadable::TooManyParts);
     }
-    let kind = conversations_inbound::classify(raw).ok_or(Unreadable::Unparseable)?;
+    let kind = conversations_inbound::classify_parsed(&message, raw);
     let mut recipients = Vec::new();
     for name in ["Delivered-To", "X-Original-To"] {
         for value in message.header_values(name) {

@@ -173,10 +173,17 @@ impl Inbound {
     ) -> Result<Evaluation, Unavailable> {
         let mut e = blank(Outcome::Rejected, String::new(), String::new());
         // Parsing and extraction are CPU work on input anyone can send: off the async
-        // runtime, and a panic in a parser becomes a refusal, not a lost worker.
+        // runtime in one go (extracted before it is known to be needed: one hand-over
+        // instead of two), and a panic in a parser becomes a refusal, not a lost worker.
         let owned = raw.to_vec();
-        let mail = match tokio::task::spawn_blocking(move || mail::read(&owned)).await {
-            Ok(Ok(mail)) => mail,
+        let read = tokio::task::spawn_blocking(move || {
+            mail::read(&owned).map(|mail| {
+                let extracted = std::panic::catch_unwind(|| decide::extract(&mail)).ok();
+                (mail, extracted)
+            })
+        });
+        let (mail, extracted) = match read.await {
+            Ok(Ok(read)) => read,
             Ok(Err(unreadable)) => {
                 e.reason = format!("unreadable mail: {unreadable}");
                 return Ok(e);
@@ -245,30 +252,26 @@ impl Inbound {
         {
             return Ok(apply(e, verdict));
         }
-        let replayed = replayed.map(str::to_owned);
-        let before = self
-            .store_call(
-                move |s, key| s.handled_before(key, replayed.as_deref()),
-                &e.dedupe_key,
-            )
-            .await?;
+        let since = Utc::now()
+            - TimeDelta::from_std(self.config.loop_window).unwrap_or(TimeDelta::minutes(10));
+        let (store, key, replayed, conversation, sender) = (
+            self.store.clone(),
+            e.dedupe_key.clone(),
+            replayed.map(str::to_owned),
+            facts.conversation_id.clone(),
+            mail.from.clone(),
+        );
+        let (before, recent) = tokio::task::spawn_blocking(move || {
+            store.prechecks(&key, replayed.as_deref(), &conversation, &sender, since)
+        })
+        .await
+        .map_err(|err| Unavailable(err.to_string()))??;
         if let Some(before) = before {
             e.outcome = Outcome::Duplicate;
             e.reason = format!("already handled as {} ({})", before.outcome, before.id);
             e.message_seq = before.message_seq.and_then(|n| u64::try_from(n).ok());
             return Ok(e);
         }
-        let since = Utc::now()
-            - TimeDelta::from_std(self.config.loop_window).unwrap_or(TimeDelta::minutes(10));
-        let (store, conversation, sender) = (
-            self.store.clone(),
-            facts.conversation_id.clone(),
-            mail.from.clone(),
-        );
-        let recent =
-            tokio::task::spawn_blocking(move || store.recent_from(&conversation, &sender, since))
-                .await
-                .map_err(|err| Unavailable(err.to_string()))??;
         if recent >= self.config.loop_limit {
             e.reason = format!(
                 "more than {} mails from this sender to this conversation within {} s (loop defence)",
@@ -277,21 +280,11 @@ impl Inbound {
             );
             return Ok(e);
         }
-        let (mail, extracted) = {
-            let replier = facts.email.clone();
-            match tokio::task::spawn_blocking(move || {
-                let extracted = decide::reply_text(&mail, &replier);
-                (mail, extracted)
-            })
-            .await
-            {
-                Ok(done) => done,
-                Err(_) => {
-                    e.reason = "the reply text could not be extracted (extraction failed)".into();
-                    return Ok(e);
-                }
-            }
+        let Some(extracted) = extracted else {
+            e.reason = "the reply text could not be extracted (extraction failed)".into();
+            return Ok(e);
         };
+        let extracted = decide::masked(extracted, &facts.email);
         e.answers_seq =
             decide::answered_seq(&self.config.reply_domain, verified.conversation, &mail);
         e.rule = Some(decide::rule_name(extracted.rule));
@@ -362,18 +355,6 @@ impl Inbound {
             },
             Some(facts),
         ))
-    }
-
-    async fn store_call<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&InboundStore, &str) -> Result<T, conversations_db::DbError> + Send + 'static,
-        key: &str,
-    ) -> Result<T, Unavailable> {
-        let store = self.store.clone();
-        let key = key.to_owned();
-        Ok(tokio::task::spawn_blocking(move || f(&store, &key))
-            .await
-            .map_err(|e| Unavailable(e.to_string()))??)
     }
 
     /// Handles a received mail: decides, acts, records. `Err` only when it could not be

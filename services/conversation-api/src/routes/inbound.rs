@@ -55,27 +55,15 @@ pub async fn reply_target(
     check_internal_token(&state, &req)?;
     let (conversation_id, participant_id) = ids(&path)?;
     let store = state.store.clone();
-    let view = web::block(move || -> Result<_, ApiError> {
-        let Some(app) = store.conversation_app(conversation_id)? else {
-            return Ok(None);
-        };
-        let Some(conversation) = store.load_conversation(app, conversation_id)? else {
-            return Ok(None);
-        };
-        Ok(conversation
-            .participants
-            .iter()
-            .find(|p| p.id == participant_id)
-            .map(|p| ReplyTargetView {
-                app_id: app.to_string(),
-                conversation_id: conversation_id.to_string(),
-                participant_id: participant_id.to_string(),
-                email: p.email.as_str().to_owned(),
-                active: p.is_active(),
-                message_count: conversation.message_count,
-            }))
-    })
-    .await??;
+    let found = web::block(move || store.reply_target(conversation_id, participant_id)).await??;
+    let view = found.map(|t| ReplyTargetView {
+        app_id: t.app.to_string(),
+        conversation_id: conversation_id.to_string(),
+        participant_id: participant_id.to_string(),
+        email: t.email,
+        active: t.active,
+        message_count: t.message_count,
+    });
     Ok(HttpResponse::Ok().json(ReplyTargetAnswer { target: view }))
 }
 

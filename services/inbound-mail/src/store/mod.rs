@@ -217,40 +217,31 @@ impl InboundStore {
         Ok(())
     }
 
-    /// The earlier handling of the same mail (same application and Message-ID) that
-    /// settled it: anything but an error or a duplicate (and not the entry `except`, which
-    /// is being replayed).
-    pub fn handled_before(
+    /// The two questions asked of every reply before it is posted, on one connection: was
+    /// the same mail (same application and Message-ID) handled before, settling it (any
+    /// outcome but an error or a duplicate; `except` is an entry being replayed), and if
+    /// not, how many mails came from `sender` to `conversation` since `since` (the loop
+    /// cap).
+    pub fn prechecks(
         &self,
         dedupe_key: &str,
         except: Option<&str>,
-    ) -> Result<Option<LogEntry>, DbError> {
-        let mut conn = self.conn()?;
-        Ok(log::table
-            .filter(log::dedupe_key.eq(dedupe_key))
-            .filter(log::id.ne(except.unwrap_or_default()))
-            .filter(log::outcome.ne_all([Outcome::Error.as_str(), Outcome::Duplicate.as_str()]))
-            .order(log::received_at.asc())
-            .select(LogRow::as_select())
-            .first(&mut conn)
-            .optional()?
-            .map(LogEntry::from))
-    }
-
-    /// Mails from `sender` to `conversation` since `since` (the loop cap).
-    pub fn recent_from(
-        &self,
         conversation: &str,
         sender: &str,
         since: DateTime<Utc>,
-    ) -> Result<i64, DbError> {
+    ) -> Result<(Option<LogEntry>, i64), DbError> {
         let mut conn = self.conn()?;
-        Ok(log::table
+        let before = handled_before(&mut conn, dedupe_key, except)?;
+        if before.is_some() {
+            return Ok((before, 0));
+        }
+        let recent = log::table
             .filter(log::conversation_id.eq(conversation))
             .filter(log::sender.eq(sender))
             .filter(log::received_at.ge(naive(since)))
             .count()
-            .get_result(&mut conn)?)
+            .get_result(&mut conn)?;
+        Ok((None, recent))
     }
 
     /// One logged mail of `app`.
@@ -314,6 +305,22 @@ impl InboundStore {
 
 /// Inserts a log entry; that of a mail whose conversation was deleted meanwhile keeps no
 /// content.
+fn handled_before(
+    conn: &mut AnyConnection,
+    dedupe_key: &str,
+    except: Option<&str>,
+) -> Result<Option<LogEntry>, DbError> {
+    Ok(log::table
+        .filter(log::dedupe_key.eq(dedupe_key))
+        .filter(log::id.ne(except.unwrap_or_default()))
+        .filter(log::outcome.ne_all([Outcome::Error.as_str(), Outcome::Duplicate.as_str()]))
+        .order(log::received_at.asc())
+        .select(LogRow::as_select())
+        .first(conn)
+        .optional()?
+        .map(LogEntry::from))
+}
+
 fn insert(conn: &mut AnyConnection, entry: &LogEntry) -> Result<(), DbError> {
     let scrubbed;
     let mut e = entry;
