@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::error::DomainError;
-use crate::ids::{AppId, ConversationId, ParticipantId};
+use crate::ids::{AppId, ConversationId, InboundId, ParticipantId};
 use crate::limits::MAX_PARTICIPANTS;
 use crate::values::{DisplayName, EmailAddress, ExternalId, MessageText, Source, Subject};
 
@@ -130,6 +130,8 @@ pub struct Message {
     pub text: MessageText,
     /// Where it came from (`api`, `email`, an integrator's source).
     pub source: Source,
+    /// The incoming-log entry of a message that came by email.
+    pub inbound_id: Option<InboundId>,
     /// When it was posted.
     pub created_at: DateTime<Utc>,
     /// Everyone it was addressed to.
@@ -187,6 +189,8 @@ pub enum Command {
         text: MessageText,
         /// Where the message came from.
         source: Source,
+        /// The incoming-log entry, for a message that came by email.
+        inbound_id: Option<InboundId>,
     },
     /// Bring someone into the conversation (again, if they had left).
     AddParticipant(NewParticipant),
@@ -556,6 +560,7 @@ pub fn decide(
             subject,
             text,
             source,
+            inbound_id,
         } => {
             require_created(is_created)?;
             let sender_id = d.ensure_participant(&sender)?;
@@ -588,6 +593,7 @@ pub fn decide(
                 sender_name: sender.display_name,
                 text,
                 source,
+                inbound_id,
                 created_at: d.ctx.now,
                 recipients,
             };

@@ -62,3 +62,7 @@ typed_id!(
     /// One person's membership in one conversation.
     ParticipantId
 );
+typed_id!(
+    /// A mail in inbound-mail's incoming log: a message that came by email names it.
+    InboundId
+);

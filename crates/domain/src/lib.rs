@@ -23,5 +23,5 @@ pub use error::DomainError;
 /// expected above it. The notifier writes it, reply extraction cuts there: one constant for
 /// both sides.
 pub const REPLY_MARKER: &str = "##- Please type your reply above this line -##";
-pub use ids::{AppId, ConversationId, ParticipantId};
+pub use ids::{AppId, ConversationId, InboundId, ParticipantId};
 pub use values::{DisplayName, EmailAddress, ExternalId, MessageText, Source, Subject};

@@ -117,6 +117,9 @@ pub mod internal {
         /// to it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub read_up_to: Option<u64>,
+        /// The mail's entry in inbound-mail's log, shown with the message.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub inbound_id: Option<String>,
     }
 
     /// What was posted.

@@ -156,6 +156,7 @@ fn write(conn: &mut AnyConnection, c: &Commit<'_>) -> Result<(), StoreError> {
                         source: m.source.as_str().to_owned(),
                         created_at: naive(m.created_at),
                         recipients,
+                        inbound_id: m.inbound_id.map(|id| id.to_string()),
                     })
                     .execute(conn)
                     .map_err(|e| {

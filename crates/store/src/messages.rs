@@ -33,6 +33,10 @@ impl MessageRow {
             sender_name: self.sender_name.map(DisplayName::from_trusted),
             text: MessageText::from_trusted(self.body),
             source: Source::from_trusted(self.source),
+            inbound_id: self
+                .inbound_id
+                .map(|id| parse_id("inbound id", &id))
+                .transpose()?,
             created_at: utc(self.created_at),
             recipients: recipients
                 .into_iter()

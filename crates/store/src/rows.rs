@@ -182,4 +182,5 @@ pub(crate) struct MessageRow {
     pub source: String,
     pub created_at: NaiveDateTime,
     pub recipients: String,
+    pub inbound_id: Option<String>,
 }

@@ -62,6 +62,7 @@ diesel::table! {
         source -> Text,
         created_at -> Timestamp,
         recipients -> Text,
+        inbound_id -> Nullable<Text>,
     }
 }
 

@@ -104,6 +104,7 @@ pub fn encode(
                 sender: participant_by_id(codec, c, m.sender),
                 text: m.text.as_str().to_owned(),
                 source: m.source.as_str().to_owned(),
+                inbound_id: m.inbound_id.map(|id| id.to_string()).unwrap_or_default(),
                 created: Some(timestamp(m.created_at)),
                 recipients: m
                     .recipients

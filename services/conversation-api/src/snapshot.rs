@@ -72,6 +72,7 @@ fn message_event(
             // Nobody is to be notified again: no recipients.
             recipients: Vec::new(),
             application_name: app_name.to_owned(),
+            inbound_id: m.inbound_id.map(|id| id.to_string()).unwrap_or_default(),
         }),
     )
 }

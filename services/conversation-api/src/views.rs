@@ -105,6 +105,10 @@ pub struct MessageView {
     pub sender_name: Option<String>,
     /// `api`, `email` or an integrator's source.
     pub source: String,
+    /// For a message that came by email: its entry in the incoming log
+    /// (`GET /api/v1/inbound/{id}` shows what was trimmed from it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inbound_id: Option<String>,
 }
 
 /// A single message out of context (`GET /conversations/{id}/{n}`) or a freshly posted
@@ -209,6 +213,7 @@ impl Views<'_> {
             seq: m.seq,
             sender_name: m.sender_name.as_ref().map(|n| n.as_str().to_owned()),
             source: m.source.as_str().to_owned(),
+            inbound_id: m.inbound_id.map(|id| id.to_string()),
         }
     }
 

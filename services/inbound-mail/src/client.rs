@@ -179,6 +179,7 @@ mod tests {
             text: "t".into(),
             idempotency_key: "k".into(),
             read_up_to: None,
+            inbound_id: None,
         };
         assert!(matches!(
             client.post_reply("c", &reply).await,

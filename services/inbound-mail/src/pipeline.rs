@@ -376,7 +376,7 @@ impl Inbound {
                 return Err(unavailable);
             }
         };
-        let evaluation = match self.act(evaluation).await {
+        let evaluation = match self.act(evaluation, &id).await {
             Ok(e) => e,
             Err(unavailable) => {
                 self.record_error(&id, &raw, envelope_recipient.as_deref(), &unavailable)
@@ -437,7 +437,7 @@ impl Inbound {
                 Some(&entry.id),
             )
             .await?;
-        let evaluation = self.act(evaluation).await?;
+        let evaluation = self.act(evaluation, &entry.id).await?;
         let mut updated = log_entry(
             &entry.id,
             entry.received_at.and_utc(),
@@ -467,8 +467,8 @@ impl Inbound {
         ))
     }
 
-    /// Posts a mail evaluated as `posted`.
-    async fn act(&self, mut e: Evaluation) -> Result<Evaluation, Unavailable> {
+    /// Posts a mail evaluated as `posted`, naming its log entry `id`.
+    async fn act(&self, mut e: Evaluation, id: &str) -> Result<Evaluation, Unavailable> {
         if e.outcome != Outcome::Posted {
             return Ok(e);
         }
@@ -486,6 +486,7 @@ impl Inbound {
             text,
             idempotency_key: e.dedupe_key.clone(),
             read_up_to: e.answers_seq,
+            inbound_id: Some(id.to_owned()),
         };
         match self.client.post_reply(&conversation, &reply).await {
             Ok(posted) => {

@@ -232,6 +232,7 @@ fn main() {
                 created: Some(ts(clock)),
                 recipients: vec![recipient],
                 application_name: "Bench".into(),
+                inbound_id: String::new(),
             }),
         ));
         if pending.len() >= BATCH * 4 {

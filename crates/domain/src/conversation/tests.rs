@@ -62,6 +62,7 @@ impl Harness {
                 subject: None,
                 text: text(body),
                 source: Source::api(),
+                inbound_id: None,
             })
             .unwrap();
         match events.into_iter().last().map(|e| e.kind) {
@@ -117,6 +118,7 @@ fn the_sender_and_recipients_join_the_conversation() {
             subject: None,
             text: text("hello"),
             source: Source::api(),
+            inbound_id: None,
         })
         .unwrap();
     let added = events
@@ -153,6 +155,7 @@ fn the_first_message_sets_the_subject_and_later_ones_do_not() {
         subject: Some(Subject::parse("subject", "Example message").unwrap()),
         text: text("this is a message"),
         source: Source::api(),
+        inbound_id: None,
     })
     .unwrap();
     h.run(Command::PostMessage {
@@ -161,6 +164,7 @@ fn the_first_message_sets_the_subject_and_later_ones_do_not() {
         subject: Some(Subject::parse("subject", "Other").unwrap()),
         text: text("again"),
         source: Source::api(),
+        inbound_id: None,
     })
     .unwrap();
     assert_eq!(

@@ -105,6 +105,7 @@ fn parse_create(body: &CreateConversation) -> Result<ParsedCreate, ApiError> {
             subject: subject.clone(),
             text: dto::parse_text(text)?,
             source: dto::parse_source(body.source.as_deref())?,
+            inbound_id: None,
         }),
         (None, None) => None,
         (Some(_), None) => return Err(ApiError::InvalidBody("`sender` needs a `text`".into())),
@@ -286,6 +287,7 @@ pub async fn post_message(
         subject: dto::parse_subject(b.subject.as_deref())?,
         text: dto::parse_text(&b.text)?,
         source: dto::parse_source(b.source.as_deref())?,
+        inbound_id: None,
     };
     let codec = state.codec.clone();
     let member = caller.clone();

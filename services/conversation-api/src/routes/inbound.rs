@@ -7,7 +7,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use conversations_domain::{
-    AppId, Command, ConversationId, EmailAddress, NewParticipant, ParticipantId, Source,
+    AppId, Command, ConversationId, EmailAddress, InboundId, NewParticipant, ParticipantId, Source,
 };
 use conversations_events::internal::{
     EmailReply, KeyOwner, KeyToVerify, PostedReply, ReplyTarget as ReplyTargetView,
@@ -93,6 +93,11 @@ pub async fn post_email_reply(
         .parse()
         .map_err(|_| invalid("participant_id"))?;
     let app: AppId = reply.app_id.parse().map_err(|_| invalid("app_id"))?;
+    let inbound_id: Option<InboundId> = reply
+        .inbound_id
+        .as_deref()
+        .map(|id| id.parse().map_err(|_| invalid("inbound_id")))
+        .transpose()?;
     let read_up_to = reply.read_up_to;
     let plan = move |c: &conversations_domain::Conversation| {
         let participant = c
@@ -112,6 +117,7 @@ pub async fn post_email_reply(
             subject: None,
             text: text.clone(),
             source: Source::email(),
+            inbound_id,
         }];
         // Only forward: a reply to an old notification does not mark newer messages
         // unread, and the new message is the replier's own.

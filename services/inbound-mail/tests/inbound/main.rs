@@ -35,6 +35,11 @@ async fn a_reply_is_posted_once_the_others_are_notified_and_the_log_tells_what_w
     assert_eq!(conversation["message_count"], 2);
     let message = &conversation["messages"][1];
     assert_eq!(message["source"], "email");
+    assert_eq!(
+        message["inbound_id"], handled["id"],
+        "the message names its log entry"
+    );
+    assert_eq!(conversation["messages"][0].get("inbound_id"), None);
     assert_eq!(message["sender"], "bob@example.com");
     assert_eq!(message["text"], "Thanks, it arrived.\n\nBob");
     let bob = conversation["participant_details"]
