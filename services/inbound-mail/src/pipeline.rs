@@ -252,6 +252,18 @@ impl Inbound {
         {
             return Ok(apply(e, verdict));
         }
+        // What would be posted, shown (and logged) for duplicates and loops too.
+        let Some(extracted) = extracted else {
+            e.reason = "the reply text could not be extracted (extraction failed)".into();
+            return Ok(e);
+        };
+        let extracted = decide::masked(extracted, &facts.email);
+        e.answers_seq =
+            decide::answered_seq(&self.config.reply_domain, verified.conversation, &mail);
+        e.rule = Some(decide::rule_name(extracted.rule));
+        e.confidence = Some(decide::confidence_name(extracted.confidence));
+        e.elided_text = Some(extracted.elided_text);
+        e.reply_text = Some(extracted.reply_text);
         let since = Utc::now()
             - TimeDelta::from_std(self.config.loop_window).unwrap_or(TimeDelta::minutes(10));
         let (store, key, replayed, conversation, sender) = (
@@ -280,22 +292,10 @@ impl Inbound {
             );
             return Ok(e);
         }
-        let Some(extracted) = extracted else {
-            e.reason = "the reply text could not be extracted (extraction failed)".into();
-            return Ok(e);
-        };
-        let extracted = decide::masked(extracted, &facts.email);
-        e.answers_seq =
-            decide::answered_seq(&self.config.reply_domain, verified.conversation, &mail);
-        e.rule = Some(decide::rule_name(extracted.rule));
-        e.confidence = Some(decide::confidence_name(extracted.confidence));
-        e.elided_text = Some(extracted.elided_text);
-        if extracted.reply_text.trim().is_empty() {
+        if e.reply_text.as_deref().is_none_or(|t| t.trim().is_empty()) {
             e.reason = "nothing was written above the quoted text".into();
-            e.reply_text = Some(String::new());
             return Ok(e);
         }
-        e.reply_text = Some(extracted.reply_text);
         e.outcome = Outcome::Posted;
         e.reason = "posted".into();
         Ok(e)

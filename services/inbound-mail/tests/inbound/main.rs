@@ -59,6 +59,7 @@ async fn a_reply_is_posted_once_the_others_are_notified_and_the_log_tells_what_w
     let (status, again) = w.post_mail(&raw, None).await;
     assert_eq!(status, 200);
     assert_eq!(again["outcome"], "duplicate", "{again}");
+    assert_eq!(again["reply_text"], "Thanks, it arrived.\n\nBob", "shown for duplicates too");
     assert_eq!(again["message_seq"], 2);
     assert_eq!(w.conversation(&thread.id).await["message_count"], 2);
 
