@@ -59,7 +59,10 @@ async fn a_reply_is_posted_once_the_others_are_notified_and_the_log_tells_what_w
     let (status, again) = w.post_mail(&raw, None).await;
     assert_eq!(status, 200);
     assert_eq!(again["outcome"], "duplicate", "{again}");
-    assert_eq!(again["reply_text"], "Thanks, it arrived.\n\nBob", "shown for duplicates too");
+    assert_eq!(
+        again["reply_text"], "Thanks, it arrived.\n\nBob",
+        "shown for duplicates too"
+    );
     assert_eq!(again["message_seq"], 2);
     assert_eq!(w.conversation(&thread.id).await["message_count"], 2);
 
@@ -334,21 +337,23 @@ async fn a_permanent_bounce_suppresses_the_address_until_the_application_lifts_i
                 .map(|d| d.status.as_str().to_owned())
         }
     };
+    // Each try posts a new message: the one posted once the event has arrived is the
+    // first recorded as suppressed.
     let (post, status_of) = (&post, &status_of);
+    let next_delivery_is = move |text: &'static str, suppressed: bool| async move {
+        let seq = post(text).await;
+        let status = conversations_test_support::eventually(
+            "the delivery to be recorded",
+            std::time::Duration::from_secs(10),
+            move || async move { status_of(seq).await },
+        )
+        .await;
+        ((status == "suppressed") == suppressed).then_some(())
+    };
     conversations_test_support::eventually(
         "a delivery to Bob recorded as suppressed",
         std::time::Duration::from_secs(20),
-        move || async move {
-            let seq = post("Are you there?").await;
-            conversations_test_support::eventually(
-                "the delivery to be recorded",
-                std::time::Duration::from_secs(10),
-                move || async move { status_of(seq).await },
-            )
-            .await
-            .eq("suppressed")
-            .then_some(())
-        },
+        move || next_delivery_is("Are you there?", true),
     )
     .await;
 
@@ -372,17 +377,7 @@ async fn a_permanent_bounce_suppresses_the_address_until_the_application_lifts_i
     conversations_test_support::eventually(
         "Bob mailed again",
         std::time::Duration::from_secs(20),
-        move || async move {
-            let seq = post("Welcome back").await;
-            conversations_test_support::eventually(
-                "the delivery to be recorded",
-                std::time::Duration::from_secs(10),
-                move || async move { status_of(seq).await },
-            )
-            .await
-            .ne("suppressed")
-            .then_some(())
-        },
+        move || next_delivery_is("Welcome back", false),
     )
     .await;
     w.cleanup().await;
