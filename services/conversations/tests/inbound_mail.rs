@@ -142,6 +142,29 @@ async fn the_all_in_one_receives_replies_and_bounces_on_its_own_port() {
     })
     .await;
 
+    // Someone else answering with Bob's reply address is refused and told so, by mail.
+    let stranger = format!(
+        "From: eve@example.org\r\nTo: {reply_to}\r\nSubject: Re: Parcel sent\r\nMessage-ID: <e1@example.org>\r\n\r\nGive me a refund\r\n"
+    );
+    let handled: Value = client
+        .post(format!("{base}/inbound/mail"))
+        .header("content-type", "message/rfc822")
+        .body(stranger)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(handled["outcome"], "rejected", "{handled}");
+    assert_eq!(handled["notice"], "queued", "{handled}");
+    let notice = eventually("Eve's rejection notice", || {
+        std::future::ready(mails(&mail_dir, "To: eve@example.org").into_iter().next())
+    })
+    .await;
+    assert!(notice.contains("could not be delivered"), "{notice}");
+    assert!(notice.contains("Return-Path: <>"), "null sender: {notice}");
+
     // Bob's mailbox is gone: the bounce reaches the notification's VERP sender.
     let bounce_address = address(&header(&to_bob, "Return-Path"));
     let dsn = format!(
@@ -209,8 +232,8 @@ async fn the_all_in_one_receives_replies_and_bounces_on_its_own_port() {
     };
     assert_eq!(
         logged(client.clone(), base.clone(), key.clone()).await,
-        Some(2),
-        "the reply and the bounce"
+        Some(3),
+        "the reply, Eve's mail and the bounce"
     );
     let deleted = client
         .delete(format!("{base}/api/v1/conversations/{id}"))

@@ -154,6 +154,9 @@ pub struct Verdict {
     pub outcome: Outcome,
     /// Why, in words an operator understands.
     pub reason: String,
+    /// Whether the sender is told (a person's reply refused for a reason they can act
+    /// on; never automatic mail, loops or unknown addresses, which the MTA answers).
+    pub notify_sender: bool,
 }
 
 impl Verdict {
@@ -161,6 +164,15 @@ impl Verdict {
         Self {
             outcome,
             reason: reason.into(),
+            notify_sender: false,
+        }
+    }
+
+    /// A refusal the sender is told of.
+    fn told(outcome: Outcome, reason: impl Into<String>) -> Self {
+        Self {
+            notify_sender: true,
+            ..Self::new(outcome, reason)
         }
     }
 }
@@ -225,13 +237,13 @@ pub fn check_reply(
         }
     }
     if !mail.from.eq_ignore_ascii_case(facts.email.trim()) {
-        return Some(Verdict::new(
+        return Some(Verdict::told(
             Outcome::Rejected,
             "the sender is not the participant this reply address was given to",
         ));
     }
     if !facts.active {
-        return Some(Verdict::new(
+        return Some(Verdict::told(
             Outcome::Rejected,
             "the participant has left the conversation",
         ));

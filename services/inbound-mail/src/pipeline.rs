@@ -17,7 +17,7 @@ use crate::client::{ClientError, ConversationsClient};
 use crate::config::InboundConfig;
 use crate::decide::{self, Addressed, Outcome, Verdict};
 use crate::mail::{self, ReadMail};
-use crate::store::{Bounced, Details, InboundStore, LogEntry};
+use crate::store::{Bounced, Details, InboundStore, LogEntry, Notice};
 
 /// A mail could not be handled now: nothing was decided for good, the sender's MTA (or
 /// the provider) tries again.
@@ -86,6 +86,8 @@ pub struct Evaluation {
     /// For a bounce: the address, whether permanent, the status.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bounce: Option<BounceFacts>,
+    /// Whether the sender is to be told of a refusal (at most once a day).
+    pub notify_sender: bool,
     #[serde(skip)]
     dedupe_key: String,
 }
@@ -106,6 +108,10 @@ pub struct BounceFacts {
 pub struct Handled {
     /// The inbound id (in the log).
     pub id: String,
+    /// For a refusal the sender is told of: `queued` (the notifier sends it), or
+    /// `already_sent_today` (one notice per address and day).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub notice: Option<&'static str>,
     /// The evaluation acted on.
     #[serde(flatten)]
     pub evaluation: Evaluation,
@@ -294,6 +300,7 @@ impl Inbound {
         }
         if e.reply_text.as_deref().is_none_or(|t| t.trim().is_empty()) {
             e.reason = "nothing was written above the quoted text".into();
+            e.notify_sender = true;
             return Ok(e);
         }
         e.outcome = Outcome::Posted;
@@ -331,6 +338,7 @@ impl Inbound {
                 Verdict {
                     outcome: Outcome::Bounce,
                     reason,
+                    notify_sender: false,
                 },
                 None,
             ));
@@ -352,6 +360,7 @@ impl Inbound {
             Verdict {
                 outcome: Outcome::Bounce,
                 reason,
+                notify_sender: false,
             },
             Some(facts),
         ))
@@ -391,27 +400,42 @@ impl Inbound {
             self.config.transient_limit,
             TimeDelta::from_std(self.config.bounce_window).unwrap_or(TimeDelta::days(7)),
         );
-        let suppressed =
-            tokio::task::spawn_blocking(move || -> Result<bool, conversations_db::DbError> {
-                match bounce {
-                    Some((app, email, permanent, status)) => store.record_bounce(
-                        &entry,
-                        &Bounced {
-                            app_id: &app,
-                            email: &email,
-                            permanent,
-                            status: status.as_deref(),
-                            transient_limit,
-                            window,
-                        },
-                        received_at,
-                    ),
-                    None => store.record(&entry).map(|()| false),
+        let notice = self.notice_to_send(&id, &evaluation);
+        // `wake`: an event was written to the outbox (a suppression, a notice).
+        let (wake, notice) = tokio::task::spawn_blocking(
+            move || -> Result<(bool, Option<&'static str>), conversations_db::DbError> {
+                match (bounce, notice) {
+                    (Some((app, email, permanent, status)), _) => store
+                        .record_bounce(
+                            &entry,
+                            &Bounced {
+                                app_id: &app,
+                                email: &email,
+                                permanent,
+                                status: status.as_deref(),
+                                transient_limit,
+                                window,
+                            },
+                            received_at,
+                        )
+                        .map(|suppressed| (suppressed, None)),
+                    (None, Some(notice)) => store
+                        .record_with_notice(&entry, &notice, received_at)
+                        .map(|queued| {
+                            let said = if queued {
+                                "queued"
+                            } else {
+                                "already_sent_today"
+                            };
+                            (queued, Some(said))
+                        }),
+                    (None, None) => store.record(&entry).map(|()| (false, None)),
                 }
-            })
-            .await
-            .map_err(|e| Unavailable(e.to_string()))??;
-        if suppressed {
+            },
+        )
+        .await
+        .map_err(|e| Unavailable(e.to_string()))??;
+        if wake {
             self.relay_wake.notify_one();
         }
         tracing::info!(
@@ -420,7 +444,26 @@ impl Inbound {
             reason = %evaluation.reason,
             "inbound mail"
         );
-        Ok(Handled { id, evaluation })
+        Ok(Handled {
+            id,
+            notice,
+            evaluation,
+        })
+    }
+
+    /// The notice a refused reply's sender gets, when it is to be told.
+    fn notice_to_send(&self, id: &str, e: &Evaluation) -> Option<Notice> {
+        if !e.notify_sender || e.sender.is_empty() {
+            return None;
+        }
+        Some(Notice {
+            app_id: e.app_id.clone()?,
+            email: e.sender.clone(),
+            reason: e.reason.clone(),
+            subject: e.subject.clone(),
+            inbound_id: id.to_owned(),
+            conversation_id: e.conversation_id.clone().unwrap_or_default(),
+        })
     }
 
     /// Runs a logged mail that was not posted through the current code again, and
@@ -453,6 +496,7 @@ impl Inbound {
             .map_err(|e| Unavailable(e.to_string()))??;
         Ok(Handled {
             id: entry.id,
+            notice: None,
             evaluation,
         })
     }
@@ -495,6 +539,7 @@ impl Inbound {
             Err(ClientError::Refused(detail)) => {
                 e.outcome = Outcome::Rejected;
                 e.reason = format!("conversation-api refused the reply: {detail}");
+                e.notify_sender = true;
             }
             Err(unavailable) => return Err(unavailable.into()),
         }
@@ -570,6 +615,7 @@ fn blank(outcome: Outcome, reason: String, dedupe_key: String) -> Evaluation {
         attachments: Vec::new(),
         message_seq: None,
         bounce: None,
+        notify_sender: false,
         dedupe_key,
     }
 }
@@ -577,6 +623,7 @@ fn blank(outcome: Outcome, reason: String, dedupe_key: String) -> Evaluation {
 fn apply(mut e: Evaluation, verdict: Verdict) -> Evaluation {
     e.outcome = verdict.outcome;
     e.reason = verdict.reason;
+    e.notify_sender = verdict.notify_sender;
     e
 }
 

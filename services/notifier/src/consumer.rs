@@ -36,6 +36,7 @@ pub const HANDLED: &[&str] = &[
     "conversation_deleted",
     "address_suppressed",
     "address_unsuppressed",
+    "rejection_notice",
 ];
 
 /// Why an event was not processed.
@@ -81,6 +82,33 @@ pub fn handle_event(
                 chrono::Utc::now(),
             )?;
             return Ok(Some(0));
+        }
+        // From inbound-mail: tell a person their reply was refused (once a day, decided
+        // there); not to a suppressed address.
+        Some(Payload::RejectionNotice(notice)) => {
+            let email = notice.email.trim().to_ascii_lowercase();
+            if store.is_suppressed(&envelope.app_id, &email)? {
+                return Ok(Some(0));
+            }
+            let rendered = crate::notice::render(&config.reply_domain, "", notice)
+                .map_err(|e| HandleError::Poison(e.to_string()))?;
+            let row = NewDelivery {
+                app_id: envelope.app_id.clone(),
+                conversation_id: crate::notice::delivery_key(&notice.inbound_id),
+                message_seq: 0,
+                participant_id: String::new(),
+                recipient: email,
+                status: DeliveryStatus::Pending,
+                envelope_from: rendered.envelope_from,
+                raw_message: Some(rendered.raw),
+            };
+            let now = chrono::Utc::now();
+            return Ok(Some(store.record_deliveries(
+                &[row],
+                |_| Vec::new(),
+                feed_position,
+                now,
+            )?));
         }
         Some(Payload::AddressUnsuppressed(lifted)) => {
             store
@@ -270,26 +298,33 @@ impl Consumer {
     async fn follow_suppressions_once(&self, outbox: &Outbox) -> Result<bool, DbError> {
         const PAGE: usize = 500;
         let (store, feed, config) = (self.store.clone(), outbox.clone(), self.config.clone());
-        tokio::task::spawn_blocking(move || -> Result<bool, DbError> {
-            let after = store.checkpoint(crate::store::SUPPRESSIONS_CHECKPOINT)?;
-            let rows = feed.events_after(after, PAGE)?;
-            let Some(last) = rows.last().map(|r| r.position) else {
-                return Ok(false);
-            };
-            for row in &rows {
-                match handle_event(&config, &store, &row.payload, None) {
-                    Ok(_) => {}
-                    Err(HandleError::Poison(reason)) => {
-                        tracing::error!(position = row.position, %reason, "skipping inbound event that can never be processed");
+        let (more, recorded) =
+            tokio::task::spawn_blocking(move || -> Result<(bool, usize), DbError> {
+                let after = store.checkpoint(crate::store::SUPPRESSIONS_CHECKPOINT)?;
+                let rows = feed.events_after(after, PAGE)?;
+                let Some(last) = rows.last().map(|r| r.position) else {
+                    return Ok((false, 0));
+                };
+                let mut recorded = 0;
+                for row in &rows {
+                    match handle_event(&config, &store, &row.payload, None) {
+                        Ok(new) => recorded += new.unwrap_or(0),
+                        Err(HandleError::Poison(reason)) => {
+                            tracing::error!(position = row.position, %reason, "skipping inbound event that can never be processed");
+                        }
+                        Err(HandleError::Store(e)) => return Err(e),
                     }
-                    Err(HandleError::Store(e)) => return Err(e),
                 }
-            }
-            store.set_checkpoint(crate::store::SUPPRESSIONS_CHECKPOINT, last)?;
-            Ok(rows.len() >= PAGE)
-        })
-        .await
-        .map_err(|e| DbError::Unavailable(e.to_string()))?
+                store.set_checkpoint(crate::store::SUPPRESSIONS_CHECKPOINT, last)?;
+                Ok((rows.len() >= PAGE, recorded))
+            })
+            .await
+            .map_err(|e| DbError::Unavailable(e.to_string()))??;
+        // A rejection notice was recorded: the sender sends it now.
+        if recorded > 0 {
+            self.send_wake.notify_one();
+        }
+        Ok(more)
     }
 
     /// Production: consumes the durable queue, reconnecting with capped backoff.

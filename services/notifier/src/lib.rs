@@ -15,6 +15,7 @@ pub mod consumer;
 pub mod events;
 pub mod headers;
 pub mod mailer;
+pub mod notice;
 pub mod sender;
 pub mod store;
 
@@ -55,6 +56,7 @@ pub struct Notifier {
     prune_floor: FloorSlot,
     config: Arc<NotifierConfig>,
     store: NotifierStore,
+    send_wake: Arc<Notify>,
 }
 
 impl Notifier {
@@ -112,7 +114,7 @@ impl Notifier {
             config: config.clone(),
             store: store.clone(),
             mailer,
-            wake: send_wake,
+            wake: send_wake.clone(),
             relay_wake,
         };
         let send = tokio::spawn(sender.run());
@@ -123,17 +125,18 @@ impl Notifier {
             prune_floor,
             config,
             store,
+            send_wake,
         })
     }
 
     /// All-in-one: also reads inbound-mail's outbox (`outbox`, announced on `head`) for
-    /// its `address_suppressed` / `address_unsuppressed` events. With RabbitMQ they arrive
-    /// on the notifier's queue instead.
+    /// its `address_suppressed` / `address_unsuppressed` and `rejection_notice` events.
+    /// With RabbitMQ they arrive on the notifier's queue instead.
     pub fn follow_suppressions(&mut self, outbox: Outbox, head: watch::Receiver<i64>) {
         let consumer = consumer::Consumer {
             config: self.config.clone(),
             store: self.store.clone(),
-            send_wake: Arc::new(Notify::new()),
+            send_wake: self.send_wake.clone(),
             health: Arc::new(SinkHealth::default()),
             handled: self.handled.clone(),
         };

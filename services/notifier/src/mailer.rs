@@ -161,11 +161,17 @@ impl SmtpPool {
 
     /// Sends over an idle connection (or a new one), at most `connections` at a time.
     pub async fn send(&self, from: &str, to: &str, raw: &[u8]) -> Result<String, SendError> {
-        let envelope = Envelope::new(
+        // An empty sender is the null return path (`MAIL FROM:<>`) of rejection notices.
+        let sender = if from.is_empty() {
+            None
+        } else {
             Some(
                 from.parse()
                     .map_err(|e| SendError::Permanent(format!("bad sender {from}: {e}")))?,
-            ),
+            )
+        };
+        let envelope = Envelope::new(
+            sender,
             vec![
                 to.parse()
                     .map_err(|e| SendError::Permanent(format!("bad recipient {to}: {e}")))?,

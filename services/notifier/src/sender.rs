@@ -43,7 +43,8 @@ pub struct Sender {
 struct Finished {
     id: String,
     outcome: DeliveryOutcome,
-    event: OutboxEvent,
+    /// The `notification_*` event (none for rejection notices).
+    event: Option<OutboxEvent>,
     /// Released once the outcome is recorded, letting the next mail go.
     permit: Option<OwnedSemaphorePermit>,
 }
@@ -170,7 +171,9 @@ impl Sender {
             participant_id: &d.participant_id,
             recipient: &d.recipient,
         };
-        let event = notification_event(notification, event_outcome, d.attempts, now);
+        // Rejection notices are not notifications of a message: nobody's event.
+        let event = (!crate::notice::is_notice(&d.conversation_id))
+            .then(|| notification_event(notification, event_outcome, d.attempts, now));
         Finished {
             id: d.id.clone(),
             outcome,
@@ -191,7 +194,7 @@ impl Sender {
             let mut permits = Vec::with_capacity(waiting.len());
             let events: Vec<OutboxEvent> = waiting
                 .drain(..)
-                .map(|f| {
+                .filter_map(|f| {
                     permits.push(f.permit);
                     f.event
                 })

@@ -3,6 +3,7 @@
 //! callers use `spawn_blocking`.
 
 mod erasure;
+mod notices;
 mod schema;
 mod suppressions;
 
@@ -17,6 +18,7 @@ use conversations_db::{AnyConnection, Db, DbError, Migrations, Outbox};
 use crate::decide::Outcome;
 use schema::im_inbound as log;
 
+pub use notices::Notice;
 pub use suppressions::{Bounced, Suppression};
 
 const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");

@@ -55,3 +55,11 @@ diesel::table! {
         feed_position -> BigInt,
     }
 }
+
+diesel::table! {
+    im_notices (app_id, email, day) {
+        app_id -> Text,
+        email -> Text,
+        day -> Text,
+    }
+}

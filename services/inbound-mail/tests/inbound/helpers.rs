@@ -176,19 +176,19 @@ impl World {
         Thread { id, notification }
     }
 
-    /// Waits for the `n`-th notification of `conversation` to `address`.
-    pub async fn mail_to(&self, address: &str, conversation: &str, n: usize) -> ReceivedMail {
+    /// Waits for the `n`-th mail to `address` whose text contains `needle`.
+    pub async fn mail_to(&self, address: &str, needle: &str, n: usize) -> ReceivedMail {
         let find = || {
             let found: Vec<ReceivedMail> = self
                 .sink
                 .received()
                 .into_iter()
-                .filter(|m| m.rcpt_to == [address] && m.text().contains(conversation))
+                .filter(|m| m.rcpt_to == [address] && m.text().contains(needle))
                 .collect();
             std::future::ready(found.get(n - 1).cloned())
         };
         conversations_test_support::eventually(
-            &format!("notification {n} of {conversation} to {address}"),
+            &format!("mail {n} to {address} mentioning {needle}"),
             Duration::from_secs(20),
             find,
         )

@@ -219,7 +219,20 @@ async fn forged_misdirected_automatic_and_broken_mail_is_recorded_and_never_post
         ),
     ];
     // As an MTA delivers them: with the envelope recipient.
-    for (what, raw, expected) in &cases {
+    // A person whose reply is refused for a reason they can act on is told, once a day;
+    // machines, loops and unreadable mail are not answered.
+    let notices = [
+        Some("queued"),
+        None,
+        Some("queued"),
+        None,
+        None,
+        None,
+        // Cut off after the headers: nothing written, and Bob was told today already.
+        Some("already_sent_today"),
+        None,
+    ];
+    for ((what, raw, expected), notice) in cases.iter().zip(notices) {
         let (status, body) = w.post_mail(raw, Some(&good)).await;
         assert_eq!(status, 200, "{what}: {body}");
         assert_eq!(outcome(&body), *expected, "{what}: {body}");
@@ -227,6 +240,7 @@ async fn forged_misdirected_automatic_and_broken_mail_is_recorded_and_never_post
             !body["reason"].as_str().unwrap_or_default().is_empty(),
             "{what}"
         );
+        assert_eq!(body["notice"].as_str(), notice, "{what}: {body}");
     }
 
     // Too large: refused before anything is read into the pipeline.
@@ -252,6 +266,24 @@ async fn forged_misdirected_automatic_and_broken_mail_is_recorded_and_never_post
     assert_eq!(status, 200);
     assert_eq!(body["outcome"], "rejected");
     assert!(body["reason"].as_str().unwrap().contains("left"), "{body}");
+    assert_eq!(
+        body["notice"], "already_sent_today",
+        "one notice a day: {body}"
+    );
+
+    // The notifier sends the notices: from the null sender, saying why.
+    let notice = w.mail_to("mallory@example.com", "", 1).await;
+    assert_eq!(notice.mail_from, "", "null envelope sender");
+    assert!(notice.text().contains("Auto-Submitted: auto-replied"));
+    assert!(
+        notice.decoded_text().contains("not the participant"),
+        "{}",
+        notice.text()
+    );
+    let to_bob = w
+        .mail_to("bob@example.com", "could not be delivered", 1)
+        .await;
+    assert!(to_bob.decoded_text().contains("nothing was written"));
 
     // Only the ordinary replies were posted.
     let conversation = w.conversation(&thread.id).await;

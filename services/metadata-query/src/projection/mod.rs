@@ -299,7 +299,9 @@ pub fn plan(envelope: &v1::Envelope) -> Result<Update, PlanError> {
         }
         Payload::NotificationMuted(e) => return delivery(envelope, e, DeliveryState::Muted),
         // The suppression list is inbound-mail's and the notifier's business.
-        Payload::AddressSuppressed(_) | Payload::AddressUnsuppressed(_) => {
+        Payload::AddressSuppressed(_)
+        | Payload::AddressUnsuppressed(_)
+        | Payload::RejectionNotice(_) => {
             return Ok(Update::Ignore);
         }
         Payload::ConversationCreated(e) => (e.conversation.as_ref(), vec![], None, false),

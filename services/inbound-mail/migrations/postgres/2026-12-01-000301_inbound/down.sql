@@ -1,5 +1,6 @@
 DROP TABLE im_outbox_lease;
 DROP TABLE im_outbox;
+DROP TABLE im_notices;
 DROP TABLE im_checkpoint;
 DROP TABLE im_deleted_conversations;
 DROP TABLE im_suppressions;

@@ -50,6 +50,15 @@ CREATE TABLE im_suppressions (
     PRIMARY KEY (app_id, email)
 );
 
+-- Rejection notices sent, per sender address and day (UTC, YYYY-MM-DD): at most one a
+-- day, so a misconfigured client or a loop cannot make us mail someone repeatedly.
+CREATE TABLE im_notices (
+    app_id TEXT NOT NULL,
+    email TEXT NOT NULL,
+    day TEXT NOT NULL,
+    PRIMARY KEY (app_id, email, day)
+);
+
 -- Conversations deleted (ids only): their mails were erased from the log, and a mail of
 -- theirs handled while the deletion arrived is recorded without its content.
 CREATE TABLE im_deleted_conversations (
