@@ -148,6 +148,18 @@ pub fn classify_parsed(message: &mail_parser::Message<'_>, raw: &[u8]) -> Kind {
     if header(message, "X-Failed-Recipients").is_some() {
         return Kind::Bounce(bounce(&text, message, "x_failed_recipients"));
     }
+    // Amazon SES event notifications delivered by SNS over email (JSON, often escaped
+    // inside an SNS envelope): a bounce event is a bounce; a delivery event is machine
+    // mail about a mail that arrived, dropped like an auto-reply. (Complaint events are
+    // feedback reports, above.)
+    if from.ends_with("@sns.amazonaws.com") && text.contains("notificationType") {
+        if PATTERNS.ses_bounce.is_match(&text) {
+            return Kind::Bounce(bounce(&text, message, "ses_notification"));
+        }
+        return Kind::AutoReply {
+            reason: "ses_notification",
+        };
+    }
 
     // RFC 3834 and the headers auto-responders add.
     let auto_submitted =
@@ -200,6 +212,39 @@ pub fn classify_parsed(message: &mail_parser::Message<'_>, raw: &[u8]) -> Kind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn amazon_ses_events_by_sns_are_machine_mail() {
+        let sns = |body: &str| {
+            format!(
+                "From: SES <no-reply@sns.amazonaws.com>\r\nSubject: AWS Notification Message\r\n\r\n{body}\r\n"
+            )
+        };
+        let escaped = sns(
+            r#"{"Type" : "Notification", "Message" : "{\"notificationType\":\"Bounce\",\"bounce\":{\"bounceType\":\"Permanent\",\"bouncedRecipients\":[{\"emailAddress\":\"a@b.example\",\"status\":\"5.1.1\"}]}}"}"#,
+        );
+        assert!(matches!(
+            classify(escaped.as_bytes()),
+            Some(Kind::Bounce(_))
+        ));
+        let delivery = sns(r#"{"notificationType":"Delivery","mail":{}}"#);
+        assert!(matches!(
+            classify(delivery.as_bytes()),
+            Some(Kind::AutoReply { .. })
+        ));
+        let complaint = sns(r#"{"notificationType":"Complaint","complaint":{}}"#);
+        assert_eq!(classify(complaint.as_bytes()), Some(Kind::FeedbackReport));
+    }
+
+    #[test]
+    fn one_click_unsubscribes_and_list_loop_alerts_are_recognised() {
+        let unsubscribe = b"From: someone@icloud.com\r\nSubject: unsubscribe\r\nAuto-Submitted: auto-replied\r\n\r\nApple Mail sent this email to unsubscribe from the message.\r\n";
+        assert_eq!(classify(unsubscribe), Some(Kind::FeedbackReport));
+        let alert = b"From: list-admin@example.org\r\nSubject: Loop Alert: Duplicated Message-ID\r\n\r\nDuplicated Message-ID.\r\n";
+        assert!(matches!(classify(alert), Some(Kind::Bounce(_))));
+        let reply = b"From: fred@example.com\r\nSubject: Re: Loop Alert\r\nIn-Reply-To: <a@b>\r\n\r\nSeen it.\r\n";
+        assert_eq!(classify(reply), Some(Kind::Reply));
+    }
 
     #[test]
     fn a_person_replying_is_a_reply() {

@@ -32,6 +32,8 @@ pub(crate) struct Patterns {
     pub bounce_body: Regex,
     /// Subjects of auto-replies, in the common languages.
     pub auto_reply_subject: Regex,
+    /// An Amazon SES bounce event, plain or escaped inside an SNS envelope.
+    pub ses_bounce: Regex,
     /// `Precedence: bulk | junk | list | auto_reply`.
     pub bulk_precedence: Regex,
 }
@@ -46,7 +48,7 @@ pub(crate) static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| Patterns {
     delivery_report: compile(r#"(?is)multipart/report\s*;.*report-type\s*=\s*"?delivery-status"#),
     feedback_report: compile(r#"(?is)multipart/report\s*;.*report-type\s*=\s*"?feedback-report"#),
     feedback_type: compile(
-        r#"(?im)^feedback-type:\s*(?:abuse|fraud|virus|other|not-spam|opt-out|dkim)|"notificationtype"\s*:\s*"complaint"|^subject:\s*complaint about message from"#,
+        r#"(?im)^feedback-type:\s*(?:abuse|fraud|virus|other|not-spam|opt-out|dkim)|"notificationtype"\s*:\s*"complaint"|^subject:\s*complaint about message from|sent this email to unsubscribe from the message"#,
     ),
     status_field: compile(r"(?im)^\s*status:\s*([245]\.\d{1,3}\.\d{1,3})"),
     enhanced_status: compile(r"(?m)(?:^|[\s(\[#])([45]\.\d{1,3}\.\d{1,3})\b"),
@@ -64,7 +66,7 @@ pub(crate) static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| Patterns {
         r"(?i)^(?:mail delivery (?:system|subsystem|service)|mailer[- ]daemon|postmaster|microsoft outlook|mail administrator|internet mail delivery|mail system|delivery subsystem|e-?mail delivery)",
     ),
     bounce_subject: compile(
-        r"(?i)^(?:\[[^\]]*\]\s*)?(?:undeliver|undelivered mail|delivery status notification|delivery (?:status|failure|report|notification|has failed|failed)|failure notice|returned mail|return(?:ed)? to sender|mail delivery fail|message (?:delivery|not delivered|could not be delivered|undeliverable)|non[- ]?deliver|nondeliver|could not send message|warning: could not send|mail system error|delivery (?:problem|error)|permanent (?:error|failure)|notice: mail|mail not delivered|bounce|failed delivery|rejected:|returned:|unzustellbar|nicht zustellbar|unzustellbare|fehler beim zustellen|non remis|non distribuable|échec de (?:la )?remise|no se puede entregar|notificación de estado de entrega|mancata consegna|impossibile recapitare|onbestelbaar|kan niet worden bezorgd|olevererbart|kunne ikke leveres|ikke leveret|niedostarczon|не доставлено|недоставленное|配信不能|未送達|退信|系统退信|delivery final|mail could not be delivered|your message (?:was|has been) (?:rejected|blocked|not delivered)|message blocked|sending failed|mail failure|メールエラー通知|mail error|error mail|returned mail notification|you [^ ]+ are not member)",
+        r"(?i)^(?:\[[^\]]*\]\s*)?(?:undeliver|undelivered mail|delivery status notification|delivery (?:status|failure|report|notification|has failed|failed)|failure notice|returned mail|return(?:ed)? to sender|mail delivery fail|message (?:delivery|not delivered|could not be delivered|undeliverable)|non[- ]?deliver|nondeliver|could not send message|warning: could not send|mail system error|delivery (?:problem|error)|permanent (?:error|failure)|notice: mail|mail not delivered|bounce|failed delivery|rejected:|returned:|unzustellbar|nicht zustellbar|unzustellbare|fehler beim zustellen|non remis|non distribuable|échec de (?:la )?remise|no se puede entregar|notificación de estado de entrega|mancata consegna|impossibile recapitare|onbestelbaar|kan niet worden bezorgd|olevererbart|kunne ikke leveres|ikke leveret|niedostarczon|не доставлено|недоставленное|配信不能|未送達|退信|系统退信|delivery final|mail could not be delivered|your message (?:was|has been) (?:rejected|blocked|not delivered)|message blocked|sending failed|mail failure|メールエラー通知|mail error|error mail|returned mail notification|you [^ ]+ are not member|loop alert)",
     ),
     bounce_body: compile(
         r#"(?i)(?:this is (?:the|a) (?:mail system|delivery status notification|message from the qmail-send program|automatically generated delivery)|delivery to the following recipients? (?:failed|has failed)|i'm sorry to (?:have to )?inform you that your message could not|could not be delivered to (?:one or more|the following) recipients?|your message (?:did not reach|could not be delivered|wasn't delivered)|the following addresses? (?:had|have) permanent fatal errors|message (?:could not be|was not) delivered|delivery has failed to these recipients|unable to deliver (?:your )?message|permanent error\. the following address|"notificationtype"\s*:\s*"bounce"|\bnotificationtype["\s:=]+bounce)"#,
@@ -73,6 +75,7 @@ pub(crate) static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| Patterns {
         r"(?i)^(?:(?:re|aw|sv|antw|fw|fwd)\s*:\s*)?(?:auto(?:matic|matische|matisk|matique)?[- ]?(?:reply|respon\w*|antwort|svar|réponse|risposta|respuesta|resposta|antwoord|odpowiedź)|out of (?:the )?office|away from (?:the )?office|on vacation|vacation reply|abwesenheit|abwesend|absence|absent|réponse automatique|respuesta automática|fuera de la oficina|fuori (?:sede|ufficio)|risposta automatica|resposta automática|ausente|afwezig|automatisch antwoord|frånvaro|fraværende|ikke til stede|ferie|poza biurem|nieobecność|автоответ|автоматический ответ|отсутств|不在|自動応答|自动回复|自動回覆|i am (?:currently )?(?:out|away)|thank you for (?:your (?:e-?mail|message)|contacting))",
     ),
     bulk_precedence: compile(r"(?i)^\s*(?:bulk|junk|list|auto_reply|auto-reply)\b"),
+    ses_bounce: compile(r#"notificationType\\?"\s*:\s*\\?"Bounce"#),
 });
 
 #[cfg(test)]
