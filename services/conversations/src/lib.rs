@@ -221,11 +221,6 @@ impl AllInOne {
         self.app.port()
     }
 
-    /// inbound-mail's pipeline (tests use it to look at the incoming log).
-    pub fn inbound(&self) -> inbound_mail::Inbound {
-        self.inbound.inbound()
-    }
-
     /// The write store (tests and the admin tool create applications with it).
     pub fn store(&self) -> Store {
         self.app.store()

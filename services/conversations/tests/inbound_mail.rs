@@ -41,6 +41,72 @@ fn header(mail: &str, name: &str) -> String {
         .unwrap()
 }
 
+/// The all-in-one's HTTP API as one application sees it.
+struct Api {
+    client: reqwest::Client,
+    base: String,
+    key: String,
+}
+
+impl Api {
+    /// A JSON request with the API key; `None` unless the answer is JSON.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Option<Value> {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.ok()?.json().await.ok()
+    }
+
+    /// A raw mail to the intake, as the pipe program sends it.
+    async fn mail(&self, raw: String, recipient: Option<&str>) -> Value {
+        let mut request = self
+            .client
+            .post(format!("{}/inbound/mail", self.base))
+            .header("content-type", "message/rfc822")
+            .body(raw);
+        if let Some(recipient) = recipient {
+            request = request.query(&[("recipient", recipient)]);
+        }
+        request.send().await.unwrap().json().await.unwrap()
+    }
+
+    /// Posts a message as Ann; the status of its (only) delivery once recorded.
+    async fn next_delivery_status(&self, id: &str) -> String {
+        let posted = self
+            .send(
+                reqwest::Method::POST,
+                &format!("/api/v1/conversations/{id}"),
+                Some(json!({"sender": "ann@example.com", "text": "Still there?"})),
+            )
+            .await
+            .unwrap();
+        let seq = posted["seq"].as_u64().unwrap();
+        let path = format!("/api/v1/conversations/{id}/{seq}/deliveries");
+        eventually("the delivery to be recorded", || async {
+            let list = self.send(reqwest::Method::GET, &path, None).await?;
+            list["deliveries"][0]["status"].as_str().map(str::to_owned)
+        })
+        .await
+    }
+
+    /// How many mails inbound-mail's log holds for the application.
+    async fn logged(&self) -> Option<usize> {
+        let log = self
+            .send(reqwest::Method::GET, "/api/v1/inbound", None)
+            .await?;
+        Some(log["inbound"].as_array()?.len())
+    }
+}
+
 fn address(value: &str) -> String {
     value
         .rsplit_once('<')
@@ -80,17 +146,17 @@ async fn the_all_in_one_receives_replies_and_bounces_on_its_own_port() {
     .unwrap()
     .unwrap()
     .key;
-    let client = reqwest::Client::new();
-    let created: Value = client
-        .post(format!("{base}/api/v1/conversations"))
-        .bearer_auth(&key)
-        .json(
-            &json!({"sender": "ann@example.com", "to": ["bob@example.com"], "text": "Parcel sent"}),
+    let api = Api {
+        client: reqwest::Client::new(),
+        base,
+        key,
+    };
+    let created = api
+        .send(
+            reqwest::Method::POST,
+            "/api/v1/conversations",
+            Some(json!({"sender": "ann@example.com", "to": ["bob@example.com"], "text": "Parcel sent"})),
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
         .await
         .unwrap();
     let id = created["conversation"]["id"].as_str().unwrap().to_owned();
@@ -108,24 +174,14 @@ async fn the_all_in_one_receives_replies_and_bounces_on_its_own_port() {
     let reply = format!(
         "From: bob@example.com\r\nTo: {reply_to}\r\nSubject: Re: Parcel sent\r\nMessage-ID: <r1@example.com>\r\nIn-Reply-To: {answered}\r\n\r\nGot it, thanks!\r\n\r\nOn Tue, Dec 1, 2026 at 9:00 AM Ann wrote:\r\n> Parcel sent\r\n"
     );
-    let handled: Value = client
-        .post(format!("{base}/inbound/mail"))
-        .header("content-type", "message/rfc822")
-        .body(reply)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let handled = api.mail(reply, None).await;
     assert_eq!(handled["outcome"], "posted", "{handled}");
-    let view: Value = client
-        .get(format!("{base}/api/v1/conversations/{id}"))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json()
+    let view = api
+        .send(
+            reqwest::Method::GET,
+            &format!("/api/v1/conversations/{id}"),
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -146,16 +202,7 @@ async fn the_all_in_one_receives_replies_and_bounces_on_its_own_port() {
     let stranger = format!(
         "From: eve@example.org\r\nTo: {reply_to}\r\nSubject: Re: Parcel sent\r\nMessage-ID: <e1@example.org>\r\n\r\nGive me a refund\r\n"
     );
-    let handled: Value = client
-        .post(format!("{base}/inbound/mail"))
-        .header("content-type", "message/rfc822")
-        .body(stranger)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let handled = api.mail(stranger, None).await;
     assert_eq!(handled["outcome"], "rejected", "{handled}");
     assert_eq!(handled["notice"], "queued", "{handled}");
     let notice = eventually("Eve's rejection notice", || {
@@ -170,81 +217,31 @@ async fn the_all_in_one_receives_replies_and_bounces_on_its_own_port() {
     let dsn = format!(
         "From: MAILER-DAEMON@mx.example.net\r\nTo: {bounce_address}\r\nSubject: Delivery Status Notification (Failure)\r\nMessage-ID: <dsn@mx.example.net>\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=x\r\n\r\n--x\r\nContent-Type: message/delivery-status\r\n\r\nFinal-Recipient: rfc822; bob@example.com\r\nAction: failed\r\nStatus: 5.1.1\r\n--x--\r\n"
     );
-    let handled: Value = client
-        .post(format!("{base}/inbound/mail"))
-        .query(&[("recipient", &bounce_address)])
-        .header("content-type", "message/rfc822")
-        .body(dsn)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let handled = api.mail(dsn, Some(&bounce_address)).await;
     assert_eq!(handled["outcome"], "bounce", "{handled}");
-    let statuses = eventually("Bob's delivery recorded as suppressed", || {
-        let (client, base, key, id) = (client.clone(), base.clone(), key.clone(), id.clone());
-        async move {
-            let posted: Value = client
-                .post(format!("{base}/api/v1/conversations/{id}"))
-                .bearer_auth(&key)
-                .json(&json!({"sender": "ann@example.com", "text": "Still there?"}))
-                .send()
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
-            let seq = posted["seq"].as_u64()?;
-            for _ in 0..100 {
-                let list: Value = client
-                    .get(format!("{base}/api/v1/conversations/{id}/{seq}/deliveries"))
-                    .bearer_auth(&key)
-                    .send()
-                    .await
-                    .ok()?
-                    .json()
-                    .await
-                    .ok()?;
-                if let Some(status) = list["deliveries"][0]["status"].as_str() {
-                    return (status == "suppressed").then(|| status.to_owned());
-                }
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            None
-        }
+    // Each try posts a new message: the first one posted after the suppression reached
+    // the notifier has its delivery recorded as suppressed.
+    eventually("Bob's delivery recorded as suppressed", || async {
+        (api.next_delivery_status(&id).await == "suppressed").then_some(())
     })
     .await;
-    assert_eq!(statuses, "suppressed");
 
     // Deleting the conversation erases its mails from inbound-mail's log as well.
-    let logged = |client: reqwest::Client, base: String, key: String| async move {
-        let log: Value = client
-            .get(format!("{base}/api/v1/inbound"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .ok()?
-            .json()
-            .await
-            .ok()?;
-        Some(log["inbound"].as_array()?.len())
-    };
     assert_eq!(
-        logged(client.clone(), base.clone(), key.clone()).await,
+        api.logged().await,
         Some(3),
         "the reply, Eve's mail and the bounce"
     );
-    let deleted = client
-        .delete(format!("{base}/api/v1/conversations/{id}"))
-        .bearer_auth(&key)
+    let deleted = api
+        .client
+        .delete(format!("{}/api/v1/conversations/{id}", api.base))
+        .bearer_auth(&api.key)
         .send()
         .await
         .unwrap();
     assert!(deleted.status().is_success());
-    eventually("the log to forget the conversation", || {
-        let (client, base, key) = (client.clone(), base.clone(), key.clone());
-        async move { (logged(client, base, key).await? == 0).then_some(()) }
+    eventually("the log to forget the conversation", || async {
+        (api.logged().await? == 0).then_some(())
     })
     .await;
 }

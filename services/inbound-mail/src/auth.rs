@@ -58,6 +58,16 @@ impl Keys {
     }
 }
 
+/// The credential of `Authorization: Bearer <credential>` (scheme case-insensitive).
+pub fn bearer(req: &HttpRequest) -> Option<&str> {
+    req.headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, credential)| credential.trim())
+}
+
 /// The application whose API key the request carries.
 #[derive(Debug, Clone)]
 pub struct ApiKey(pub String);
@@ -74,14 +84,7 @@ impl FromRequest for ApiKey {
                     "send the application's API key: `Authorization: Bearer <key>`",
                 )
             };
-            let key = req
-                .headers()
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().split_once(' '))
-                .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-                .map(|(_, key)| key.trim().to_owned())
-                .ok_or_else(unauthorized)?;
+            let key = bearer(&req).ok_or_else(unauthorized)?.to_owned();
             let keys = req
                 .app_data::<web::Data<Keys>>()
                 .cloned()

@@ -273,11 +273,6 @@ pub fn masked(extracted: Extracted, replier_email: &str) -> Extracted {
     }
 }
 
-/// The text that would be posted: [`extract`], then [`masked`].
-pub fn reply_text(mail: &ReadMail, replier_email: &str) -> Extracted {
-    masked(extract(mail), replier_email)
-}
-
 /// `rule` of the log.
 pub fn rule_name(rule: Rule) -> &'static str {
     rule.as_str()

@@ -18,6 +18,7 @@ pub mod decide;
 pub mod deliver;
 pub mod erasure;
 pub mod error;
+pub mod evaluation;
 pub mod mail;
 pub mod pipeline;
 pub mod routes;

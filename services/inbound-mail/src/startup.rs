@@ -102,11 +102,6 @@ impl InboundService {
         self.store.clone()
     }
 
-    /// The pipeline, for tests and `inspect`.
-    pub fn inbound(&self) -> Inbound {
-        self.inbound.get_ref().clone()
-    }
-
     /// Keeps the outbox pruner from deleting events an in-process reader has not read.
     pub fn limit_pruning(&self, floor: PruneFloor) {
         self.prune_floor.set(floor);

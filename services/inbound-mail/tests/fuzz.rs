@@ -170,7 +170,7 @@ fn run_core(codec: &ReplyAddressCodec, raw: &[u8]) {
         conversations_domain::ConversationId::new(),
         &read,
     );
-    let _ = decide::reply_text(&read, "bob@example.com");
+    let _ = decide::masked(decide::extract(&read), "bob@example.com");
 }
 
 #[test]

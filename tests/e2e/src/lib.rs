@@ -9,6 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod postfix;
+mod service;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -23,105 +24,13 @@ use lapin::types::FieldTable;
 use serde_json::{Value, json};
 
 pub use conversations_test_support::eventually;
+use service::free_addr;
+pub use service::{Service, binary};
 
 const REPLY_SECRET: &str = "e2e-reply-secret-e2e-reply-secret-e2e-reply";
 const TOKEN_SECRET: &str = "e2e-token-secret-e2e-token-secret-e2e-token";
 const FEED_TOKEN: &str = "e2e-feed-token-e2e-feed-token-e2e-feed-token";
 const INTERNAL_TOKEN: &str = "e2e-internal-token-e2e-internal-token-e2e";
-
-/// Where `cargo build` put the service binaries: beside this test's own `deps` folder.
-pub fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: build the service binaries first (`cargo build --workspace --bins`; \
-         scripts/test does)",
-        path.display()
-    );
-    path
-}
-
-fn free_addr() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().to_string()
-}
-
-/// One service process.
-pub struct Service {
-    name: &'static str,
-    log: PathBuf,
-    env: Vec<(String, String)>,
-    child: tokio::sync::Mutex<Option<tokio::process::Child>>,
-    /// `http://host:port` when it serves HTTP.
-    pub base: Option<String>,
-}
-
-impl Service {
-    fn new(
-        name: &'static str,
-        logs: &std::path::Path,
-        env: Vec<(&str, String)>,
-        base: Option<String>,
-    ) -> Self {
-        Self {
-            name,
-            log: logs.join(format!("{name}.log")),
-            env: env.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
-            child: tokio::sync::Mutex::new(None),
-            base,
-        }
-    }
-
-    /// Starts it (again) and, when it serves HTTP, waits until `/readyz` answers 200.
-    pub async fn start(&self) {
-        // Each run appends to the service's log: a restart's lines follow the killed one's.
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        let child = tokio::process::Command::new(binary(self.name))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(log))
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        *self.child.lock().await = Some(child);
-        if let Some(base) = &self.base {
-            let client = reqwest::Client::new();
-            let ready = format!("{base}/readyz");
-            let name = self.name;
-            eventually(
-                &format!("{name} to be ready"),
-                Duration::from_secs(30),
-                || {
-                    let request = client.get(&ready).send();
-                    async move { request.await.ok().filter(|r| r.status() == 200).map(|_| ()) }
-                },
-            )
-            .await;
-        }
-    }
-
-    /// SIGKILL: no shutdown of any kind.
-    pub async fn kill(&self) {
-        if let Some(mut child) = self.child.lock().await.take() {
-            child.start_kill().unwrap();
-            child.wait().await.unwrap();
-        }
-    }
-}
 
 /// What a test can tune.
 #[derive(Debug, Clone)]

@@ -30,12 +30,16 @@
 //! superuser); [`available`] says whether this machine can, so tests skip elsewhere.
 //! Everything here blocks; it only ever waits on Postfix, never on the services.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::io::Write;
+use std::net::{Ipv4Addr, TcpListener};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+mod smtp;
+
+use smtp::{Session, data_payload};
 
 /// The name of the pipe transport in master.cf and `transport_maps`, as in
 /// deploy/postfix; its deliveries are logged with `relay=conversations`.
@@ -444,105 +448,6 @@ impl Drop for Postfix {
     }
 }
 
-/// One SMTP session (the few commands [`Postfix::send`] needs).
-struct Session {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
-
-impl Session {
-    fn connect(port: u16) -> Result<Self, String> {
-        let stream = TcpStream::connect((Ipv4Addr::LOCALHOST, port))
-            .map_err(|e| format!("cannot connect to 127.0.0.1:{port}: {e}"))?;
-        stream
-            .set_read_timeout(Some(SMTP_TIMEOUT))
-            .and_then(|()| stream.set_write_timeout(Some(SMTP_TIMEOUT)))
-            .map_err(|e| format!("socket timeouts: {e}"))?;
-        let reader = stream
-            .try_clone()
-            .map_err(|e| format!("socket clone: {e}"))?;
-        Ok(Self {
-            reader: BufReader::new(reader),
-            writer: stream,
-        })
-    }
-
-    /// Reads one reply, all its lines: its code and its text.
-    fn reply(&mut self) -> Result<(u16, String), String> {
-        let mut text = String::new();
-        loop {
-            let mut line = String::new();
-            let read = self
-                .reader
-                .read_line(&mut line)
-                .map_err(|e| format!("reading the reply: {e}"))?;
-            if read == 0 {
-                return Err(format!(
-                    "the server closed the connection {}",
-                    text.trim_end()
-                ));
-            }
-            let line = line.trim_end_matches(['\r', '\n']);
-            text.push_str(line);
-            text.push('\n');
-            let code = line
-                .get(..3)
-                .and_then(|code| code.parse::<u16>().ok())
-                .ok_or_else(|| format!("not an SMTP reply: {line:?}"))?;
-            if line.as_bytes().get(3) != Some(&b'-') {
-                return Ok((code, text.trim_end().to_owned()));
-            }
-        }
-    }
-
-    /// Reads a reply and fails unless its code is one of `codes`.
-    fn expect(&mut self, what: &str, codes: &[u16]) -> Result<(), String> {
-        let (code, text) = self.reply()?;
-        if codes.contains(&code) {
-            Ok(())
-        } else {
-            Err(format!("{what}: {text}"))
-        }
-    }
-
-    /// Sends a command line and expects one of `codes`.
-    fn command(&mut self, line: &str, codes: &[u16]) -> Result<(), String> {
-        self.writer
-            .write_all(format!("{line}\r\n").as_bytes())
-            .and_then(|()| self.writer.flush())
-            .map_err(|e| format!("{line}: {e}"))?;
-        self.expect(line, codes)
-    }
-}
-
-/// The DATA section for `raw`: CRLF line ends (bare LF converted), a dot doubled at the
-/// start of a line, a final CRLF if missing, and the terminating `.` line.
-fn data_payload(raw: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(raw.len() + raw.len() / 32 + 5);
-    let mut line_start = true;
-    let mut i = 0;
-    while i < raw.len() {
-        let byte = raw[i];
-        if line_start && byte == b'.' {
-            out.push(b'.');
-        }
-        if byte == b'\n' || (byte == b'\r' && raw.get(i + 1) == Some(&b'\n')) {
-            out.extend_from_slice(b"\r\n");
-            line_start = true;
-            i += if byte == b'\r' { 2 } else { 1 };
-            continue;
-        }
-        out.push(byte);
-        line_start = false;
-        i += 1;
-    }
-    if !line_start {
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b".\r\n");
-    out
-}
-
 /// Refuses a command master.cf cannot hold or pipe(8) cannot run.
 fn check_pipe_argv(pipe_argv: &[String]) -> Result<(), String> {
     let Some(program) = pipe_argv.first() else {
@@ -628,110 +533,4 @@ fn running_as_root() -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn data_is_crlf_terminated_and_dot_stuffed() {
-        assert_eq!(data_payload(b""), b".\r\n");
-        assert_eq!(
-            data_payload(b"Subject: x\n\n.hidden\r\n..two\nlast"),
-            b"Subject: x\r\n\r\n..hidden\r\n...two\r\nlast\r\n.\r\n"
-        );
-        assert_eq!(data_payload(b"a\r\n.\r\n"), b"a\r\n..\r\n.\r\n");
-        assert_eq!(data_payload(b"lone\rcr\n"), b"lone\rcr\r\n.\r\n");
-    }
-
-    fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-        let started = Instant::now();
-        while !done() {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "timed out waiting for {what}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-
-    /// The harness itself, with a shell script as the pipe program: delivered once per
-    /// recipient with `${recipient}` expanded, 75 deferred until a flush, 67 bounced,
-    /// other domains refused. Skipped where Postfix cannot run (not root, not installed).
-    #[test]
-    fn a_private_postfix_pipes_defers_flushes_and_bounces() {
-        if let Some(reason) = unavailable_reason() {
-            eprintln!("skipped: {reason}");
-            return;
-        }
-        let work = std::env::temp_dir().join(format!(
-            "conversations-postfix-pipe-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
-        std::fs::create_dir_all(&work).unwrap();
-        // The script runs as nobody: it must be able to write here.
-        std::fs::set_permissions(&work, std::fs::Permissions::from_mode(0o777)).unwrap();
-        let script = work.join("pipe.sh");
-        let dir = work.display();
-        std::fs::write(
-            &script,
-            format!(
-                "#!/bin/sh\nprintf '%s\\n' \"$2\" >> {dir}/recipients\ncat >> {dir}/mails\n\
-                 code=$(cat {dir}/code)\necho \"exiting $code\" >&2\nexit \"$code\"\n"
-            ),
-        )
-        .unwrap();
-        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-        let code = |c: &str| std::fs::write(work.join("code"), c).unwrap();
-        let recipients = || {
-            std::fs::read_to_string(work.join("recipients"))
-                .unwrap_or_default()
-                .lines()
-                .map(str::to_owned)
-                .collect::<Vec<_>>()
-        };
-        code("75");
-
-        let argv = [
-            script.display().to_string(),
-            "--recipient".to_owned(),
-            "${recipient}".to_owned(),
-        ];
-        let postfix = Postfix::start(&argv, "reply.localhost").unwrap();
-        let mail = b"From: a@example.com\nTo: rxyz@reply.localhost\nSubject: hi\n\nhello\n.dot\n";
-
-        postfix
-            .send("a@example.com", "rxyz@reply.localhost", mail)
-            .unwrap();
-        wait_until("the deferral", || postfix.deferred() == 1);
-        assert_eq!(recipients(), ["rxyz@reply.localhost"], "{}", postfix.log());
-
-        code("0");
-        postfix.flush();
-        wait_until("the delivery", || {
-            postfix.pipe_results("sent") == 1 && postfix.queued() == 0
-        });
-        assert_eq!(postfix.pipe_results("sent"), 1, "{}", postfix.log());
-        assert_eq!(postfix.pipe_results("deferred"), 1, "{}", postfix.log());
-        let mails = std::fs::read_to_string(work.join("mails")).unwrap();
-        assert!(
-            mails.starts_with("Return-Path: <a@example.com>\n"),
-            "{mails}"
-        );
-        assert!(mails.contains("\n.dot\n"), "{mails}");
-
-        code("67");
-        postfix
-            .send("a@example.com", "rabc@reply.localhost", mail)
-            .unwrap();
-        wait_until("the bounce", || postfix.pipe_results("bounced") == 1);
-        wait_until("an empty queue", || postfix.queued() == 0);
-        assert_eq!(recipients().len(), 3, "{}", postfix.log());
-
-        let refused = postfix
-            .send("a@example.com", "someone@elsewhere.example", mail)
-            .unwrap_err();
-        assert!(refused.contains("554"), "{refused}");
-
-        drop(postfix);
-        std::fs::remove_dir_all(&work).unwrap();
-    }
-}
+mod tests;

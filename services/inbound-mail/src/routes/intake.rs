@@ -99,14 +99,7 @@ fn mailgun_signature_valid(key: &str, form: &Form, now: i64) -> bool {
 }
 
 fn bearer_matches(req: &HttpRequest, secret: &str) -> bool {
-    let presented = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim())
-        .unwrap_or_default();
+    let presented = crate::auth::bearer(req).unwrap_or_default();
     let (a, b) = (presented.as_bytes(), secret.as_bytes());
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
