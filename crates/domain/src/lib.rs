@@ -5,6 +5,7 @@
 //! them with [`Conversation::apply`]. Keeping the rules here means the HTTP API, the
 //! inbound mail pipe and the tests all exercise the very same code.
 
+pub mod application;
 pub mod conversation;
 pub mod error;
 pub mod ids;
@@ -13,6 +14,7 @@ pub mod participant_token;
 pub mod reply_address;
 pub mod values;
 
+pub use application::ApplicationSettings;
 pub use conversation::{
     Command, Conversation, ConversationKind, Event, EventKind, Message, NewParticipant,
     Participant, ParticipantChanges, decide,

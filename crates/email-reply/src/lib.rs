@@ -13,10 +13,13 @@
 mod html;
 mod mask;
 mod patterns;
+mod phone;
+mod signature;
 mod text;
 
 pub use conversations_domain::REPLY_MARKER;
 pub use mask::{Person, mask};
+pub use phone::{PHONE_MASK, mask_phone_numbers};
 
 /// Which rule found where the person's text ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +42,9 @@ pub enum Rule {
     Signature,
     /// A client footer ("Sent from my iPhone", "Get Outlook for iOS" …).
     ClientFooter,
+    /// A sign-off followed by a name and contact lines, without a `-- ` delimiter: a
+    /// guess, so the confidence is low.
+    Signoff,
 }
 
 impl Rule {
@@ -54,6 +60,7 @@ impl Rule {
             Self::BelowQuote => "below_quote",
             Self::Signature => "signature",
             Self::ClientFooter => "client_footer",
+            Self::Signoff => "signoff",
         }
     }
 }
@@ -83,22 +90,38 @@ pub struct Extracted {
     pub confidence: Confidence,
 }
 
+/// What the message tells beyond its bodies about where the quoted history starts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Hints<'a> {
+    /// Our own addresses the person's client may name in the line above the quoted
+    /// notification: the reply address the mail was sent to, the notifications sender.
+    /// An unquoted line naming one of them that ends in a colon (or has the quote right
+    /// below it) starts the history, whatever language the client writes it in; a client
+    /// or locale no pattern knows is then still cut with high confidence.
+    pub our_addresses: &'a [&'a str],
+}
+
 /// Extracts the reply from a plain-text body.
 pub fn extract(text: &str) -> Extracted {
-    text::extract(text)
+    text::extract(text, &Hints::default())
 }
 
 /// Extracts the reply from an HTML body (an HTML-only reply).
 pub fn extract_html(html: &str) -> Extracted {
-    text::extract(&html::to_text(html))
+    text::extract(&html::to_text(html), &Hints::default())
 }
 
 /// Extracts the reply from a message's bodies: the plain-text one when there is one with
 /// text in it, else the HTML one.
 pub fn extract_body(text: Option<&str>, html: Option<&str>) -> Extracted {
+    extract_body_with(text, html, &Hints::default())
+}
+
+/// [`extract_body`] helped by what else the message tells ([`Hints`]).
+pub fn extract_body_with(text: Option<&str>, html: Option<&str>, hints: &Hints<'_>) -> Extracted {
     match (text, html) {
-        (Some(text), _) if !text.trim().is_empty() => extract(text),
-        (_, Some(html)) => extract_html(html),
-        (text, None) => extract(text.unwrap_or_default()),
+        (Some(text), _) if !text.trim().is_empty() => text::extract(text, hints),
+        (_, Some(html)) => text::extract(&html::to_text(html), hints),
+        (text, None) => text::extract(text.unwrap_or_default(), hints),
     }
 }

@@ -38,6 +38,12 @@ pub(crate) struct Patterns {
     pub attribution_start: Regex,
     /// The separators that announce a forwarded (rather than quoted) mail.
     pub forwarded: Regex,
+    /// A sign-off on a line of its own ("Best regards,", "Mit freundlichen Grüßen",
+    /// "С уважением,"), optionally followed by the name on the same line.
+    pub signoff: Regex,
+    /// A line of a signature's contact block: a phone, fax or mobile label, a web or mail
+    /// address.
+    pub contact: Regex,
 }
 
 fn compile(pattern: &str) -> Regex {
@@ -49,6 +55,9 @@ fn compile(pattern: &str) -> Regex {
 
 /// Words that end an attribution ("… wrote:") in the languages we cover.
 const WROTE: &str = r"(?:het volgende geschreven|geschreven|folgendes geschrieben|geschrieben|wrote|writes|said|schrieb|schreibt|a écrit|a ecrit|escribió|escribio|ha scritto|scrive|escreveu|schreef|skrev|skriver|napisał\(a\)|napisała|napisał|pisze|написал\(а\)|написала|написал|пишет|kirjoitti|yazdı)";
+
+/// Sign-offs in the languages we cover, as people end a mail before their name.
+const SIGNOFFS: &str = r"thanks|thank you|many thanks|thanks again|thanks a lot|thx|cheers|best|all the best|best regards|kind regards|warm regards|warmest regards|regards|best wishes|sincerely|yours sincerely|sincerely yours|yours truly|yours|take care|talk soon|mit freundlichen grüßen|mit freundlichen grüssen|freundliche grüße|freundliche grüsse|viele grüße|viele grüsse|beste grüße|liebe grüße|herzliche grüße|schöne grüße|grüße|gruß|mfg|lg|vg|danke|vielen dank|cordialement|bien cordialement|bien à vous|salutations|amicalement|merci|merci beaucoup|bonne journée|à bientôt|saludos|un saludo|saludos cordiales|atentamente|cordialmente|un abrazo|gracias|muchas gracias|cordiali saluti|distinti saluti|saluti|un saluto|grazie|grazie mille|a presto|atenciosamente|cumprimentos|melhores cumprimentos|abraços|abraço|obrigado|obrigada|met vriendelijke groet|met vriendelijke groeten|vriendelijke groet|hartelijke groet|groeten|groet|bedankt|med vänliga hälsningar|vänliga hälsningar|hälsningar|med venlig hilsen|venlig hilsen|de bedste hilsner|bedste hilsner|med vennlig hilsen|vennlig hilsen|hilsen|mvh|tack|tak|takk|pozdrawiam|z poważaniem|serdecznie pozdrawiam|pozdrowienia|dziękuję|с уважением|всего доброго|всего наилучшего|спасибо|よろしくお願いします|よろしくお願いいたします|宜しくお願いします|宜しくお願い致します|以上|此致敬礼|此致|敬礼|祝好|谢谢|謝謝";
 
 pub(crate) static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
     Patterns {
@@ -104,6 +113,12 @@ pub(crate) static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| {
         r"(?i)^(?:on|am|le|el|il|em|op|den)\s.{{0,250}}<[^<>\s]+@[^<>\s]+>\s*{WROTE}\s*[:：]\s+\S"
     )),
     attribution_start: compile(r"(?i)^(?:on|at|am|le|el|il|em|no dia|op|den|på|w dniu|dnia|в|\d{1,4}[./-]\d{1,2}[./-]\d{1,4}|(?:mon|tue|wed|thu|fri|sat|sun|mo|di|mi|do|fr|sa|so|lun|mar|mer|jeu|ven|sam|dim|man|tir|ons|tor|fre|lør|søn|tis|fre|lör|sön|pon|wt|śr|czw|pt|sob|niedz|пн|вт|ср|чт|пт|сб|вс|понедельник|вторник|среда|четверг|пятница|суббота|воскресенье)\.?,?)\b|^\d{4}\s*年"),
+    signoff: compile(&format!(
+        r"^(?i:{SIGNOFFS})\s*[,.!。、]?(?:\s+\p{{Lu}}[\p{{L}}.'\-]+(?:\s\p{{Lu}}[\p{{L}}.'\-]+){{0,2}})?\s*$"
+    )),
+    contact: compile(
+        r"(?i)(?:^(?:tel|tél|phone|ph|mobile|mob|cell|fax|handy|mobil|telefon|teléfono|telefono|telefone|телефон|тел|電話|电话|[tmfp])\s*[.:]|www\.|https?://|\S@\S+\.\p{L}|\+\d[\d ()./-]{6,}\d)",
+    ),
     dash_signoff: compile(r"^-\s?\p{Lu}[\p{L}.'\-]+(?:\s\p{Lu}[\p{L}.'\-]+){0,3}\s*$"),
 }
 });

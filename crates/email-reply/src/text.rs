@@ -3,18 +3,17 @@
 //! it (or below it, for bottom-posters), then drop the signature and client footers.
 
 use crate::patterns::PATTERNS;
-use crate::{Confidence, Extracted, REPLY_MARKER, Rule};
+use crate::signature::{drop_signature, drop_signoff};
+use crate::{Confidence, Extracted, Hints, REPLY_MARKER, Rule};
 
 /// How far below a header block's first line its other headers may be.
 const HEADER_WINDOW: usize = 6;
-/// A signature below `-- ` is this many lines at most; longer, it is probably not one.
-const SIGNATURE_LINES: usize = 12;
 
-fn blank(line: &str) -> bool {
+pub(crate) fn blank(line: &str) -> bool {
     line.trim().is_empty()
 }
 
-fn quoted(line: &str) -> bool {
+pub(crate) fn quoted(line: &str) -> bool {
     let line = line.trim_start();
     line.starts_with('>') || initials_quote(line)
 }
@@ -124,8 +123,44 @@ fn header_block_at(lines: &[&str], i: usize) -> bool {
             .is_none_or(|after| header(after) || blank(after))
 }
 
+/// Whether the line at `i` (alone, or with the next line that continues it) names one of
+/// our addresses and introduces a quote: the client's attribution above our quoted
+/// notification, in any language. Returns how many lines it spans.
+fn names_us_at(lines: &[&str], i: usize, hints: &Hints<'_>) -> Option<usize> {
+    if hints.our_addresses.is_empty() {
+        return None;
+    }
+    let names_us = |line: &str| {
+        let line = line.to_lowercase();
+        hints
+            .our_addresses
+            .iter()
+            .any(|address| !address.is_empty() && line.contains(&address.to_lowercase()))
+    };
+    let introduces = |j: usize| {
+        let line = lines[j].trim();
+        line.ends_with([':', '：'])
+            || lines[j + 1..]
+                .iter()
+                .find(|l| !blank(l))
+                .is_some_and(|l| quoted(l))
+    };
+    let line = lines[i].trim();
+    if names_us(line) && introduces(i) {
+        return Some(1);
+    }
+    // "On …, Fred via Conversations\n<notifications@…> wrote:"
+    let next = lines.get(i + 1)?.trim();
+    let continues = next.starts_with(['<', '(', '"'])
+        || next
+            .split_whitespace()
+            .next()
+            .is_some_and(|first| first.contains('@'));
+    (!line.is_empty() && continues && names_us(next) && introduces(i + 1)).then_some(2)
+}
+
 /// The earliest line where quoted history begins, skipping `>`-quoted lines.
-fn find_cut(lines: &[&str]) -> Option<Cut> {
+fn find_cut(lines: &[&str], hints: &Hints<'_>) -> Option<Cut> {
     for i in 0..lines.len() {
         let line = lines[i].trim();
         if line.contains(REPLY_MARKER) {
@@ -137,6 +172,13 @@ fn find_cut(lines: &[&str]) -> Option<Cut> {
         }
         if quoted(line) {
             continue;
+        }
+        if let Some(span) = names_us_at(lines, i, hints) {
+            return Some(Cut {
+                at: i,
+                span,
+                rule: Rule::Attribution,
+            });
         }
         if PATTERNS.separator.is_match(line) {
             return Some(Cut {
@@ -285,7 +327,37 @@ fn drop_quoted_attributions(lines: &mut Vec<&str>) {
     }
 }
 
-fn trim_end(lines: &mut Vec<&str>) {
+/// Drops the empty quote lines (`>` alone) at the top and bottom of each run of quote
+/// lines that is kept: HTML quotes turned into text carry them, and they only add space.
+fn tidy_quote_runs(lines: &mut Vec<&str>) {
+    let empty_quote =
+        |l: &str| quoted(l) && l.trim_start().trim_start_matches('>').trim().is_empty();
+    let mut i = 0;
+    while i < lines.len() {
+        if !quoted(lines[i]) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut end = i;
+        while end < lines.len() && quoted(lines[end]) {
+            end += 1;
+        }
+        let mut first = start;
+        while first < end && empty_quote(lines[first]) {
+            first += 1;
+        }
+        let mut last = end;
+        while last > first && empty_quote(lines[last - 1]) {
+            last -= 1;
+        }
+        lines.drain(last..end);
+        lines.drain(start..first);
+        i = start + (last - first);
+    }
+}
+
+pub(crate) fn trim_end(lines: &mut Vec<&str>) {
     while lines.last().is_some_and(|l| blank(l)) {
         lines.pop();
     }
@@ -294,58 +366,6 @@ fn trim_end(lines: &mut Vec<&str>) {
 fn trim_start(lines: &mut Vec<&str>) {
     let leading = lines.iter().take_while(|l| blank(l)).count();
     lines.drain(..leading);
-}
-
-/// Drops a `-- ` signature and client footers from the end; returns whether it did.
-fn drop_signature(lines: &mut Vec<&str>) -> Option<Rule> {
-    trim_end(lines);
-    let mut rule = None;
-    if let Some(delimiter) = lines
-        .iter()
-        .rposition(|l| l.trim_end() == "--" || *l == "-- " || PATTERNS.rule.is_match(l))
-        && delimiter > 0
-        && lines.len() - delimiter <= SIGNATURE_LINES
-    {
-        lines.truncate(delimiter);
-        rule = Some(Rule::Signature);
-    }
-    trim_end(lines);
-    if lines.len() > 1
-        && lines
-            .last()
-            .is_some_and(|l| PATTERNS.dash_signoff.is_match(l.trim()))
-    {
-        lines.pop();
-        rule = rule.or(Some(Rule::Signature));
-    }
-    loop {
-        trim_end(lines);
-        match lines.last() {
-            Some(last) if PATTERNS.footer.is_match(last.trim()) && lines.len() > 1 => {
-                lines.pop();
-                rule = rule.or(Some(Rule::ClientFooter));
-            }
-            // Decoration left at the end ("***", "====", a tracking character).
-            Some(last) if decoration(last) && lines.len() > 1 => {
-                lines.pop();
-            }
-            _ => break,
-        }
-    }
-    rule
-}
-
-/// A line of rule characters only ("***", "====", "~~~", Gmail's tracking "ᐧ"), never
-/// text or an emoticon.
-fn decoration(line: &str) -> bool {
-    let line = line.trim();
-    !line.is_empty()
-        && line.chars().all(|c| {
-            matches!(
-                c,
-                '-' | '_' | '=' | '*' | '#' | '~' | '+' | '.' | '•' | '·' | 'ᐧ'
-            ) || c.is_whitespace()
-        })
 }
 
 fn join(lines: &[&str]) -> String {
@@ -357,7 +377,7 @@ fn join(lines: &[&str]) -> String {
 }
 
 /// Extracts the reply from a plain-text body.
-pub fn extract(text: &str) -> Extracted {
+pub fn extract(text: &str, hints: &Hints<'_>) -> Extracted {
     let normalized = text.replace("\r\n", "\n").replace('\r', "\n");
     let normalized = normalized.trim_start_matches('\u{feff}');
     let mut lines: Vec<&str> = normalized.split('\n').collect();
@@ -378,7 +398,7 @@ pub fn extract(text: &str) -> Extracted {
             break;
         }
     }
-    let cut = find_cut(&lines);
+    let cut = find_cut(&lines, hints);
     let (mut kept, mut rule, mut confidence) = match &cut {
         Some(cut) => (lines[..cut.at].to_vec(), cut.rule, Confidence::High),
         None => (lines.clone(), Rule::None, Confidence::High),
@@ -391,7 +411,7 @@ pub fn extract(text: &str) -> Extracted {
         && cut.rule == Rule::Attribution
     {
         let mut after: Vec<&str> = lines[cut.at + cut.span..].to_vec();
-        if let Some(next) = find_cut(&after) {
+        if let Some(next) = find_cut(&after, hints) {
             after.truncate(next.at);
         }
         if answers_between_quotes(&after) {
@@ -422,7 +442,7 @@ pub fn extract(text: &str) -> Extracted {
             // A forwarded mail with nothing above: its text is what the person sends.
             let headers = below.iter().take_while(|l| !blank(l)).count();
             below.drain(..headers);
-        } else if let Some(next) = find_cut(&below) {
+        } else if let Some(next) = find_cut(&below, hints) {
             below.truncate(next.at);
         }
         if below.iter().any(|l| !blank(l)) {
@@ -445,14 +465,22 @@ pub fn extract(text: &str) -> Extracted {
                 rule = signature;
             }
             if signature == Rule::Signature && cut.is_none() {
-                confidence = Confidence::Medium;
+                confidence = confidence.min(Confidence::Medium);
             }
+        }
+        if drop_signoff(&mut kept) {
+            changed = true;
+            if rule == Rule::None {
+                rule = Rule::Signoff;
+            }
+            confidence = Confidence::Low;
         }
         if !changed {
             break;
         }
     }
     drop_quoted_attributions(&mut kept);
+    tidy_quote_runs(&mut kept);
     trim_start(&mut kept);
     trim_end(&mut kept);
     let reply_text = join(&kept);
@@ -479,88 +507,4 @@ fn elided(all: &[&str], kept: &[&str]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn reply(text: &str) -> String {
-        extract(text).reply_text
-    }
-
-    #[test]
-    fn our_marker_cuts_everything_below() {
-        let out = extract(&format!(
-            "Thanks, see you then.\n\n{REPLY_MARKER}\n\nFred wrote:\n\nAre we on?\n"
-        ));
-        assert_eq!(out.reply_text, "Thanks, see you then.");
-        assert_eq!(out.rule, Rule::ReplyMarker);
-        assert!(out.elided_text.contains("Are we on?"));
-    }
-
-    #[test]
-    fn top_posted_replies_lose_attribution_and_quote() {
-        assert_eq!(
-            reply(
-                "Sounds good.\n\nOn Tue, Jan 26, 2016 at 10:00 AM, Fred <fred@example.com>\nwrote:\n\n> Shall we meet?\n"
-            ),
-            "Sounds good."
-        );
-        assert_eq!(
-            reply(
-                "Ja, gerne.\n\nAm 27.01.2016 um 10:00 schrieb Fred <fred@example.com>:\n> Treffen?\n"
-            ),
-            "Ja, gerne."
-        );
-    }
-
-    #[test]
-    fn outlook_header_blocks_and_rules_are_history() {
-        assert_eq!(
-            reply(
-                "Outlook with a reply\n________________________________________\nFrom: CRM [crm@example.com]\nSent: Friday, 23 March 2012 5:08 p.m.\nTo: John\nSubject: Hi\n\nOld text\n"
-            ),
-            "Outlook with a reply"
-        );
-        assert_eq!(
-            reply("Hallo\n\nVon: Fred\nGesendet: Mittwoch\nAn: Tina\nBetreff: Hi\n\nAlt\n"),
-            "Hallo"
-        );
-    }
-
-    #[test]
-    fn inline_answers_keep_the_quotes_they_answer() {
-        let text = "> Shall we meet on Monday?\nYes.\n\n> At ten?\nBetter at eleven.\n\n> Old stuff\n> more\n";
-        assert_eq!(
-            reply(text),
-            "> Shall we meet on Monday?\nYes.\n\n> At ten?\nBetter at eleven."
-        );
-    }
-
-    #[test]
-    fn bottom_posted_replies_are_found_below_the_quote() {
-        assert_eq!(
-            reply("On 04/19/2011 07:10 AM, Roman Tkachenko wrote:\n\n>\n> Test\nTest reply"),
-            "Test reply"
-        );
-    }
-
-    #[test]
-    fn signatures_and_footers_go_but_running_text_stays() {
-        assert_eq!(
-            reply("Fine by me.\n\n-- \nFred\n+1 555 0100\n"),
-            "Fine by me."
-        );
-        assert_eq!(reply("Fine by me.\n\nSent from my iPhone\n"), "Fine by me.");
-        assert_eq!(
-            reply("I wrote: the tests pass.\nFrom: the top, scroll down."),
-            "I wrote: the tests pass.\nFrom: the top, scroll down."
-        );
-        assert_eq!(reply("a -- b -- c"), "a -- b -- c");
-        assert_eq!(reply("See you :)\n***\n"), "See you :)");
-    }
-
-    #[test]
-    fn a_quote_only_mail_has_no_reply() {
-        assert_eq!(reply("> only\n> a quote\n"), "");
-        assert_eq!(reply(""), "");
-    }
-}
+mod tests;

@@ -99,6 +99,23 @@ pub mod internal {
         pub active: bool,
         /// Messages in the conversation.
         pub message_count: u64,
+        /// Everyone who has been in the conversation: the leak guard replaces their real
+        /// addresses in the reply before it is posted.
+        #[serde(default)]
+        pub people: Vec<KnownPerson>,
+        /// The application's setting: replace phone numbers in the reply too.
+        #[serde(default)]
+        pub mask_phone_numbers: bool,
+    }
+
+    /// A participant as the leak guard needs them.
+    #[derive(Debug, Clone, Serialize, Deserialize)]
+    pub struct KnownPerson {
+        /// Their real address.
+        pub email: String,
+        /// Their display name, shown instead of the address when they have one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub display_name: Option<String>,
     }
 
     /// A reply that came by email, to post as the participant.

@@ -2,7 +2,7 @@
 //! its SHA-256 is stored (keys are 256 random bits, so a fast hash is enough).
 
 use chrono::{DateTime, Utc};
-use conversations_domain::AppId;
+use conversations_domain::{AppId, ApplicationSettings};
 use data_encoding::BASE64URL_NOPAD;
 use diesel::prelude::*;
 use rand::RngCore;
@@ -132,10 +132,11 @@ impl Store {
     ) -> Result<Option<ReplyTargetRow>, StoreError> {
         use crate::schema::{conversations, participants};
         let mut conn = self.conn()?;
-        let row: Option<(String, String, bool, i64)> = participants::table
+        let row: Option<(String, String, bool, i64, bool)> = participants::table
             .inner_join(
                 conversations::table.on(conversations::id.eq(participants::conversation_id)),
             )
+            .inner_join(applications::table.on(applications::id.eq(conversations::app_id)))
             .filter(participants::conversation_id.eq(conversation.to_string()))
             .filter(participants::id.eq(participant.to_string()))
             .select((
@@ -143,18 +144,60 @@ impl Store {
                 participants::email,
                 participants::left_at.is_null(),
                 conversations::message_count,
+                applications::mask_phone_numbers,
             ))
             .first(&mut *conn)
             .optional()?;
-        row.map(|(app, email, active, count)| {
-            Ok(ReplyTargetRow {
-                app: parse_id("application id", &app)?,
-                email,
-                active,
-                message_count: u64::try_from(count).unwrap_or(0),
-            })
-        })
-        .transpose()
+        let Some((app, email, active, count, mask_phone_numbers)) = row else {
+            return Ok(None);
+        };
+        // Everyone who has ever been in it: a reply may quote a former participant too.
+        let people: Vec<(String, Option<String>)> = participants::table
+            .filter(participants::conversation_id.eq(conversation.to_string()))
+            .order(participants::position.asc())
+            .select((participants::email, participants::display_name))
+            .load(&mut *conn)?;
+        Ok(Some(ReplyTargetRow {
+            app: parse_id("application id", &app)?,
+            email,
+            active,
+            message_count: u64::try_from(count).unwrap_or(0),
+            settings: ApplicationSettings { mask_phone_numbers },
+            people,
+        }))
+    }
+
+    /// What the application decided for itself; `None` when it does not exist.
+    pub fn application_settings(
+        &self,
+        app: AppId,
+    ) -> Result<Option<(String, ApplicationSettings)>, StoreError> {
+        let mut conn = self.conn()?;
+        let row: Option<(String, bool)> = applications::table
+            .filter(applications::id.eq(app.to_string()))
+            .select((applications::name, applications::mask_phone_numbers))
+            .first(&mut *conn)
+            .optional()?;
+        Ok(
+            row.map(|(name, mask_phone_numbers)| {
+                (name, ApplicationSettings { mask_phone_numbers })
+            }),
+        )
+    }
+
+    /// Stores the application's settings; false when it does not exist.
+    pub fn set_application_settings(
+        &self,
+        app: AppId,
+        settings: ApplicationSettings,
+    ) -> Result<bool, StoreError> {
+        let _guard = self.write_guard();
+        let mut conn = self.conn()?;
+        let updated = diesel::update(applications::table)
+            .filter(applications::id.eq(app.to_string()))
+            .set(applications::mask_phone_numbers.eq(settings.mask_phone_numbers))
+            .execute(&mut *conn)?;
+        Ok(updated > 0)
     }
 }
 
@@ -169,4 +212,8 @@ pub struct ReplyTargetRow {
     pub active: bool,
     /// Messages in the conversation.
     pub message_count: u64,
+    /// The application's settings inbound mail applies (phone-number masking).
+    pub settings: ApplicationSettings,
+    /// Every participant's address and display name, for the leak guard.
+    pub people: Vec<(String, Option<String>)>,
 }

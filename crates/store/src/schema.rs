@@ -5,6 +5,7 @@ diesel::table! {
         id -> Text,
         name -> Text,
         created_at -> Timestamp,
+        mask_phone_numbers -> Bool,
     }
 }
 
@@ -102,5 +103,5 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(conversations, participants, messages);
+diesel::allow_tables_to_appear_in_same_query!(conversations, participants, messages, applications);
 diesel::allow_tables_to_appear_in_same_query!(applications, api_keys);

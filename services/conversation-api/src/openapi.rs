@@ -10,6 +10,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 #[openapi(
     info(title = "Conversations API", description = "Threaded conversations between an application's users, by web and by email."),
     paths(
+        crate::routes::application::show,
+        crate::routes::application::update,
         crate::routes::conversations::create,
         crate::routes::conversations::view,
         crate::routes::conversations::post_message,

@@ -256,19 +256,63 @@ pub fn check_reply(
     None
 }
 
-/// The reply extracted from the bodies (before the leak guard: [`masked`]).
-pub fn extract(mail: &ReadMail) -> Extracted {
-    email_reply::extract_body(mail.text.as_deref(), mail.html.as_deref())
+/// The reply extracted from the bodies (before the leak guard: [`masked`]). The client's
+/// attribution line above our quoted notification names one of our addresses (the reply
+/// address the mail was sent to, or the notifications sender): that finds the history in
+/// any language.
+pub fn extract(reply_domain: &str, mail: &ReadMail) -> Extracted {
+    let notifications = format!("notifications@{reply_domain}");
+    let domain = format!("@{}", reply_domain.to_ascii_lowercase());
+    let mut ours: Vec<&str> = mail
+        .recipients
+        .iter()
+        .filter(|r| r.to_ascii_lowercase().ends_with(&domain))
+        .map(String::as_str)
+        .collect();
+    ours.push(&notifications);
+    let hints = email_reply::Hints {
+        our_addresses: &ours,
+    };
+    email_reply::extract_body_with(mail.text.as_deref(), mail.html.as_deref(), &hints)
 }
 
-/// `extracted` with the replier's own address masked (their signature may carry it).
-pub fn masked(extracted: Extracted, replier_email: &str) -> Extracted {
-    let people = [Person {
-        email: replier_email,
-        shown_as: "(address hidden)",
-    }];
+/// What the leak guard shows instead of the address of a participant without a name.
+pub const HIDDEN_ADDRESS: &str = "(address hidden)";
+
+/// `extracted` after the leak guard: every real address of anyone in the conversation
+/// (the replier's own signature, a quoted attribution kept, a pasted mail) replaced by
+/// their display name, and phone numbers too when the application asks for it.
+pub fn masked(extracted: Extracted, facts: &TargetFacts) -> Extracted {
+    let mut people: Vec<Person<'_>> = facts
+        .people
+        .iter()
+        .map(|p| Person {
+            email: &p.email,
+            shown_as: p
+                .display_name
+                .as_deref()
+                .filter(|name| !name.trim().is_empty())
+                .unwrap_or(HIDDEN_ADDRESS),
+        })
+        .collect();
+    if !facts
+        .people
+        .iter()
+        .any(|p| p.email.eq_ignore_ascii_case(&facts.email))
+    {
+        people.push(Person {
+            email: &facts.email,
+            shown_as: HIDDEN_ADDRESS,
+        });
+    }
+    // Longer addresses first, so that one which contains another is replaced whole.
+    people.sort_by_key(|p| std::cmp::Reverse(p.email.len()));
+    let mut reply_text = email_reply::mask(&extracted.reply_text, &people);
+    if facts.mask_phone_numbers {
+        reply_text = email_reply::mask_phone_numbers(&reply_text);
+    }
     Extracted {
-        reply_text: email_reply::mask(&extracted.reply_text, &people),
+        reply_text,
         ..extracted
     }
 }
@@ -310,6 +354,8 @@ mod tests {
             email: email.into(),
             active,
             message_count: 3,
+            people: Vec::new(),
+            mask_phone_numbers: false,
         }
     }
 

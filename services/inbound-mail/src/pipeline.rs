@@ -104,9 +104,10 @@ impl Inbound {
         // runtime in one go (extracted before it is known to be needed: one hand-over
         // instead of two), and a panic in a parser becomes a refusal, not a lost worker.
         let owned = raw.to_vec();
+        let domain = self.config.reply_domain.clone();
         let read = tokio::task::spawn_blocking(move || {
             mail::read(&owned).map(|mail| {
-                let extracted = std::panic::catch_unwind(|| decide::extract(&mail)).ok();
+                let extracted = std::panic::catch_unwind(|| decide::extract(&domain, &mail)).ok();
                 (mail, extracted)
             })
         });
@@ -185,7 +186,7 @@ impl Inbound {
             e.reason = "the reply text could not be extracted (extraction failed)".into();
             return Ok(e);
         };
-        let extracted = decide::masked(extracted, &facts.email);
+        let extracted = decide::masked(extracted, &facts);
         e.answers_seq =
             decide::answered_seq(&self.config.reply_domain, verified.conversation, &mail);
         e.rule = Some(decide::rule_name(extracted.rule));

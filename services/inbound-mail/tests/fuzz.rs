@@ -170,7 +170,20 @@ fn run_core(codec: &ReplyAddressCodec, raw: &[u8]) {
         conversations_domain::ConversationId::new(),
         &read,
     );
-    let _ = decide::masked(decide::extract(&read), "bob@example.com");
+    let facts = conversations_events::internal::ReplyTarget {
+        app_id: String::new(),
+        conversation_id: String::new(),
+        participant_id: String::new(),
+        email: "bob@example.com".into(),
+        active: true,
+        message_count: 1,
+        people: vec![conversations_events::internal::KnownPerson {
+            email: "ann@example.com".into(),
+            display_name: Some("Ann".into()),
+        }],
+        mask_phone_numbers: true,
+    };
+    let _ = decide::masked(decide::extract("reply.example.com", &read), &facts);
 }
 
 #[test]

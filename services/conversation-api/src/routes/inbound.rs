@@ -10,7 +10,7 @@ use conversations_domain::{
     AppId, Command, ConversationId, EmailAddress, InboundId, NewParticipant, ParticipantId, Source,
 };
 use conversations_events::internal::{
-    EmailReply, KeyOwner, KeyToVerify, PostedReply, ReplyTarget as ReplyTargetView,
+    EmailReply, KeyOwner, KeyToVerify, KnownPerson, PostedReply, ReplyTarget as ReplyTargetView,
     ReplyTargetAnswer,
 };
 use data_encoding::HEXLOWER;
@@ -63,6 +63,15 @@ pub async fn reply_target(
         email: t.email,
         active: t.active,
         message_count: t.message_count,
+        people: t
+            .people
+            .into_iter()
+            .map(|(email, display_name)| KnownPerson {
+                email,
+                display_name,
+            })
+            .collect(),
+        mask_phone_numbers: t.settings.mask_phone_numbers,
     });
     Ok(HttpResponse::Ok().json(ReplyTargetAnswer { target: view }))
 }

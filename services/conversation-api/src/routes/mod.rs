@@ -1,6 +1,7 @@
 //! HTTP routes, one module per resource. Handlers translate HTTP into commands or queries
 //! and back; the rules live in the domain crate, the write path in [`crate::service`].
 
+pub mod application;
 pub mod conversations;
 pub mod feed;
 pub mod health;
@@ -37,6 +38,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     let not_allowed = || web::route().to(method_not_allowed);
     cfg.service(
         web::scope("/api/v1")
+            .service(
+                web::resource("/application")
+                    .route(web::get().to(application::show))
+                    .route(web::patch().to(application::update))
+                    .default_service(not_allowed()),
+            )
             .service(
                 web::resource("/openapi.json")
                     .route(web::get().to(crate::openapi::serve))
