@@ -39,8 +39,16 @@ fn reply_of_raw(raw: &[u8]) -> String {
     let Some(message) = mail_parser::MessageParser::default().parse(raw) else {
         return String::new();
     };
-    let text = message.body_text(0).map(|t| t.into_owned());
-    let html = message.body_html(0).map(|t| t.into_owned());
+    // The parts as written (as inbound-mail's mail.rs takes them), not mail-parser's
+    // conversions of one into the other.
+    let text = message.text_bodies().find_map(|p| match &p.body {
+        mail_parser::PartType::Text(t) => Some(t.to_string()),
+        _ => None,
+    });
+    let html = message.html_bodies().find_map(|p| match &p.body {
+        mail_parser::PartType::Html(h) => Some(h.to_string()),
+        _ => None,
+    });
     email_reply::extract_body(text.as_deref(), html.as_deref()).reply_text
 }
 

@@ -19,6 +19,24 @@ fn normalized(text: &str) -> String {
         .to_owned()
 }
 
+/// A whole raw message: its text/plain part as written, else its text/html part (as
+/// inbound-mail's `mail.rs` takes them; the transfer encodings and charsets decoded by
+/// mail-parser).
+fn extract_raw(raw: &[u8]) -> email_reply::Extracted {
+    let message = mail_parser::MessageParser::default()
+        .parse(raw)
+        .expect("a parsable message");
+    let text = message.text_bodies().find_map(|p| match &p.body {
+        mail_parser::PartType::Text(t) => Some(t.to_string()),
+        _ => None,
+    });
+    let html = message.html_bodies().find_map(|p| match &p.body {
+        mail_parser::PartType::Html(h) => Some(h.to_string()),
+        _ => None,
+    });
+    email_reply::extract_body(text.as_deref(), html.as_deref())
+}
+
 #[test]
 fn every_fixture_gives_exactly_its_expected_reply() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
@@ -45,11 +63,13 @@ fn every_fixture_gives_exactly_its_expected_reply() {
         let case = dir.join(name);
         let expected = std::fs::read_to_string(case.join("expected.txt"))
             .unwrap_or_else(|e| panic!("{name}: expected.txt: {e}"));
-        let got = if let Ok(html) = std::fs::read_to_string(case.join("input.html")) {
+        let got = if let Ok(raw) = std::fs::read(case.join("input.eml")) {
+            extract_raw(&raw)
+        } else if let Ok(html) = std::fs::read_to_string(case.join("input.html")) {
             email_reply::extract_html(&html)
         } else {
             let text = std::fs::read_to_string(case.join("input.txt"))
-                .unwrap_or_else(|e| panic!("{name}: no input.txt or input.html: {e}"));
+                .unwrap_or_else(|e| panic!("{name}: no input.eml, input.txt or input.html: {e}"));
             email_reply::extract(&text)
         };
         if only.is_some() {

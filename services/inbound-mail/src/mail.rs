@@ -4,7 +4,7 @@
 
 use conversations_inbound::Kind;
 use data_encoding::HEXLOWER;
-use mail_parser::{Address, HeaderValue, MessageParser, MimeHeaders};
+use mail_parser::{Address, HeaderValue, Message, MessageParser, MimeHeaders, PartType};
 use sha2::{Digest, Sha256};
 
 /// Most header fields a mail may have (real mail has tens; a relay chain a hundred or so).
@@ -62,6 +62,22 @@ pub struct ReadMail {
     pub authentication_results: Vec<String>,
     /// What the mail is: a person's reply, an auto-reply, a bounce, a feedback report.
     pub kind: Kind,
+}
+
+/// The first text/plain and the first text/html body as the client wrote them. Not
+/// mail-parser's `body_text`/`body_html`: those convert one into the other when a part is
+/// missing, and an HTML-only reply turned into text by them has lost the quote markup
+/// (`gmail_quote`, `blockquote type="cite"` …) the trimmer cuts by.
+fn bodies(message: &Message<'_>) -> (Option<String>, Option<String>) {
+    let text = message.text_bodies().find_map(|part| match &part.body {
+        PartType::Text(text) => Some(text.to_string()),
+        _ => None,
+    });
+    let html = message.html_bodies().find_map(|part| match &part.body {
+        PartType::Html(html) => Some(html.to_string()),
+        _ => None,
+    });
+    (text, html)
 }
 
 /// Checks the bounds before parsing.
@@ -155,15 +171,14 @@ pub fn read(raw: &[u8]) -> Result<ReadMail, Unreadable> {
             _ => None,
         })
         .collect();
+    let (text, html) = bodies(&message);
     Ok(ReadMail {
         from: addresses(message.from()).next().unwrap_or_default(),
         recipients,
         subject: message.subject().unwrap_or_default().trim().to_owned(),
         in_reply_to,
-        text: message.body_text(0).map(|t| t.into_owned()),
-        html: (message.html_body_count() > 0)
-            .then(|| message.body_html(0).map(|h| h.into_owned()))
-            .flatten(),
+        text,
+        html,
         attachments: message
             .attachments()
             .map(|a| a.attachment_name().unwrap_or("(unnamed)").to_owned())
@@ -223,5 +238,18 @@ mod tests {
         assert!(mail.dedupe_id.starts_with("sha256:"));
         let again = read(b"From: a@b.c\r\nSubject: x\r\n\r\nbody\r\n").unwrap();
         assert_eq!(mail.dedupe_id, again.dedupe_id);
+    }
+
+    #[test]
+    fn an_html_only_reply_keeps_its_markup_for_the_trimmer() {
+        let raw = b"From: Bob <bob@example.com>\r\nTo: r1@reply.example\r\nMessage-ID: <h@example.com>\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<div>Yes, Thursday works.</div><div class=\"gmail_quote\"><div>On Tue, Ann wrote:</div><blockquote>Thursday?</blockquote></div>\r\n";
+        let mail = read(raw).unwrap();
+        assert_eq!(mail.text, None, "no plain part made up from the HTML");
+        assert!(mail.html.as_deref().unwrap().contains("gmail_quote"));
+        let extracted = crate::decide::extract("reply.example", &mail);
+        assert_eq!(extracted.reply_text, "Yes, Thursday works.");
+        let both = read(b"From: b@example.com\r\nContent-Type: multipart/alternative; boundary=x\r\n\r\n--x\r\nContent-Type: text/plain\r\n\r\nplain\r\n--x\r\nContent-Type: text/html\r\n\r\n<p>html</p>\r\n--x--\r\n").unwrap();
+        assert_eq!(both.text.as_deref().map(str::trim), Some("plain"));
+        assert_eq!(both.html.as_deref().map(str::trim), Some("<p>html</p>"));
     }
 }
