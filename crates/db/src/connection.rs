@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use diesel::prelude::*;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool, PooledConnection};
+use diesel::r2d2::{CustomizeConnection, Pool};
+
+use crate::pool::{DbConnection, DbPool, Manager};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 
 use crate::error::DbError;
@@ -97,7 +99,7 @@ impl CustomizeConnection<AnyConnection, diesel::r2d2::Error> for SqlitePragmas {
 /// `SQLITE_BUSY`). Every service's store wraps one.
 #[derive(Clone)]
 pub struct Db {
-    pool: Pool<ConnectionManager<AnyConnection>>,
+    pool: DbPool,
     write_lock: Option<Arc<Mutex<()>>>,
 }
 
@@ -134,7 +136,7 @@ impl Db {
     }
 
     /// A pooled connection.
-    pub fn conn(&self) -> Result<PooledConnection<ConnectionManager<AnyConnection>>, DbError> {
+    pub fn conn(&self) -> Result<DbConnection, DbError> {
         Ok(self.pool.get()?)
     }
 
@@ -161,10 +163,7 @@ impl Db {
 
 /// A connection pool over either backend, SQLite tuned for a server (WAL, busy timeout,
 /// foreign keys).
-pub fn build_pool(
-    backend: &Backend,
-    pool_size: u32,
-) -> Result<Pool<ConnectionManager<AnyConnection>>, DbError> {
+pub fn build_pool(backend: &Backend, pool_size: u32) -> Result<DbPool, DbError> {
     let url = match backend {
         Backend::Postgres(url) => url.clone(),
         Backend::Sqlite(path) => path.clone(),
@@ -173,7 +172,7 @@ pub fn build_pool(
         .max_size(pool_size.max(1))
         .connection_timeout(Duration::from_secs(10))
         .connection_customizer(Box::new(SqlitePragmas))
-        .build(ConnectionManager::<AnyConnection>::new(url))
+        .build(Manager::new(url))
         .map_err(|e| DbError::Unavailable(e.to_string()))
 }
 

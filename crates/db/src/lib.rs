@@ -10,6 +10,7 @@ mod connection;
 mod error;
 mod keys;
 pub mod outbox;
+mod pool;
 pub mod statement;
 
 pub use connection::{
@@ -19,3 +20,4 @@ pub use connection::{
 pub use error::DbError;
 pub use keys::{KEY_PREFIX, hash_key, looks_like_key};
 pub use outbox::{Outbox, OutboxEvent, OutboxRow};
+pub use pool::{DbConnection, DbPool, Manager};

@@ -97,14 +97,31 @@ impl Store {
 }
 
 impl Store {
-    /// The application's name (shown in notification senders: "Fred via <name>").
+    /// The application's name (shown in notification senders: "Fred via <name>"). Names
+    /// never change, so each is read from the database once per process.
     pub fn application_name(&self, app: AppId) -> Result<Option<String>, StoreError> {
+        let cached = self
+            .app_names
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&app)
+            .cloned();
+        if cached.is_some() {
+            return Ok(cached);
+        }
         let mut conn = self.conn()?;
-        Ok(applications::table
+        let name: Option<String> = applications::table
             .filter(applications::id.eq(app.to_string()))
             .select(applications::name)
             .first(&mut *conn)
-            .optional()?)
+            .optional()?;
+        if let Some(name) = &name {
+            self.app_names
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(app, name.clone());
+        }
+        Ok(name)
     }
 
     /// The application a conversation belongs to, whoever asks (for signed links such as
@@ -129,6 +146,7 @@ impl Store {
         &self,
         conversation: conversations_domain::ConversationId,
         participant: conversations_domain::ParticipantId,
+        with_people: bool,
     ) -> Result<Option<ReplyTargetRow>, StoreError> {
         use crate::schema::{conversations, participants};
         let mut conn = self.conn()?;
@@ -152,11 +170,15 @@ impl Store {
             return Ok(None);
         };
         // Everyone who has ever been in it: a reply may quote a former participant too.
-        let people: Vec<(String, Option<String>)> = participants::table
-            .filter(participants::conversation_id.eq(conversation.to_string()))
-            .order(participants::position.asc())
-            .select((participants::email, participants::display_name))
-            .load(&mut *conn)?;
+        let people: Vec<(String, Option<String>)> = if with_people {
+            participants::table
+                .filter(participants::conversation_id.eq(conversation.to_string()))
+                .order(participants::position.asc())
+                .select((participants::email, participants::display_name))
+                .load(&mut *conn)?
+        } else {
+            Vec::new()
+        };
         Ok(Some(ReplyTargetRow {
             app: parse_id("application id", &app)?,
             email,
@@ -214,6 +236,6 @@ pub struct ReplyTargetRow {
     pub message_count: u64,
     /// The application's settings inbound mail applies (phone-number masking).
     pub settings: ApplicationSettings,
-    /// Every participant's address and display name, for the leak guard.
+    /// Every participant's address and display name, for the leak guard (when asked for).
     pub people: Vec<(String, Option<String>)>,
 }

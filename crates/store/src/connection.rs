@@ -1,10 +1,9 @@
 //! Opening conversation-api's database: its migrations and its outbox, over the shared
 //! database layer.
 
-use diesel::r2d2::{ConnectionManager, PooledConnection};
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 
-use conversations_db::{AnyConnection, Backend, Db, Migrations, Outbox};
+use conversations_db::{Backend, Db, Migrations, Outbox};
 
 use crate::error::StoreError;
 
@@ -26,6 +25,11 @@ const OUTBOX_LEASE: &str = "outbox_lease";
 #[derive(Clone, Debug)]
 pub struct Store {
     db: Db,
+    /// Application names by id: read on every post (for the notification's "Fred via
+    /// <name>") and never changed once created, so kept after the first read.
+    pub(crate) app_names: std::sync::Arc<
+        std::sync::RwLock<std::collections::HashMap<conversations_domain::AppId, String>>,
+    >,
 }
 
 impl Store {
@@ -33,13 +37,12 @@ impl Store {
     pub fn open(database_url: &str, pool_size: u32) -> Result<Self, StoreError> {
         Ok(Self {
             db: Db::open(database_url, pool_size, MIGRATIONS)?,
+            app_names: std::sync::Arc::default(),
         })
     }
 
     /// A pooled connection.
-    pub(crate) fn conn(
-        &self,
-    ) -> Result<PooledConnection<ConnectionManager<AnyConnection>>, StoreError> {
+    pub(crate) fn conn(&self) -> Result<conversations_db::DbConnection, StoreError> {
         Ok(self.db.conn()?)
     }
 

@@ -65,11 +65,12 @@ impl ConversationsClient {
         &self,
         conversation: &str,
         participant: &str,
+        with_people: bool,
     ) -> Result<Option<ReplyTarget>, ClientError> {
         let response = self
             .http
             .get(format!(
-                "{}{REPLY_TARGETS}/{conversation}/{participant}",
+                "{}{REPLY_TARGETS}/{conversation}/{participant}?people={with_people}",
                 self.base
             ))
             .bearer_auth(&self.token)
@@ -166,7 +167,7 @@ mod tests {
         tokio::spawn(server);
         let client = ConversationsClient::new(&base, "token", Duration::from_secs(5)).unwrap();
         assert!(matches!(
-            client.reply_target("c", "p").await,
+            client.reply_target("c", "p", true).await,
             Err(ClientError::Unavailable(_))
         ));
         assert!(matches!(

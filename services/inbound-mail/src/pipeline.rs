@@ -145,11 +145,16 @@ impl Inbound {
         let target = addressed.target;
         e.conversation_id = Some(target.conversation_id.to_string());
         e.participant_id = Some(target.participant_id.to_string());
+        // The leak guard needs everyone's address only when the reply has one in it.
+        let with_people = extracted
+            .as_ref()
+            .is_none_or(|x| x.reply_text.contains('@'));
         let facts = self
             .client
             .reply_target(
                 &target.conversation_id.to_string(),
                 &target.participant_id.to_string(),
+                with_people,
             )
             .await?;
         let Some(facts) = facts else {

@@ -45,17 +45,33 @@ fn ids(raw: &(String, String)) -> Result<(ConversationId, ParticipantId), ApiErr
     ))
 }
 
-/// `GET /internal/v1/reply-targets/{conversation}/{participant}`: 200 with the target, or
-/// with none when the conversation (or the participant) does not exist.
+/// `?people=` of the reply-target lookup.
+#[derive(Debug, serde::Deserialize)]
+pub struct ReplyTargetQuery {
+    /// Also list everyone in the conversation (the leak guard's input); inbound-mail asks
+    /// only when the reply has an address in it. Default true.
+    #[serde(default = "yes")]
+    people: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `GET /internal/v1/reply-targets/{conversation}/{participant}?people=`: 200 with the
+/// target, or with none when the conversation (or the participant) does not exist.
 pub async fn reply_target(
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
+    query: web::Query<ReplyTargetQuery>,
 ) -> Result<HttpResponse, ApiError> {
     check_internal_token(&state, &req)?;
     let (conversation_id, participant_id) = ids(&path)?;
     let store = state.store.clone();
-    let found = web::block(move || store.reply_target(conversation_id, participant_id)).await??;
+    let people = query.people;
+    let found =
+        web::block(move || store.reply_target(conversation_id, participant_id, people)).await??;
     let view = found.map(|t| ReplyTargetView {
         app_id: t.app.to_string(),
         conversation_id: conversation_id.to_string(),

@@ -9,7 +9,6 @@ mod suppressions;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use diesel::r2d2::{ConnectionManager, PooledConnection};
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 use serde::Serialize;
 
@@ -176,7 +175,7 @@ impl InboundStore {
         })
     }
 
-    fn conn(&self) -> Result<PooledConnection<ConnectionManager<AnyConnection>>, DbError> {
+    fn conn(&self) -> Result<conversations_db::DbConnection, DbError> {
         self.db.conn()
     }
 

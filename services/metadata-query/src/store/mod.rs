@@ -12,9 +12,8 @@ mod read;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use conversations_db::{AnyConnection, Backend, build_pool};
+use conversations_db::{Backend, build_pool};
 use diesel::prelude::*;
-use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 
 pub use read::{
@@ -34,7 +33,7 @@ const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqli
 /// The projection store.
 #[derive(Clone)]
 pub struct InboxStore {
-    pool: Pool<ConnectionManager<AnyConnection>>,
+    pool: conversations_db::DbPool,
     write_lock: Option<Arc<Mutex<()>>>,
     /// Contacts known to be stored with these (display name, external id): most events
     /// repeat them, and skipping the write saves a round trip per participant.
@@ -88,9 +87,7 @@ impl InboxStore {
         })
     }
 
-    pub(crate) fn conn(
-        &self,
-    ) -> Result<PooledConnection<ConnectionManager<AnyConnection>>, MetadataError> {
+    pub(crate) fn conn(&self) -> Result<conversations_db::DbConnection, MetadataError> {
         self.pool
             .get()
             .map_err(|e| MetadataError::Unavailable(e.to_string()))

@@ -7,10 +7,9 @@ mod schema;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use diesel::r2d2::{ConnectionManager, PooledConnection};
 use diesel_migrations::{EmbeddedMigrations, embed_migrations};
 
-use conversations_db::{AnyConnection, Db, DbError, Migrations, Outbox};
+use conversations_db::{Db, DbError, Migrations, Outbox};
 
 pub use deliveries::{Delivery, DeliveryOutcome, DeliveryStatus, NewDelivery};
 use schema::nt_checkpoint;
@@ -62,7 +61,7 @@ impl NotifierStore {
         })
     }
 
-    fn conn(&self) -> Result<PooledConnection<ConnectionManager<AnyConnection>>, DbError> {
+    fn conn(&self) -> Result<conversations_db::DbConnection, DbError> {
         self.db.conn()
     }
 
