@@ -8,6 +8,7 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use chrono::{DurationRound, TimeDelta, Utc};
 use conversations_domain::conversation::Context;
+use conversations_domain::reply_address::ReplyAddressCodec;
 use conversations_domain::{
     AppId, Command, Conversation, ConversationId, Event, ParticipantId, decide,
 };
@@ -87,6 +88,82 @@ impl From<StoredResponse> for Reply {
     }
 }
 
+/// Decides and commits one command, retrying on a concurrent change; a colliding
+/// idempotency key is an error here (the caller answers the stored response).
+fn attempt<P, R>(
+    store: &Store,
+    codec: &ReplyAddressCodec,
+    app: AppId,
+    target: Target,
+    idempotency: Option<&IdempotencyRequest>,
+    plan: &P,
+    respond: &R,
+) -> Result<Reply, ApiError>
+where
+    P: Fn(&Conversation) -> Result<Vec<Command>, ApiError>,
+    R: Fn(&Store, &Outcome) -> Result<Reply, ApiError>,
+{
+    let app_name = store.application_name(app)?.unwrap_or_default();
+    for _ in 0..MAX_ATTEMPTS {
+        let now = Utc::now()
+            .duration_trunc(TimeDelta::microseconds(1))
+            .unwrap_or_else(|_| Utc::now());
+        let before = match target {
+            Target::New(id) => Conversation::shell(id, app, now),
+            Target::Existing(id) => store
+                .load_conversation(app, id)?
+                .ok_or_else(|| ApiError::NotFound(format!("conversation {id} does not exist")))?,
+        };
+        let mut after = before.clone();
+        let mut events = Vec::new();
+        let mut new_id = ParticipantId::new;
+        for command in plan(&before)? {
+            let mut ctx = Context {
+                now,
+                new_participant_id: &mut new_id,
+            };
+            let decided = decide(&after, command, &mut ctx)?;
+            for event in &decided {
+                after.apply(event);
+            }
+            events.extend(decided);
+        }
+        let outbox = outbox_events::encode(codec, &app_name, &before, &events);
+        let outcome = Outcome {
+            before,
+            after,
+            events,
+        };
+        let reply = respond(store, &outcome)?;
+        let idempotent_response = idempotency.map(|idem| {
+            (
+                idem.key.clone(),
+                StoredResponse {
+                    request_hash: idem.request_hash.clone(),
+                    status: reply.status.as_u16(),
+                    location: reply.location.clone(),
+                    body: reply.body.clone(),
+                },
+            )
+        });
+        let committed = store.commit(Commit {
+            before: &outcome.before,
+            after: &outcome.after,
+            events: &outcome.events,
+            outbox,
+            idempotent_response,
+            now,
+        });
+        match committed {
+            Ok(()) => return Ok(reply),
+            Err(StoreError::Conflict) => continue,
+            Err(StoreError::IdempotencyRace) => return Err(ApiError::Busy),
+            Err(other) => return Err(other.into()),
+        }
+    }
+    Err(ApiError::Busy)
+}
+
 /// Runs one command end to end. `plan` turns the current state into commands (it may
 /// refuse); `respond` builds the reply from the outcome (it may read the store).
 pub async fn execute<P, R>(
@@ -104,77 +181,28 @@ where
     let store = state.store.clone();
     let codec = state.codec.clone();
     let reply = web::block(move || -> Result<Reply, ApiError> {
-        if let Some(idem) = &idempotency
-            && let Some(stored) = store.idempotent_response(app, &idem.key)?
-        {
-            return idem.replay(stored);
+        // The key is not looked up first: nearly every request is a first one, and the
+        // look-up would cost each a database round trip for nothing. A repeated request is
+        // recognised when its commit collides with the stored key (the whole transaction
+        // is then rolled back), or when its command no longer applies because the state
+        // moved on since the first; either way the first response is answered again.
+        let attempted = attempt(
+            &store,
+            &codec,
+            app,
+            target,
+            idempotency.as_ref(),
+            &plan,
+            &respond,
+        );
+        match (attempted, &idempotency) {
+            (Ok(reply), _) => Ok(reply),
+            (Err(err), Some(idem)) => match store.idempotent_response(app, &idem.key) {
+                Ok(Some(stored)) => idem.replay(stored),
+                _ => Err(err),
+            },
+            (Err(err), None) => Err(err),
         }
-        let app_name = store.application_name(app)?.unwrap_or_default();
-        for _ in 0..MAX_ATTEMPTS {
-            let now = Utc::now()
-                .duration_trunc(TimeDelta::microseconds(1))
-                .unwrap_or_else(|_| Utc::now());
-            let before = match target {
-                Target::New(id) => Conversation::shell(id, app, now),
-                Target::Existing(id) => store.load_conversation(app, id)?.ok_or_else(|| {
-                    ApiError::NotFound(format!("conversation {id} does not exist"))
-                })?,
-            };
-            let mut after = before.clone();
-            let mut events = Vec::new();
-            let mut new_id = ParticipantId::new;
-            for command in plan(&before)? {
-                let mut ctx = Context {
-                    now,
-                    new_participant_id: &mut new_id,
-                };
-                let decided = decide(&after, command, &mut ctx)?;
-                for event in &decided {
-                    after.apply(event);
-                }
-                events.extend(decided);
-            }
-            let outbox = outbox_events::encode(&codec, &app_name, &before, &events);
-            let outcome = Outcome {
-                before,
-                after,
-                events,
-            };
-            let reply = respond(&store, &outcome)?;
-            let idempotent_response = idempotency.as_ref().map(|idem| {
-                (
-                    idem.key.clone(),
-                    StoredResponse {
-                        request_hash: idem.request_hash.clone(),
-                        status: reply.status.as_u16(),
-                        location: reply.location.clone(),
-                        body: reply.body.clone(),
-                    },
-                )
-            });
-            let committed = store.commit(Commit {
-                before: &outcome.before,
-                after: &outcome.after,
-                events: &outcome.events,
-                outbox,
-                idempotent_response,
-                now,
-            });
-            match committed {
-                Ok(()) => return Ok(reply),
-                Err(StoreError::Conflict) => continue,
-                Err(StoreError::IdempotencyRace) => {
-                    if let Some(idem) = &idempotency
-                        && let Some(stored) = store.idempotent_response(app, &idem.key)?
-                    {
-                        return idem.replay(stored);
-                    }
-                    return Err(ApiError::Busy);
-                }
-                Err(other) => return Err(other.into()),
-            }
-        }
-        Err(ApiError::Busy)
     })
     .await??;
     state.relay_wake.notify_one();

@@ -134,3 +134,49 @@ async fn stored_responses_expire_after_the_retention(db: Db) {
     assert_eq!(send("second").await.status(), 201);
 }
 on_both_backends!(stored_responses_expire_after_the_retention);
+
+/// A retry of a post gets the first answer (its commit collides with the stored key and is
+/// rolled back whole); once the conversation is deleted, its keys are erased with it and
+/// the retry is simply refused.
+async fn a_retried_post_into_a_conversation_replays_until_it_is_deleted(db: Db) {
+    let app = spawn_app(db).await;
+    let created = app
+        .client
+        .post(app.url("/api/v1/conversations"))
+        .bearer_auth(&app.key)
+        .json(&json!({"sender": "hugo@example.com", "to": ["fred@example.com", "tina@example.com"], "text": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    let id = created["conversation"]["id"].as_str().unwrap().to_owned();
+    let post = || {
+        let request = app
+            .client
+            .post(app.url(&format!("/api/v1/conversations/{id}")))
+            .bearer_auth(&app.key)
+            .header("Idempotency-Key", "fred-reply-1")
+            .json(&json!({"sender": "fred@example.com", "text": "on my way"}));
+        async move { request.send().await.unwrap() }
+    };
+    let first = post().await;
+    assert_eq!(first.status(), 201);
+    let first: Value = first.json().await.unwrap();
+    let counts = app.counts().await;
+    let again = post().await;
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.json::<Value>().await.unwrap(), first);
+    assert_eq!(app.counts().await, counts, "nothing written again");
+
+    let deleted = app
+        .client
+        .delete(app.url(&format!("/api/v1/conversations/{id}")))
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+    assert_eq!(post().await.status(), 404, "erased with the conversation");
+}
+on_both_backends!(a_retried_post_into_a_conversation_replays_until_it_is_deleted);

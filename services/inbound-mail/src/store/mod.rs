@@ -218,11 +218,13 @@ impl InboundStore {
         Ok(())
     }
 
-    /// The two questions asked of every reply before it is posted, on one connection: was
-    /// the same mail (same application and Message-ID) handled before, settling it (any
+    /// The two questions asked of every reply before it is posted, in one query: was the
+    /// same mail (same application and Message-ID) handled before, settling it (any
     /// outcome but an error or a duplicate; `except` is an entry being replayed), and if
     /// not, how many mails came from `sender` to `conversation` since `since` (the loop
-    /// cap).
+    /// cap). The rows of both questions are read together (a handful: the loop cap keeps
+    /// the second small) and told apart here; the earlier entry itself is read only when
+    /// there is one.
     pub fn prechecks(
         &self,
         dedupe_key: &str,
@@ -232,17 +234,53 @@ impl InboundStore {
         since: DateTime<Utc>,
     ) -> Result<(Option<LogEntry>, i64), DbError> {
         let mut conn = self.conn()?;
-        let before = handled_before(&mut conn, dedupe_key, except)?;
-        if before.is_some() {
+        let since = naive(since);
+        let rows: Vec<(
+            String,
+            String,
+            String,
+            Option<String>,
+            String,
+            NaiveDateTime,
+        )> = log::table
+            .filter(
+                log::dedupe_key.eq(dedupe_key).or(log::conversation_id
+                    .eq(conversation)
+                    .and(log::sender.eq(sender))
+                    .and(log::received_at.ge(since))),
+            )
+            .select((
+                log::id,
+                log::dedupe_key,
+                log::outcome,
+                log::conversation_id,
+                log::sender,
+                log::received_at,
+            ))
+            .order(log::received_at.asc())
+            .load(&mut conn)?;
+        let settled = |outcome: &str| {
+            outcome != Outcome::Error.as_str() && outcome != Outcome::Duplicate.as_str()
+        };
+        let earlier = rows.iter().find(|(id, key, outcome, ..)| {
+            key == dedupe_key && settled(outcome) && Some(id.as_str()) != except
+        });
+        if let Some((id, ..)) = earlier {
+            let before = log::table
+                .filter(log::id.eq(id))
+                .select(LogRow::as_select())
+                .first(&mut conn)
+                .optional()?
+                .map(LogEntry::from);
             return Ok((before, 0));
         }
-        let recent = log::table
-            .filter(log::conversation_id.eq(conversation))
-            .filter(log::sender.eq(sender))
-            .filter(log::received_at.ge(naive(since)))
-            .count()
-            .get_result(&mut conn)?;
-        Ok((None, recent))
+        let recent = rows
+            .iter()
+            .filter(|(_, _, _, c, s, at)| {
+                c.as_deref() == Some(conversation) && s == sender && *at >= since
+            })
+            .count();
+        Ok((None, i64::try_from(recent).unwrap_or(i64::MAX)))
     }
 
     /// One logged mail of `app`.
@@ -306,22 +344,6 @@ impl InboundStore {
 
 /// Inserts a log entry; that of a mail whose conversation was deleted meanwhile keeps no
 /// content.
-fn handled_before(
-    conn: &mut AnyConnection,
-    dedupe_key: &str,
-    except: Option<&str>,
-) -> Result<Option<LogEntry>, DbError> {
-    Ok(log::table
-        .filter(log::dedupe_key.eq(dedupe_key))
-        .filter(log::id.ne(except.unwrap_or_default()))
-        .filter(log::outcome.ne_all([Outcome::Error.as_str(), Outcome::Duplicate.as_str()]))
-        .order(log::received_at.asc())
-        .select(LogRow::as_select())
-        .first(conn)
-        .optional()?
-        .map(LogEntry::from))
-}
-
 fn insert(conn: &mut AnyConnection, entry: &LogEntry) -> Result<(), DbError> {
     let scrubbed;
     let mut e = entry;
