@@ -46,6 +46,15 @@ pub struct Bounce {
     pub reason: &'static str,
 }
 
+impl Bounce {
+    /// A report that a mail *was* delivered (status 2.x.x: an RFC 3464 report with
+    /// `Action: delivered`, an Amazon SES delivery event): a delivery status notification,
+    /// but no failure; nothing is counted against the address.
+    pub fn delivered(&self) -> bool {
+        self.status.as_deref().is_some_and(|s| s.starts_with('2'))
+    }
+}
+
 /// The raw value of a header, if present and not empty.
 fn header<'a>(message: &'a mail_parser::Message<'_>, name: &'a str) -> Option<&'a str> {
     message
@@ -149,12 +158,21 @@ pub fn classify_parsed(message: &mail_parser::Message<'_>, raw: &[u8]) -> Kind {
         return Kind::Bounce(bounce(&text, message, "x_failed_recipients"));
     }
     // Amazon SES event notifications delivered by SNS over email (JSON, often escaped
-    // inside an SNS envelope): a bounce event is a bounce; a delivery event is machine
-    // mail about a mail that arrived, dropped like an auto-reply. (Complaint events are
-    // feedback reports, above.)
+    // inside an SNS envelope): a bounce event is a bounce; a delivery event is a delivery
+    // report that says the mail arrived (status 2.0.0, counted against nobody); anything
+    // else is machine mail, dropped like an auto-reply. (Complaint events are feedback
+    // reports, above.)
     if from.ends_with("@sns.amazonaws.com") && text.contains("notificationType") {
         if PATTERNS.ses_bounce.is_match(&text) {
             return Kind::Bounce(bounce(&text, message, "ses_notification"));
+        }
+        if PATTERNS.ses_delivery.is_match(&text) {
+            return Kind::Bounce(Bounce {
+                status: Some("2.0.0".to_owned()),
+                permanent: false,
+                recipient: None,
+                reason: "ses_delivery",
+            });
         }
         return Kind::AutoReply {
             reason: "ses_notification",
@@ -230,10 +248,26 @@ mod tests {
         let delivery = sns(r#"{"notificationType":"Delivery","mail":{}}"#);
         assert!(matches!(
             classify(delivery.as_bytes()),
+            Some(Kind::Bounce(b)) if b.delivered() && !b.permanent
+        ));
+        let other = sns(r#"{"notificationType":"Received","mail":{}}"#);
+        assert!(matches!(
+            classify(other.as_bytes()),
             Some(Kind::AutoReply { .. })
         ));
         let complaint = sns(r#"{"notificationType":"Complaint","complaint":{}}"#);
         assert_eq!(classify(complaint.as_bytes()), Some(Kind::FeedbackReport));
+    }
+
+    #[test]
+    fn a_report_that_the_mail_was_delivered_is_no_failure() {
+        let raw = b"From: MAILER-DAEMON@mx.example.net\r\nSubject: Successful Mail Delivery Report\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nFinal-Recipient: rfc822; bob@example.org\r\nAction: delivered\r\nStatus: 2.0.0\r\n\r\n--b--\r\n";
+        let Some(Kind::Bounce(report)) = classify(raw) else {
+            panic!("not a delivery report");
+        };
+        assert!(report.delivered());
+        assert!(!report.permanent);
+        assert_eq!(report.recipient.as_deref(), Some("bob@example.org"));
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub(crate) struct Patterns {
     pub auto_reply_subject: Regex,
     /// An Amazon SES bounce event, plain or escaped inside an SNS envelope.
     pub ses_bounce: Regex,
+    /// The same for a delivery event (`"notificationType": "Delivery"`).
+    pub ses_delivery: Regex,
     /// `Precedence: bulk | junk | list | auto_reply`.
     pub bulk_precedence: Regex,
 }
@@ -76,6 +78,7 @@ pub(crate) static PATTERNS: LazyLock<Patterns> = LazyLock::new(|| Patterns {
     ),
     bulk_precedence: compile(r"(?i)^\s*(?:bulk|junk|list|auto_reply|auto-reply)\b"),
     ses_bounce: compile(r#"notificationType\\?"\s*:\s*\\?"Bounce"#),
+    ses_delivery: compile(r#"(?:notificationType|eventType)\\?"\s*:\s*\\?"Delivery"#),
 });
 
 #[cfg(test)]

@@ -4,12 +4,12 @@
 //! label and fails below the committed floor or when any person's reply is taken for a
 //! machine's mail. `CORPUS_MISSES=1 … -- --nocapture` lists the misses.
 //!
-//! Four labels we disagree with on purpose (641 of 645, 99.4 %): Amazon SES complaint
+//! Two labels we disagree with on purpose (643 of 645, 99.7 %): Amazon SES complaint
 //! events (`lhost-amazonses-11`) are feedback reports here, which suppress the address for
-//! good, as a complaint should; SES delivery events (`-12`, `-13`) say a mail arrived, so
-//! they are dropped as machine mail, not counted as bounces against anyone; and
-//! `not_rb-issue-368-bug` is a genuine "mailbox full" report that sisimai marks "not a
-//! bounce" for its own parser's sake.
+//! good, as a complaint should; and `not_rb-issue-368-bug` is a genuine "mailbox full"
+//! report that sisimai marks "not a bounce" for its own parser's sake. (SES delivery
+//! events, `-12` and `-13`, are delivery reports as labelled, with status 2.0.0: recorded
+//! as bounces that count against nobody.)
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use conversations_inbound::{Kind, classify};
 
 /// Accuracy over all labelled cases must not fall below this (percent).
-const FLOOR: f64 = 99.3;
+const FLOOR: f64 = 99.5;
 
 fn corpora() -> Option<PathBuf> {
     let candidates = [

@@ -245,6 +245,17 @@ impl Inbound {
         facts: &ReplyTarget,
     ) -> Option<(Verdict, Option<BounceFacts>)> {
         let (permanent, status, names_participant, what) = match &mail.kind {
+            // A report that the mail arrived: recorded, counted against nobody.
+            Kind::Bounce(b) if b.delivered() => {
+                return Some((
+                    Verdict {
+                        outcome: Outcome::Bounce,
+                        reason: format!("delivery report ({}): delivered, nothing to do", b.reason),
+                        notify_sender: false,
+                    },
+                    None,
+                ));
+            }
             Kind::Bounce(b) => (
                 b.permanent,
                 b.status.clone(),

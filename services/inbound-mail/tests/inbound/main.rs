@@ -326,6 +326,21 @@ async fn a_permanent_bounce_suppresses_the_address_until_the_application_lifts_i
         bounce_address.starts_with('b'),
         "VERP sender: {bounce_address}"
     );
+    // A report that the mail *was* delivered is recorded and counts against nobody.
+    let delivered = format!(
+        "From: Mail Delivery System <MAILER-DAEMON@mx.example.com>\r\nTo: {bounce_address}\r\nSubject: Successful Mail Delivery Report\r\nMessage-ID: <dsn-0@mx.example.com>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nYour message was delivered.\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.com\r\n\r\nFinal-Recipient: rfc822; bob@example.com\r\nAction: delivered\r\nStatus: 2.0.0\r\n--b--\r\n"
+    );
+    let (status, body) = w.post_mail(&delivered, Some(&bounce_address)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["outcome"], "bounce", "{body}");
+    assert!(
+        body["reason"].as_str().unwrap().contains("delivered"),
+        "{body}"
+    );
+    assert!(body.get("bounce").is_none_or(Value::is_null), "{body}");
+    let (_, list) = w.get_json("/api/v1/suppressions").await;
+    assert_eq!(list["suppressions"], serde_json::json!([]), "{list}");
+
     let dsn = format!(
         "From: Mail Delivery System <MAILER-DAEMON@mx.example.com>\r\nTo: {bounce_address}\r\nSubject: Undelivered Mail Returned to Sender\r\nMessage-ID: <dsn-1@mx.example.com>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nYour message could not be delivered.\r\n--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.com\r\n\r\nFinal-Recipient: rfc822; bob@example.com\r\nAction: failed\r\nStatus: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\r\n--b--\r\n"
     );
