@@ -5,26 +5,81 @@
 
 use conversations_domain::{Conversation, EmailAddress};
 use data_encoding::HEXLOWER;
+use hmac::{Hmac, Mac};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
-/// The alias shown instead of `email` in `conversation`: the same for the same person in
-/// the same conversation, unrelated across conversations.
-pub fn alias(conversation: &Conversation, email: &EmailAddress) -> String {
-    let digest = Sha256::digest(format!("{}\n{}", conversation.id, email.as_str()).as_bytes());
-    format!(
-        "participant-{}@masked.invalid",
-        &HEXLOWER.encode(&digest)[..12]
-    )
+/// Makes the aliases shown instead of other people's addresses: HMAC-SHA-256 keyed with a
+/// server secret (derived from `REPLY_SECRET`, which every replica shares), so that a token
+/// holder cannot confirm a guessed address by hashing it (an unkeyed hash would allow
+/// exactly that, offline).
+#[derive(Clone)]
+pub struct Aliases {
+    key: Vec<u8>,
 }
 
-/// Rewrites a response body for the contact `me`.
-pub fn for_participant(body: &mut Value, conversation: &Conversation, me: &EmailAddress) {
+impl std::fmt::Debug for Aliases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Aliases(<secret key>)")
+    }
+}
+
+fn hmac(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    // HMAC takes a key of any length: this cannot fail.
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(key) else {
+        return Vec::new();
+    };
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().to_vec()
+}
+
+impl Aliases {
+    /// Aliases keyed with a key derived from `server_secret` (its own purpose label, so the
+    /// reply-address key is never used for anything else as it is).
+    pub fn new(server_secret: &[u8]) -> Self {
+        Self {
+            key: hmac(server_secret, &[b"conversations participant alias v1"]),
+        }
+    }
+
+    /// The alias shown instead of `email` in `conversation`: the same for the same person
+    /// in the same conversation, unrelated across conversations.
+    pub fn alias(&self, conversation: &Conversation, email: &EmailAddress) -> String {
+        let digest = hmac(
+            &self.key,
+            &[
+                conversation.id.to_string().as_bytes(),
+                b"\n",
+                email.as_str().as_bytes(),
+            ],
+        );
+        format!(
+            "participant-{}@masked.invalid",
+            &HEXLOWER.encode(&digest)[..16]
+        )
+    }
+}
+
+/// Rewrites a response body for the contact `me`: other people's addresses become aliases,
+/// and their reply addresses and the integrator's ids for them go.
+pub fn for_participant(
+    aliases: &Aliases,
+    body: &mut Value,
+    conversation: &Conversation,
+    me: &EmailAddress,
+) {
     let others: Vec<(String, String)> = conversation
         .participants
         .iter()
         .filter(|p| &p.email != me)
-        .map(|p| (p.email.as_str().to_owned(), alias(conversation, &p.email)))
+        .map(|p| {
+            (
+                p.email.as_str().to_owned(),
+                aliases.alias(conversation, &p.email),
+            )
+        })
         .collect();
     walk(body, &others);
 }
@@ -44,6 +99,7 @@ fn walk(value: &mut Value, others: &[(String, String)]) {
                 .is_some_and(|e| others.iter().any(|(email, _)| email == e));
             if someone_else {
                 map.remove("reply_to");
+                map.remove("external_id");
             }
             map.values_mut().for_each(|v| walk(v, others));
         }
@@ -53,6 +109,7 @@ fn walk(value: &mut Value, others: &[(String, String)]) {
 
 /// The JSON body of a response about `conversation`, as `caller` may see it.
 pub fn body_for(
+    aliases: &Aliases,
     caller: &crate::auth::Caller,
     conversation: &Conversation,
     body: &impl serde::Serialize,
@@ -60,7 +117,7 @@ pub fn body_for(
     let mut value =
         serde_json::to_value(body).map_err(|e| crate::error::ApiError::Internal(e.to_string()))?;
     if let Some(me) = caller.contact() {
-        for_participant(&mut value, conversation, me);
+        for_participant(aliases, &mut value, conversation, me);
     }
     Ok(value)
 }

@@ -27,6 +27,8 @@ pub struct AppState {
     pub store: Store,
     /// Signs reply addresses shown in participant details and events.
     pub codec: ReplyAddressCodec,
+    /// Masks other people's addresses for participant tokens.
+    pub aliases: crate::redact::Aliases,
     /// Verifies participant tokens and mints them; `None` when `TOKEN_SECRET` is unset.
     pub tokens: Option<ParticipantTokenCodec>,
     /// Bearer token of the internal event feed; `None` disables the feed.
@@ -130,6 +132,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState {
             store: store.clone(),
+            aliases: crate::redact::Aliases::new(config.reply_secret_bytes()),
             codec,
             tokens: config
                 .token_secret_bytes()

@@ -174,8 +174,11 @@ async fn all_in_one_on_sqlite_serves_api_inbox_and_mail_and_a_fresh_replica_catc
         .unwrap();
     assert_eq!(r.status(), 200);
 
-    // A second embedded replica on an empty database catches up from the write store.
+    // A second embedded replica on an empty database catches up from the write store. It
+    // shares the token secret (as replicas must), and with it the contact-id key.
+    let token_secret = std::fs::read_to_string(dir.path().join("token-secret")).unwrap();
     let fresh_env: HashMap<&str, String> = HashMap::from([
+        ("TOKEN_SECRET", token_secret),
         (
             "METADATA_DATABASE_URL",
             format!("sqlite://{}/fresh.db", dir.path().display()),

@@ -24,7 +24,6 @@ use conversations_test_support::TestDatabase;
 use diesel::{Connection, RunQueryDsl};
 use metadata_query::InboxStore;
 use metadata_query::consumer::Projector;
-use metadata_query::projection::contact_id;
 use metadata_query::store::{InboxFilter, InboxOrder, Planned, Relevant};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -107,6 +106,7 @@ fn main() {
 
     let db = TestDatabase::create("inbox_bench").unwrap();
     let store = InboxStore::open(db.url(), 4).unwrap();
+    let projector = Projector::new(store.clone());
     let mut rng = rand::rngs::StdRng::seed_from_u64(7);
 
     println!(
@@ -145,7 +145,7 @@ fn main() {
             let batch: Vec<Planned> = chunk
                 .iter()
                 .map(|p| Planned {
-                    update: Projector::plan_payload(p).unwrap(),
+                    update: projector.plan_payload(p).unwrap(),
                     feed_position: None,
                 })
                 .collect();
@@ -279,7 +279,7 @@ fn main() {
     };
     for _ in 0..50 {
         page(
-            &contact_id(APP, &customers[0]),
+            &store.contact_ids().id(APP, &customers[0]),
             &InboxFilter::default(),
             &first(10),
         );
@@ -287,14 +287,24 @@ fn main() {
     let samples: Vec<Duration> = (0..2000)
         .map(|_| {
             let who = &customers[rng.random_range(0..customers_n)];
-            page(&contact_id(APP, who), &InboxFilter::default(), &first(10)).0
+            page(
+                &store.contact_ids().id(APP, who),
+                &InboxFilter::default(),
+                &first(10),
+            )
+            .0
         })
         .collect();
     report("first page, customer (~10 conversations)", samples);
     let samples: Vec<Duration> = (0..1000)
         .map(|_| {
             let who = &agents[rng.random_range(0..agents_n)];
-            page(&contact_id(APP, who), &InboxFilter::default(), &first(10)).0
+            page(
+                &store.contact_ids().id(APP, who),
+                &InboxFilter::default(),
+                &first(10),
+            )
+            .0
         })
         .collect();
     report("first page, agent (~10,000 conversations)", samples);
@@ -305,7 +315,7 @@ fn main() {
     let samples: Vec<Duration> = (0..1000)
         .map(|_| {
             let who = &agents[rng.random_range(0..agents_n)];
-            page(&contact_id(APP, who), &unread, &first(10)).0
+            page(&store.contact_ids().id(APP, who), &unread, &first(10)).0
         })
         .collect();
     report("first page, agent, relevant=unread messages", samples);
@@ -316,13 +326,13 @@ fn main() {
     let samples: Vec<Duration> = (0..300)
         .map(|_| {
             let who = &agents[rng.random_range(0..agents_n)];
-            page(&contact_id(APP, who), &any, &first(10)).0
+            page(&store.contact_ids().id(APP, who), &any, &first(10)).0
         })
         .collect();
     report("first page, agent, relevant=all", samples);
 
     // Deep pages: walk an agent's inbox by cursor; compare with offset paging.
-    let agent = contact_id(APP, &agents[0]);
+    let agent = store.contact_ids().id(APP, &agents[0]);
     let mut order = first(10);
     let mut by_cursor = Vec::new();
     let mut pages = 0;

@@ -8,7 +8,6 @@ use actix_web::{FromRequest, HttpRequest, web};
 use conversations_domain::participant_token::TOKEN_PREFIX;
 
 use crate::error::MetadataError;
-use crate::projection::contact_id;
 use crate::startup::AppState;
 
 /// The authenticated caller.
@@ -105,7 +104,7 @@ impl FromRequest for Viewer {
                     .map_err(|_| MetadataError::Unauthorized)?;
                 let app = claims.app_id.to_string();
                 return Ok(Self::Contact {
-                    contact: contact_id(&app, claims.email.as_str()),
+                    contact: state.store.contact_ids().id(&app, claims.email.as_str()),
                     email: claims.email.as_str().to_owned(),
                     app,
                 });

@@ -30,11 +30,32 @@ pub struct MetadataConfig {
     /// `TOKEN_SECRET`: verifies participant tokens (shared with conversation-api); unset
     /// means only API keys are accepted.
     pub token_secret: Option<Vec<u8>>,
+    /// The key of contact ids: `CONTACT_ID_SECRET` (at least 32 characters), else one
+    /// derived from `TOKEN_SECRET` (which every replica shares anyway), else none: then the
+    /// projection makes its own and keeps it in its database (enough for replicas sharing
+    /// the database, and without tokens nobody but the application sees contact ids).
+    pub contact_id_secret: Option<Vec<u8>>,
     /// `FEED_URL`: conversation-api's base URL, to catch up from its event feed when
     /// starting. Unset: no catch-up (a replica then only sees events from now on).
     pub feed_url: Option<String>,
     /// `FEED_TOKEN`: bearer token of the feed.
     pub feed_token: Option<String>,
+}
+
+/// The contact-id key derived from `TOKEN_SECRET`: HMAC-SHA-256 with a purpose label, so
+/// the token key itself is used for nothing else. Rotating `TOKEN_SECRET` then changes
+/// contact ids (the projection re-keys them at the next start); set `CONTACT_ID_SECRET` to
+/// keep them apart.
+fn contact_key_from_token_secret(token_secret: &[u8]) -> Vec<u8> {
+    use hmac::{Hmac, Mac};
+    match Hmac::<sha2::Sha256>::new_from_slice(token_secret) {
+        Ok(mut mac) => {
+            mac.update(b"conversations contact ids v1");
+            mac.finalize().into_bytes().to_vec()
+        }
+        // HMAC takes a key of any length: not reached.
+        Err(_) => token_secret.to_vec(),
+    }
 }
 
 /// A setting that is missing or malformed.
@@ -77,6 +98,15 @@ impl MetadataConfig {
             }
             None => None,
         };
+        let contact_id_secret = match lookup("CONTACT_ID_SECRET") {
+            Some(s) if s.len() >= 32 => Some(s.into_bytes()),
+            Some(_) => {
+                return Err(ConfigError(
+                    "CONTACT_ID_SECRET must be at least 32 characters".into(),
+                ));
+            }
+            None => token_secret.as_deref().map(contact_key_from_token_secret),
+        };
         let batch_size = number("METADATA_BATCH_SIZE", 256)?;
         if batch_size == 0 || batch_size > 10_000 {
             return Err(ConfigError("METADATA_BATCH_SIZE is 1 to 10000".into()));
@@ -97,6 +127,7 @@ impl MetadataConfig {
                 .map_err(|e| ConfigError(format!("METADATA_DELIVERY_LIMIT: {e}")))?,
             batch_size: usize::try_from(batch_size).unwrap_or(256),
             token_secret,
+            contact_id_secret,
             feed_url: lookup("FEED_URL").map(|u| u.trim_end_matches('/').to_owned()),
             feed_token: lookup("FEED_TOKEN"),
         })
@@ -135,6 +166,26 @@ mod tests {
                 .database_url,
             "postgres://db/inbox"
         );
+    }
+
+    #[test]
+    fn the_contact_id_key_is_set_or_derived_from_the_token_secret() {
+        let token = "a-token-secret-of-at-least-32-characters";
+        assert_eq!(config(&[]).unwrap().contact_id_secret, None);
+        let derived = config(&[("TOKEN_SECRET", token)])
+            .unwrap()
+            .contact_id_secret
+            .unwrap();
+        assert_ne!(derived, token.as_bytes(), "not the token key itself");
+        let set = "a-contact-id-secret-of-32-characters-at-least";
+        assert_eq!(
+            config(&[("TOKEN_SECRET", token), ("CONTACT_ID_SECRET", set)])
+                .unwrap()
+                .contact_id_secret
+                .unwrap(),
+            set.as_bytes()
+        );
+        assert!(config(&[("CONTACT_ID_SECRET", "short")]).is_err());
     }
 
     #[test]

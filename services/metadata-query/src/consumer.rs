@@ -47,10 +47,10 @@ impl Projector {
     }
 
     /// Decodes and plans one encoded envelope.
-    pub fn plan_payload(payload: &[u8]) -> Result<Update, MetadataError> {
+    pub fn plan_payload(&self, payload: &[u8]) -> Result<Update, MetadataError> {
         let envelope = conversations_events::decode(payload)
             .map_err(|e| crate::projection::PlanError(e.to_string()))?;
-        Ok(plan(&envelope)?)
+        Ok(plan(&envelope, self.store.contact_ids())?)
     }
 
     /// Applies a batch (on a blocking thread), waiting for the database while it is down.
@@ -186,7 +186,7 @@ impl Projector {
             let mut planned = Vec::with_capacity(deliveries.len());
             let mut good = Vec::with_capacity(deliveries.len());
             for delivery in deliveries {
-                match Self::plan_payload(&delivery.data) {
+                match self.plan_payload(&delivery.data) {
                     Ok(update) => {
                         planned.push(Planned {
                             update,

@@ -199,7 +199,7 @@ async fn rebuild_from_snapshot(feed: &Feed, projector: &Projector) -> Result<u64
         read += page.events.len() as u64;
         let mut batch = Vec::with_capacity(page.events.len());
         for e in &page.events {
-            match Projector::plan_payload(&decode(&e.payload)?) {
+            match projector.plan_payload(&decode(&e.payload)?) {
                 Ok(update) => batch.push(Planned {
                     update,
                     feed_position: None,
@@ -255,7 +255,7 @@ pub async fn catch_up(feed: &Feed, projector: &Projector) -> Result<u64, Metadat
         read += page.len() as u64;
         let mut batch = Vec::with_capacity(page.len());
         for (position, payload) in page {
-            match Projector::plan_payload(&payload) {
+            match projector.plan_payload(&payload) {
                 Ok(update) => batch.push(Planned {
                     update,
                     feed_position: Some(FeedPosition {

@@ -87,8 +87,9 @@ async fn rebuild() -> anyhow::Result<()> {
     };
     let feed = Feed::http(url, token)?;
     let db = config.database_url.clone();
+    let secret = config.contact_id_secret.clone();
     let store = tokio::task::spawn_blocking(move || -> anyhow::Result<InboxStore> {
-        let store = InboxStore::open(&db, 2)?;
+        let store = InboxStore::open_with(&db, 2, secret.as_deref())?;
         store.reset()?;
         Ok(store)
     })

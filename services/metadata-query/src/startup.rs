@@ -59,8 +59,11 @@ impl Embedded {
     ) -> anyhow::Result<Self> {
         let url = config.database_url.clone();
         let pool_size = config.pool_size;
-        let store =
-            tokio::task::spawn_blocking(move || InboxStore::open(&url, pool_size)).await??;
+        let secret = config.contact_id_secret.clone();
+        let store = tokio::task::spawn_blocking(move || {
+            InboxStore::open_with(&url, pool_size, secret.as_deref())
+        })
+        .await??;
         let projector = Projector::new(store.clone());
         let bus_health = Arc::new(SinkHealth::default());
         let mut tasks = Vec::new();

@@ -245,7 +245,12 @@ pub async fn view(
         codec: &state.codec,
     }
     .conversation(&conversation, &page.messages, cursor);
-    Ok(HttpResponse::Ok().json(redact::body_for(&caller, &conversation, &view)?))
+    Ok(HttpResponse::Ok().json(redact::body_for(
+        &state.aliases,
+        &caller,
+        &conversation,
+        &view,
+    )?))
 }
 
 /// `POST /api/v1/conversations/{id}`: post a message (the seed's "reply via web"); the
@@ -290,6 +295,7 @@ pub async fn post_message(
         inbound_id: None,
     };
     let codec = state.codec.clone();
+    let aliases = state.aliases.clone();
     let member = caller.clone();
     let plan = move |c: &conversations_domain::Conversation| {
         member.check_member(c)?;
@@ -301,7 +307,7 @@ pub async fn post_message(
             .ok_or_else(|| ApiError::Internal("no message was posted".into()))?;
         let location = format!("{}/{}", conversation_path(o.after.id), message.seq);
         let view = Views { codec: &codec }.message_with_participants(&o.after, &message);
-        let body = redact::body_for(&caller, &o.after, &view)?;
+        let body = redact::body_for(&aliases, &caller, &o.after, &view)?;
         Reply::json(StatusCode::CREATED, Some(location), &body)
     };
     execute(

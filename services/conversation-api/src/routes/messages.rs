@@ -87,7 +87,12 @@ pub async fn list(
             .collect(),
         next_cursor: page.next_after.map(|n| n.to_string()),
     };
-    Ok(HttpResponse::Ok().json(redact::body_for(&caller, &conversation, &list)?))
+    Ok(HttpResponse::Ok().json(redact::body_for(
+        &state.aliases,
+        &caller,
+        &conversation,
+        &list,
+    )?))
 }
 
 /// `GET /api/v1/conversations/{id}/{n}`: one message, out of context.
@@ -117,5 +122,10 @@ pub async fn view(
         codec: &state.codec,
     }
     .message_with_participants(&conversation, &message);
-    Ok(HttpResponse::Ok().json(redact::body_for(&caller, &conversation, &view)?))
+    Ok(HttpResponse::Ok().json(redact::body_for(
+        &state.aliases,
+        &caller,
+        &conversation,
+        &view,
+    )?))
 }

@@ -8,7 +8,8 @@ use chrono::{DateTime, Utc};
 use conversations_events::Timestamp;
 use conversations_events::v1::{self, envelope::Payload};
 use data_encoding::HEXLOWER;
-use sha2::{Digest, Sha256};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
 
 /// Characters of a message kept as the inbox preview.
 pub const PREVIEW_CHARS: usize = 140;
@@ -20,12 +21,39 @@ pub const PEOPLE_SOURCES: [&str; 2] = ["api", "email"];
 /// The source integrators post call events with.
 pub const CALL_SOURCE: &str = "call";
 
-/// The stable id of a contact (a person within one application): the first 32 hex digits
-/// of SHA-256 over the application id and the lower-cased address. Every replica computes
-/// the same id, so URLs work whichever replica answers.
-pub fn contact_id(app_id: &str, email: &str) -> String {
-    let digest = Sha256::digest(format!("{app_id}\n{}", email.to_lowercase()).as_bytes());
-    HEXLOWER.encode(&digest)[..32].to_owned()
+/// Contact ids: the stable id of a contact (a person within one application) is the first
+/// 32 hex digits of HMAC-SHA-256, keyed with the projection's secret, over the application
+/// id and the lower-cased address. Keyed, because participant tokens see other people's
+/// contact ids: an unkeyed hash would let them confirm a guessed address offline. Every
+/// replica reads the same key from the database, so URLs work whichever one answers.
+#[derive(Clone)]
+pub struct ContactIds {
+    key: std::sync::Arc<[u8]>,
+}
+
+impl std::fmt::Debug for ContactIds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ContactIds(<secret key>)")
+    }
+}
+
+impl ContactIds {
+    /// Ids keyed with `key` (the projection's secret).
+    pub fn new(key: &[u8]) -> Self {
+        Self { key: key.into() }
+    }
+
+    /// The id of `email` in `app_id`.
+    pub fn id(&self, app_id: &str, email: &str) -> String {
+        // HMAC takes a key of any length: this cannot fail.
+        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(&self.key) else {
+            return String::new();
+        };
+        mac.update(app_id.as_bytes());
+        mac.update(b"\n");
+        mac.update(email.to_lowercase().as_bytes());
+        HEXLOWER.encode(&mac.finalize().into_bytes())[..32].to_owned()
+    }
 }
 
 /// A call event, posted by integrators as a message with source `call` whose text starts
@@ -244,10 +272,10 @@ fn non_empty(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_owned())
 }
 
-fn participant(app_id: &str, p: &v1::Participant) -> ParticipantState {
+fn participant(ids: &ContactIds, app_id: &str, p: &v1::Participant) -> ParticipantState {
     let email = p.email.to_lowercase();
     ParticipantState {
-        contact_id: contact_id(app_id, &email),
+        contact_id: ids.id(app_id, &email),
         email,
         display_name: non_empty(&p.display_name),
         external_id: non_empty(&p.external_id),
@@ -261,7 +289,7 @@ fn participant(app_id: &str, p: &v1::Participant) -> ParticipantState {
 }
 
 /// Decides what `envelope` changes in the inbox.
-pub fn plan(envelope: &v1::Envelope) -> Result<Update, PlanError> {
+pub fn plan(envelope: &v1::Envelope, ids: &ContactIds) -> Result<Update, PlanError> {
     let payload = envelope
         .payload
         .as_ref()
@@ -339,7 +367,7 @@ pub fn plan(envelope: &v1::Envelope) -> Result<Update, PlanError> {
                 time(e.created.as_ref()).ok_or_else(|| PlanError("message without time".into()))?;
             let message = PostedMessage {
                 seq: e.message_seq,
-                sender_contact: contact_id(&app_id, &sender.email),
+                sender_contact: ids.id(&app_id, &sender.email),
                 sender_name: non_empty(&sender.display_name),
                 source: e.source.clone(),
                 text: e.text.clone(),
@@ -371,7 +399,7 @@ pub fn plan(envelope: &v1::Envelope) -> Result<Update, PlanError> {
         },
         participants: participants
             .into_iter()
-            .map(|p| participant(&app_id, p))
+            .map(|p| participant(ids, &app_id, p))
             .collect(),
         app_id,
         conversation_id: envelope.conversation_id.clone(),

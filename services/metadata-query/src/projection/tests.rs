@@ -33,6 +33,18 @@ fn call_kinds_are_read_from_the_first_word() {
     assert_eq!(CallKind::parse(""), None);
 }
 
+fn ids() -> ContactIds {
+    ContactIds::new(b"test key of the projection")
+}
+
+fn contact_id(app: &str, email: &str) -> String {
+    ids().id(app, email)
+}
+
+fn plan(envelope: &v1::Envelope) -> Result<Update, PlanError> {
+    super::plan(envelope, &ids())
+}
+
 #[test]
 fn contact_ids_are_stable_per_application_and_ignore_case() {
     assert_eq!(
@@ -44,6 +56,19 @@ fn contact_ids_are_stable_per_application_and_ignore_case() {
         contact_id("b", "fred@example.com")
     );
     assert_eq!(contact_id("a", "x@y.z").len(), 32);
+}
+
+#[test]
+fn contact_ids_cannot_be_computed_without_the_key() {
+    use sha2::{Digest, Sha256};
+    let unkeyed =
+        data_encoding::HEXLOWER.encode(&Sha256::digest(b"a\nfred@example.com"))[..32].to_owned();
+    assert_ne!(contact_id("a", "fred@example.com"), unkeyed);
+    assert_ne!(
+        ContactIds::new(b"another key").id("a", "fred@example.com"),
+        contact_id("a", "fred@example.com"),
+        "another projection's key gives other ids"
+    );
 }
 
 #[test]

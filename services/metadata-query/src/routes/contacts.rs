@@ -7,7 +7,6 @@ use serde::Deserialize;
 
 use crate::auth::Viewer;
 use crate::error::MetadataError;
-use crate::projection::contact_id;
 use crate::routes::views::ContactView;
 use crate::startup::AppState;
 
@@ -40,7 +39,7 @@ pub async fn find(
         (Some(email), None) => {
             let email = EmailAddress::parse("email", email)
                 .map_err(|e| MetadataError::InvalidRequest(e.to_string()))?;
-            let id = contact_id(&app, email.as_str());
+            let id = store.contact_ids().id(&app, email.as_str());
             web::block(move || store.contact(&app, &id)).await??
         }
         (None, Some(external)) => {

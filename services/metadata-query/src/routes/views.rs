@@ -77,7 +77,8 @@ pub struct PersonView {
     pub contact_id: String,
     /// Display name.
     pub display_name: Option<String>,
-    /// The integrator's id.
+    /// The integrator's id: shown to the application, and to a token only for its own
+    /// contact (like the address).
     pub external_id: Option<String>,
     /// Address: shown to the application, and to a token only for its own contact.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -87,16 +88,15 @@ pub struct PersonView {
 impl PersonView {
     /// `m` as `viewer` may see them.
     pub fn new(viewer: &Viewer, m: &MemberView) -> Self {
-        let email = match viewer.contact() {
-            None => Some(m.email.clone()),
-            Some(me) if me == m.contact_id => Some(m.email.clone()),
-            Some(_) => None,
+        let own = match viewer.contact() {
+            None => true,
+            Some(me) => me == m.contact_id,
         };
         Self {
             contact_id: m.contact_id.clone(),
             display_name: m.display_name.clone(),
-            external_id: m.external_id.clone(),
-            email,
+            external_id: own.then(|| m.external_id.clone()).flatten(),
+            email: own.then(|| m.email.clone()),
         }
     }
 

@@ -3,6 +3,7 @@
 //! migrations. Blocking; async callers use `spawn_blocking` / `web::block`.
 
 mod apply;
+mod contact_key;
 mod deliveries;
 mod statistics;
 
@@ -40,6 +41,8 @@ pub struct InboxStore {
     known_contacts: Arc<Mutex<KnownContacts>>,
     /// PostgreSQL only: when to refresh the planner statistics during bulk loads.
     analyze: Option<Arc<Mutex<statistics::AnalyzeSchedule>>>,
+    /// How contact ids are derived (keyed with the projection's secret).
+    ids: crate::projection::ContactIds,
 }
 
 /// Contact id → (display name, external id) as stored.
@@ -75,16 +78,38 @@ pub fn redo_migrations(backend: &Backend) -> Result<(), MetadataError> {
 impl InboxStore {
     /// Connects, migrates, and opens a pool of `pool_size` connections.
     pub fn open(database_url: &str, pool_size: u32) -> Result<Self, MetadataError> {
+        Self::open_with(database_url, pool_size, None)
+    }
+
+    /// [`Self::open`] with the contact-id key from `CONTACT_ID_SECRET` (when set; else the
+    /// projection's own, see `contact_key`).
+    pub fn open_with(
+        database_url: &str,
+        pool_size: u32,
+        contact_id_secret: Option<&[u8]>,
+    ) -> Result<Self, MetadataError> {
         let backend = Backend::from_url(database_url)?;
         migrate(&backend)?;
         let pool = build_pool(&backend, pool_size)?;
         let sqlite = matches!(backend, Backend::Sqlite(_));
+        let ids = {
+            let mut conn = pool
+                .get()
+                .map_err(|e| MetadataError::Unavailable(e.to_string()))?;
+            contact_key::load_or_create(&mut conn, contact_id_secret)?
+        };
         Ok(Self {
             pool,
             write_lock: sqlite.then(|| Arc::new(Mutex::new(()))),
             known_contacts: Arc::default(),
             analyze: (!sqlite).then(Arc::default),
+            ids,
         })
+    }
+
+    /// How this projection derives contact ids (its secret key).
+    pub fn contact_ids(&self) -> &crate::projection::ContactIds {
+        &self.ids
     }
 
     pub(crate) fn conn(&self) -> Result<conversations_db::DbConnection, MetadataError> {

@@ -106,6 +106,11 @@ impl World {
             ("AMQP_EXCHANGE", self.exchange.clone()),
             ("METADATA_QUEUE", queue.clone()),
             ("TOKEN_SECRET", TOKEN_SECRET.to_owned()),
+            // Each replica keeps its own projection database: they share the key.
+            (
+                "CONTACT_ID_SECRET",
+                "contact-id-secret-of-the-inbox-tests".to_owned(),
+            ),
             ("FEED_URL", self.api.clone()),
             ("FEED_TOKEN", FEED_TOKEN.to_owned()),
             ("PUBLIC_URL", "https://inbox.example.com".to_owned()),

@@ -7,6 +7,7 @@
 mod catch_up;
 mod helpers;
 mod migrations;
+mod privacy;
 mod projection_order;
 
 use std::collections::HashSet;

@@ -7,7 +7,6 @@ use conversations_events::feed::FeedPage;
 use conversations_test_support::TestDatabase;
 use data_encoding::BASE64;
 use metadata_query::InboxStore;
-use metadata_query::consumer::Projector;
 use metadata_query::store::{InboxFilter, InboxOrder, InboxPage, Planned, Relevant};
 use serde_json::json;
 
@@ -32,8 +31,14 @@ fn first_page(store: &InboxStore, contact: &str, relevant: Option<Relevant>) -> 
         .unwrap()
 }
 
+/// The contact ids the events below are planned with: the projection applies what was
+/// planned, whichever store's own key.
+fn ids() -> metadata_query::projection::ContactIds {
+    metadata_query::projection::ContactIds::new(b"projection order test key")
+}
+
 fn snapshot(store: &InboxStore, app: &str, email: &str) -> String {
-    let contact = metadata_query::projection::contact_id(app, email);
+    let contact = ids().id(app, email);
     let page = first_page(store, &contact, None);
     let members = store
         .members(
@@ -127,7 +132,12 @@ async fn duplicated_and_reordered_events_leave_the_projection_right() {
         .events
         .iter()
         .map(|e| Planned {
-            update: Projector::plan_payload(&BASE64.decode(e.payload.as_bytes()).unwrap()).unwrap(),
+            update: metadata_query::projection::plan(
+                &conversations_events::decode(&BASE64.decode(e.payload.as_bytes()).unwrap())
+                    .unwrap(),
+                &ids(),
+            )
+            .unwrap(),
             feed_position: None,
         })
         .collect();
@@ -197,7 +207,7 @@ async fn duplicated_and_reordered_events_leave_the_projection_right() {
     drop(chunked);
 
     // And the state is the right one, not merely the same one.
-    let tina = metadata_query::projection::contact_id(&app, TINA);
+    let tina = ids().id(&app, TINA);
     let page = first_page(&in_order, &tina, None);
     let one = page.items.iter().find(|i| i.conversation_id == a).unwrap();
     assert_eq!(one.unread, 1, "`last word` after her own `bye`");
@@ -214,7 +224,7 @@ async fn duplicated_and_reordered_events_leave_the_projection_right() {
         "the missed call is in `two`"
     );
     assert_eq!(two.unread, 1, "Olga's `hi`; calls do not count");
-    let olga = metadata_query::projection::contact_id(&app, OLGA);
+    let olga = ids().id(&app, OLGA);
     let olga_page = first_page(&in_order, &olga, None);
     assert!(olga_page.items.is_empty(), "Olga left");
     w.finish().await;
