@@ -43,6 +43,9 @@ pub struct Config {
     pub smtp_url: Option<String>,
     /// `MAX_BODY_BYTES`: largest accepted request body. Default 262144 (256 KiB).
     pub max_body_bytes: usize,
+    /// `CORS_ALLOWED_ORIGINS`: origins whose pages may call the API from a browser
+    /// (comma-separated, exact). Default none.
+    pub cors_allowed_origins: conversations_web::AllowedOrigins,
     /// `FEED_RETENTION_DAYS`: published outbox events older than this are deleted (a
     /// metadata-query replica further behind rebuilds from the snapshot). Default 7; 0
     /// prunes whatever is published.
@@ -130,6 +133,10 @@ impl Config {
             feed_token,
             smtp_url: lookup("SMTP_URL"),
             max_body_bytes: parse_or(&lookup, "MAX_BODY_BYTES", 256 * 1024)?,
+            cors_allowed_origins: conversations_web::AllowedOrigins::parse(
+                lookup("CORS_ALLOWED_ORIGINS").as_deref(),
+            )
+            .map_err(|e| ConfigError(e.to_string()))?,
             feed_retention: std::time::Duration::from_secs(
                 parse_or::<u64>(&lookup, "FEED_RETENTION_DAYS", 7)?.saturating_mul(86_400),
             ),

@@ -143,6 +143,7 @@ impl Application {
             sink_health,
         });
         let limit = web::Data::new(BodyLimit(config.max_body_bytes));
+        let origins = config.cors_allowed_origins.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -184,6 +185,8 @@ impl Application {
                 .default_service(web::to(|| async {
                     Err::<actix_web::HttpResponse, _>(ApiError::NotFound("no such resource".into()))
                 }))
+                .wrap(origins.cors())
+                .wrap(conversations_web::security_headers())
         })
         .listen(listener)?
         .shutdown_timeout(10)

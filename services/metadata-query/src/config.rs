@@ -35,6 +35,9 @@ pub struct MetadataConfig {
     /// projection makes its own and keeps it in its database (enough for replicas sharing
     /// the database, and without tokens nobody but the application sees contact ids).
     pub contact_id_secret: Option<Vec<u8>>,
+    /// `CORS_ALLOWED_ORIGINS`: origins whose pages may call the API from a browser
+    /// (comma-separated, exact; the same as conversation-api's). Default none.
+    pub cors_allowed_origins: conversations_web::AllowedOrigins,
     /// `FEED_URL`: conversation-api's base URL, to catch up from its event feed when
     /// starting. Unset: no catch-up (a replica then only sees events from now on).
     pub feed_url: Option<String>,
@@ -128,6 +131,10 @@ impl MetadataConfig {
             batch_size: usize::try_from(batch_size).unwrap_or(256),
             token_secret,
             contact_id_secret,
+            cors_allowed_origins: conversations_web::AllowedOrigins::parse(
+                lookup("CORS_ALLOWED_ORIGINS").as_deref(),
+            )
+            .map_err(|e| ConfigError(e.to_string()))?,
             feed_url: lookup("FEED_URL").map(|u| u.trim_end_matches('/').to_owned()),
             feed_token: lookup("FEED_TOKEN"),
         })

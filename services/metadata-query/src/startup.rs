@@ -159,6 +159,7 @@ impl Application {
         let embedded = Embedded::start(&config, EventSource::Amqp, feed).await?;
         let port = listener.local_addr()?.port();
         let routes = embedded.routes();
+        let origins = config.cors_allowed_origins.clone();
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(web::PathConfig::default().error_handler(|e, _| {
@@ -196,6 +197,8 @@ impl Application {
                         "no such resource".into(),
                     ))
                 }))
+                .wrap(origins.cors())
+                .wrap(conversations_web::security_headers())
         })
         .listen(listener)?
         .shutdown_timeout(10)

@@ -66,6 +66,8 @@ pub struct Options {
     pub amqp_url: Option<String>,
     /// The exchange to publish to (unique per test).
     pub exchange: Option<String>,
+    /// `CORS_ALLOWED_ORIGINS`.
+    pub cors_allowed_origins: Option<String>,
 }
 
 pub struct TestApp {
@@ -103,6 +105,9 @@ pub async fn spawn_app_with(db: Db, options: Options) -> TestApp {
     }
     if let Some(exchange) = options.exchange {
         env.insert("AMQP_EXCHANGE".to_owned(), exchange);
+    }
+    if let Some(origins) = options.cors_allowed_origins {
+        env.insert("CORS_ALLOWED_ORIGINS".to_owned(), origins);
     }
     let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();

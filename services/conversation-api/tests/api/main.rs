@@ -8,6 +8,7 @@ mod helpers;
 
 mod bad_input;
 mod conversation_flows;
+mod cors;
 mod idempotency;
 mod outbox_relay;
 mod seed_samples;

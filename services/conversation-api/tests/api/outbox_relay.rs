@@ -173,6 +173,7 @@ async fn events_wait_for_an_unreachable_broker_and_then_arrive_once_in_order(db:
         Options {
             amqp_url: Some(format!("amqp://guest:guest@127.0.0.1:{port}/%2f")),
             exchange: Some(exchange.clone()),
+            ..Options::default()
         },
     )
     .await;

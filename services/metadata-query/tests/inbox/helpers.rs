@@ -111,6 +111,7 @@ impl World {
                 "CONTACT_ID_SECRET",
                 "contact-id-secret-of-the-inbox-tests".to_owned(),
             ),
+            ("CORS_ALLOWED_ORIGINS", "https://shop.example".to_owned()),
             ("FEED_URL", self.api.clone()),
             ("FEED_TOKEN", FEED_TOKEN.to_owned()),
             ("PUBLIC_URL", "https://inbox.example.com".to_owned()),

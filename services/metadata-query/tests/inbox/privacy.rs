@@ -121,6 +121,24 @@ async fn nothing_a_token_sees_confirms_another_participants_address() {
             "{path} shows another participant's integrator id: {body}"
         );
     }
+    // The page of an allowed origin reads the inbox with the token; it is never cached.
+    let from_page = w
+        .client
+        .get(format!(
+            "{}/api/v1/contacts/me/conversations",
+            w.inbox_url(0)
+        ))
+        .bearer_auth(&tina)
+        .header("Origin", "https://shop.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(from_page.status(), 200);
+    let h = from_page.headers();
+    assert_eq!(h["access-control-allow-origin"], "https://shop.example");
+    assert!(h["cache-control"].to_str().unwrap().contains("no-store"));
+    assert_eq!(h["x-content-type-options"], "nosniff");
+
     // The application itself still sees everything.
     let (_, participants) = w
         .get_as(
