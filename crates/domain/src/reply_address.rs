@@ -233,8 +233,10 @@ impl ReplyAddressCodec {
     }
 }
 
+/// Compares a presented secret in constant time (`subtle`): how long the answer takes
+/// tells nothing about how much of a guess was right.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    subtle::ConstantTimeEq::ct_eq(a, b).into()
 }
 
 #[cfg(test)]

@@ -6,13 +6,19 @@
 //!   browser on another origin may do. Only the methods and headers the API uses; the
 //!   preflight is cached; no credentials mode (tokens travel in `Authorization`, never in
 //!   cookies), and no wildcard origin.
+//! - No NUL byte in a URL: no identifier, address or filter has one, and a database refuses
+//!   it (PostgreSQL with an error that would surface as a 500). Refused at the edge with 400,
+//!   whatever the route.
 //! - Security headers on every response: `X-Content-Type-Options: nosniff`,
 //!   `Referrer-Policy: no-referrer`, and `Cache-Control: no-store` (every answer is about
 //!   someone's conversations, fetched with a key or a token; no shared cache may keep it).
 
 use actix_cors::Cors;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName};
-use actix_web::middleware::DefaultHeaders;
+use actix_web::middleware::{DefaultHeaders, Next};
+use actix_web::{Error, HttpResponse};
 
 /// How long a browser may cache a preflight answer (seconds).
 pub const PREFLIGHT_MAX_AGE: usize = 600;
@@ -103,9 +109,47 @@ pub fn security_headers() -> DefaultHeaders {
         .add((header::CACHE_CONTROL, "no-store"))
 }
 
+/// The problem answered for a NUL byte in the URL.
+const NUL_PROBLEM: &str = r#"{"type":"/problems/invalid-request","title":"Invalid request","status":400,"detail":"the URL holds a NUL byte (%00), which no identifier or parameter may contain"}"#;
+
+/// Whether a raw path-and-query holds a NUL byte, literal or percent-encoded.
+fn holds_nul(raw: &str) -> bool {
+    raw.contains('\0')
+        || raw
+            .as_bytes()
+            .windows(3)
+            .any(|w| w.eq_ignore_ascii_case(b"%00"))
+}
+
+/// Middleware (`actix_web::middleware::from_fn(refuse_nul_bytes)`): answers 400 for a URL
+/// with a NUL byte before any route sees it.
+pub async fn refuse_nul_bytes(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let raw = req.uri().path_and_query().map_or("", |p| p.as_str());
+    if holds_nul(raw) {
+        let response = HttpResponse::BadRequest()
+            .content_type("application/problem+json")
+            .body(NUL_PROBLEM);
+        return Ok(req.into_response(response));
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nul_bytes_are_found_however_written() {
+        assert!(holds_nul("/api/v1/contacts?external_id=a%00b"));
+        assert!(holds_nul("/api/v1/x%00"));
+        assert!(!holds_nul("/api/v1/contacts?external_id=a%200b"));
+        assert!(!holds_nul(
+            "/api/v1/conversations/0190b3c2-0000-7000-8000-000000000000"
+        ));
+    }
 
     #[test]
     fn origins_are_exact_and_never_a_wildcard() {

@@ -185,6 +185,9 @@ impl Application {
                 .default_service(web::to(|| async {
                     Err::<actix_web::HttpResponse, _>(ApiError::NotFound("no such resource".into()))
                 }))
+                .wrap(actix_web::middleware::from_fn(
+                    conversations_web::refuse_nul_bytes,
+                ))
                 .wrap(origins.cors())
                 .wrap(conversations_web::security_headers())
         })

@@ -23,6 +23,9 @@ pub enum MetadataError {
     /// The method is not defined on this resource.
     #[error("this method is not allowed on this resource")]
     MethodNotAllowed,
+    /// A request body over the route's limit.
+    #[error("{0}")]
+    PayloadTooLarge(String),
     /// The database (or the feed) is unreachable.
     #[error("the service is temporarily unavailable; retry later")]
     Unavailable(String),
@@ -81,6 +84,7 @@ impl MetadataError {
             Self::NotFound(_) => ("not-found", "Not found"),
             Self::InvalidRequest(_) => ("invalid-request", "Invalid request"),
             Self::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
+            Self::PayloadTooLarge(_) => ("payload-too-large", "Request body too large"),
             Self::Unavailable(_) => ("unavailable", "Service unavailable"),
             Self::Poison(_) | Self::Database(_) | Self::Setup(_) => {
                 ("internal", "Internal server error")
@@ -97,6 +101,7 @@ impl ResponseError for MetadataError {
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Poison(_) | Self::Database(_) | Self::Setup(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR

@@ -197,6 +197,9 @@ impl Application {
                         "no such resource".into(),
                     ))
                 }))
+                .wrap(actix_web::middleware::from_fn(
+                    conversations_web::refuse_nul_bytes,
+                ))
                 .wrap(origins.cors())
                 .wrap(conversations_web::security_headers())
         })
@@ -223,11 +226,39 @@ impl Application {
     }
 }
 
-/// JSON bodies: at most 64 KiB, errors as problem details.
+/// The largest request body metadata-query reads (its bodies are small JSON documents).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// JSON bodies: at most [`MAX_BODY_BYTES`], errors as problem details (413 when too large).
 pub fn json_config() -> web::JsonConfig {
     web::JsonConfig::default()
-        .limit(64 * 1024)
-        .error_handler(|e, _| {
-            MetadataError::InvalidRequest(format!("invalid JSON body: {e}")).into()
+        .limit(MAX_BODY_BYTES)
+        .error_handler(|e, _| match e {
+            actix_web::error::JsonPayloadError::Overflow { .. }
+            | actix_web::error::JsonPayloadError::OverflowKnownLength { .. } => {
+                MetadataError::PayloadTooLarge(format!(
+                    "the body is larger than {MAX_BODY_BYTES} bytes"
+                ))
+                .into()
+            }
+            e => MetadataError::InvalidRequest(format!("invalid JSON body: {e}")).into(),
         })
+}
+
+/// Reads a raw body of at most [`MAX_BODY_BYTES`], refusing a larger one as soon as it is
+/// (without reading the rest).
+pub async fn read_body(mut payload: web::Payload) -> Result<web::BytesMut, MetadataError> {
+    use futures_util::StreamExt;
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|e| MetadataError::InvalidRequest(format!("unreadable body: {e}")))?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(MetadataError::PayloadTooLarge(format!(
+                "the body is larger than {MAX_BODY_BYTES} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }

@@ -24,6 +24,21 @@ async fn bad_input_is_refused_with_a_problem_and_nothing_is_written(db: Db) {
     let conversation = format!("/api/v1/conversations/{id}");
     let before = app.counts().await;
 
+    // A NUL byte in the URL, wherever it is: refused before any route reads it.
+    for path in [
+        format!("{conversation}/messages?source=a%00b"),
+        format!("/api/v1/conversations/{id}%00"),
+    ] {
+        let r = app
+            .client
+            .get(app.url(&path))
+            .bearer_auth(&app.key)
+            .send()
+            .await
+            .unwrap();
+        assert_problem(r, 400).await;
+    }
+
     // Malformed JSON.
     assert_problem(
         post_raw(&app, "/api/v1/conversations", b"{\"sender\": ".to_vec()).await,

@@ -100,8 +100,7 @@ fn mailgun_signature_valid(key: &str, form: &Form, now: i64) -> bool {
 
 fn bearer_matches(req: &HttpRequest, secret: &str) -> bool {
     let presented = crate::auth::bearer(req).unwrap_or_default();
-    let (a, b) = (presented.as_bytes(), secret.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    subtle::ConstantTimeEq::ct_eq(presented.as_bytes(), secret.as_bytes()).into()
 }
 
 fn is_loopback(req: &HttpRequest) -> bool {

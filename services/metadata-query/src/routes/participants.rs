@@ -50,21 +50,30 @@ pub async fn by_conversation_ids(
     viewer: Viewer,
     query: web::Query<ParticipantsQuery>,
 ) -> Result<HttpResponse, MetadataError> {
-    let mut ids: Vec<String> = Vec::new();
-    for id in query.conversation_ids.split(',').map(str::trim) {
-        if !id.is_empty() && !ids.iter().any(|seen| seen == id) {
-            ids.push(id.to_owned());
-        }
+    // Capped before any work: more than MAX_IDS entries (duplicates count) are refused
+    // before they are compared with one another.
+    let listed: Vec<&str> = query
+        .conversation_ids
+        .split(',')
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .take(MAX_IDS + 1)
+        .collect();
+    if listed.len() > MAX_IDS {
+        return Err(MetadataError::InvalidRequest(format!(
+            "at most {MAX_IDS} conversation_ids"
+        )));
     }
+    let mut seen = std::collections::HashSet::with_capacity(listed.len());
+    let ids: Vec<String> = listed
+        .into_iter()
+        .filter(|id| seen.insert(*id))
+        .map(str::to_owned)
+        .collect();
     if ids.is_empty() {
         return Err(MetadataError::InvalidRequest(
             "conversation_ids lists at least one conversation id".into(),
         ));
-    }
-    if ids.len() > MAX_IDS {
-        return Err(MetadataError::InvalidRequest(format!(
-            "at most {MAX_IDS} conversation_ids"
-        )));
     }
     let store = state.store.clone();
     let app = viewer.app().to_owned();

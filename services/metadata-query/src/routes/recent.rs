@@ -99,8 +99,9 @@ pub async fn recent_messages(
     state: web::Data<AppState>,
     viewer: Viewer,
     path: web::Path<String>,
-    body: web::Bytes,
+    payload: web::Payload,
 ) -> Result<HttpResponse, MetadataError> {
+    let body = crate::startup::read_body(payload).await?;
     let contact = viewer.resolve_contact(&path)?;
     // An empty body means "everything, first pages"; anything else must be the request.
     let request: RecentMessagesRequest = if body.iter().all(u8::is_ascii_whitespace) {
