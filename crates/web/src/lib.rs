@@ -13,6 +13,10 @@
 //!   `Referrer-Policy: no-referrer`, and `Cache-Control: no-store` (every answer is about
 //!   someone's conversations, fetched with a key or a token; no shared cache may keep it).
 
+mod secret_url;
+
+pub use secret_url::SecretUrl;
+
 use actix_cors::Cors;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};

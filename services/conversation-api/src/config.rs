@@ -11,11 +11,11 @@ use secrecy::{ExposeSecret, SecretBox};
 #[derive(Debug)]
 pub struct Config {
     /// `DATABASE_URL`: `postgres://…` or `sqlite://path`. Default `sqlite://./data/conversations.db`.
-    pub database_url: String,
+    pub database_url: conversations_web::SecretUrl,
     /// `DATABASE_POOL_SIZE`: connections in the pool. Default 10.
     pub database_pool_size: u32,
     /// `AMQP_URL`: RabbitMQ; unset means the in-process bus (all-in-one).
-    pub amqp_url: Option<String>,
+    pub amqp_url: Option<conversations_web::SecretUrl>,
     /// `AMQP_EXCHANGE`: the topic exchange events go to. Default `conversations.events`.
     pub amqp_exchange: String,
     /// `HTTP_ADDR`: where to listen. Default `127.0.0.1:8080`.
@@ -34,13 +34,13 @@ pub struct Config {
     /// `FEED_TOKEN`: bearer token of the internal event feed
     /// (`GET /internal/v1/events`) new metadata-query replicas catch up from; unset
     /// disables the feed.
-    pub feed_token: Option<String>,
+    pub feed_token: Option<secrecy::SecretString>,
     /// `INTERNAL_TOKEN`: bearer token (≥ 32 characters) of the internal routes
     /// inbound-mail calls (`/internal/v1/reply-targets`, `…/email-replies`,
     /// `/internal/v1/keys/verify`); unset disables them. The all-in-one sets one itself.
-    pub internal_token: Option<String>,
+    pub internal_token: Option<secrecy::SecretString>,
     /// `SMTP_URL`: read for the notifier; conversation-api itself sends no mail.
-    pub smtp_url: Option<String>,
+    pub smtp_url: Option<conversations_web::SecretUrl>,
     /// `MAX_BODY_BYTES`: largest accepted request body. Default 262144 (256 KiB).
     pub max_body_bytes: usize,
     /// `CORS_ALLOWED_ORIGINS`: origins whose pages may call the API from a browser
@@ -120,9 +120,9 @@ impl Config {
             other => other,
         };
         Ok(Self {
-            internal_token,
+            internal_token: internal_token.map(secrecy::SecretString::from),
             database_pool_size: parse_or(&lookup, "DATABASE_POOL_SIZE", 10)?,
-            amqp_url: lookup("AMQP_URL"),
+            amqp_url: lookup("AMQP_URL").map(conversations_web::SecretUrl::new),
             amqp_exchange: lookup("AMQP_EXCHANGE")
                 .unwrap_or_else(|| "conversations.events".to_owned()),
             http_addr,
@@ -130,8 +130,8 @@ impl Config {
             reply_domain: lookup("REPLY_DOMAIN").unwrap_or_else(|| "reply.localhost".to_owned()),
             reply_secret: SecretBox::new(Box::new(reply_secret)),
             token_secret: token_secret.map(|s| SecretBox::new(Box::new(s))),
-            feed_token,
-            smtp_url: lookup("SMTP_URL"),
+            feed_token: feed_token.map(secrecy::SecretString::from),
+            smtp_url: lookup("SMTP_URL").map(conversations_web::SecretUrl::new),
             max_body_bytes: parse_or(&lookup, "MAX_BODY_BYTES", 256 * 1024)?,
             cors_allowed_origins: conversations_web::AllowedOrigins::parse(
                 lookup("CORS_ALLOWED_ORIGINS").as_deref(),
@@ -146,7 +146,7 @@ impl Config {
             prune_interval: std::time::Duration::from_secs(
                 parse_or::<u64>(&lookup, "PRUNE_INTERVAL_SECS", 3600)?.max(1),
             ),
-            database_url,
+            database_url: conversations_web::SecretUrl::new(database_url),
         })
     }
 
@@ -211,6 +211,26 @@ fn default_secret(database_url: &str, name: &str) -> Result<Option<Vec<u8>>, Con
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn no_secret_shows_when_the_configuration_is_formatted() {
+        let env = std::collections::HashMap::from([
+            ("DATABASE_URL", "postgres://app:PASSWORD-db@db:5432/conv"),
+            ("AMQP_URL", "amqp://guest:PASSWORD-mq@mq:5672/%2f"),
+            ("SMTP_URL", "smtp://mailer:PASSWORD-smtp@mx:25"),
+            ("REPLY_SECRET", "SECRET-reply-0123456789abcdef0123456789"),
+            ("TOKEN_SECRET", "SECRET-token-0123456789abcdef0123456789"),
+            ("FEED_TOKEN", "SECRET-feed-0123456789abcdef0123456789"),
+            (
+                "INTERNAL_TOKEN",
+                "SECRET-internal-0123456789abcdef0123456789",
+            ),
+        ]);
+        let config = Config::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("SECRET-"), "{shown}");
+        assert!(!shown.contains("PASSWORD-"), "{shown}");
+    }
+
     use std::collections::HashMap;
 
     use super::*;

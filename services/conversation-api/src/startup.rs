@@ -32,9 +32,9 @@ pub struct AppState {
     /// Verifies participant tokens and mints them; `None` when `TOKEN_SECRET` is unset.
     pub tokens: Option<ParticipantTokenCodec>,
     /// Bearer token of the internal event feed; `None` disables the feed.
-    pub feed_token: Option<String>,
+    pub feed_token: Option<secrecy::SecretString>,
     /// Bearer token of the internal routes inbound-mail calls; `None` disables them.
-    pub internal_token: Option<String>,
+    pub internal_token: Option<secrecy::SecretString>,
     /// Notified after each commit so the relay publishes at once.
     pub relay_wake: Arc<Notify>,
     /// Whether the relay reaches its broker (for `/readyz`).
@@ -92,7 +92,7 @@ impl Application {
         let (sink, bus) = match &config.amqp_url {
             Some(url) => (
                 Sink::Amqp(Arc::new(AmqpSink::new(AmqpConfig {
-                    url: url.clone(),
+                    url: url.expose().to_owned(),
                     exchange: config.amqp_exchange.clone(),
                     connect_timeout: Duration::from_secs(10),
                 }))),

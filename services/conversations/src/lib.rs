@@ -52,10 +52,11 @@ impl AllInOne {
             .token_secret_bytes()
             .map(|s| String::from_utf8_lossy(s).into_owned());
         let public_url = config.public_url.clone();
-        let mail = notifier_config
-            .smtp_url
-            .clone()
-            .unwrap_or_else(|| format!("files in {}", notifier_config.mail_dir.display()));
+        // Shown in the start-up line: the SMTP URL without its password.
+        let mail = notifier_config.smtp_url.as_ref().map_or_else(
+            || format!("files in {}", notifier_config.mail_dir.display()),
+            conversations_web::SecretUrl::redacted,
+        );
         // Each service its own database: metadata.db and notifier.db beside a SQLite one
         // (or their prefixed tables in the same PostgreSQL database).
         let metadata_config = MetadataConfig::from_lookup(|name| match name {
@@ -77,7 +78,7 @@ impl AllInOne {
                 None,
                 EventSource::Amqp,
                 Sink::Amqp(Arc::new(AmqpSink::new(AmqpConfig {
-                    url: url.clone(),
+                    url: url.expose().to_owned(),
                     exchange: config.amqp_exchange.clone(),
                     connect_timeout: std::time::Duration::from_secs(10),
                 }))),
@@ -137,7 +138,7 @@ impl AllInOne {
         let inbound_bus = InProcessBus::new();
         let inbound_sink = match &config.amqp_url {
             Some(url) => Sink::Amqp(Arc::new(AmqpSink::new(AmqpConfig {
-                url: url.clone(),
+                url: url.expose().to_owned(),
                 exchange: config.amqp_exchange.clone(),
                 connect_timeout: std::time::Duration::from_secs(10),
             }))),

@@ -10,7 +10,7 @@ pub struct InboundConfig {
     /// `INBOUND_DATABASE_URL`: inbound-mail's own database (the incoming log, bounces,
     /// suppressions, its outbox). Default: `inbound.db` beside a SQLite `DATABASE_URL`,
     /// or the same PostgreSQL database (tables prefixed `im_`).
-    pub database_url: String,
+    pub database_url: conversations_web::SecretUrl,
     /// `INBOUND_DATABASE_POOL_SIZE`. Default 8.
     pub pool_size: u32,
     /// `INBOUND_HTTP_ADDR`: where `inbound-mail serve` listens (the all-in-one serves the
@@ -18,20 +18,20 @@ pub struct InboundConfig {
     pub http_addr: SocketAddr,
     /// `INBOUND_SECRET`: bearer token `POST /inbound/mail` requires; unset, only loopback
     /// callers are accepted.
-    pub inbound_secret: Option<String>,
+    pub inbound_secret: Option<secrecy::SecretString>,
     /// `MAILGUN_SIGNING_KEY`: verifies Mailgun's `timestamp`/`token`/`signature` fields.
-    pub mailgun_signing_key: Option<String>,
+    pub mailgun_signing_key: Option<secrecy::SecretString>,
     /// `INBOUND_MAX_BYTES`: the largest mail accepted. Default 26214400 (25 MiB).
     pub max_bytes: usize,
     /// `REPLY_DOMAIN`: the domain of reply and bounce addresses. Default `reply.localhost`.
     pub reply_domain: String,
     /// `REPLY_SECRET`: the same secret as conversation-api's and the notifier's.
-    pub reply_secret: Vec<u8>,
+    pub reply_secret: secrecy::SecretSlice<u8>,
     /// `CONVERSATION_API_URL`: where conversation-api's internal routes are. Default
     /// `http://127.0.0.1:8080`.
     pub conversation_api_url: String,
     /// `INTERNAL_TOKEN`: conversation-api's internal token.
-    pub internal_token: String,
+    pub internal_token: secrecy::SecretString,
     /// `CONVERSATION_API_TIMEOUT_MS`: per call. Default 10000.
     pub api_timeout: Duration,
     /// `INBOUND_AUTHSERV_ID`: our MTA's `Authentication-Results` id; a `dmarc=fail` from
@@ -52,7 +52,7 @@ pub struct InboundConfig {
     /// `PRUNE_INTERVAL_SECS`: how often old raw mails are dropped. Default 3600.
     pub prune_interval: Duration,
     /// `AMQP_URL`: RabbitMQ, for the suppression events; unset in the all-in-one.
-    pub amqp_url: Option<String>,
+    pub amqp_url: Option<conversations_web::SecretUrl>,
     /// `AMQP_EXCHANGE`: default `conversations.events`.
     pub amqp_exchange: String,
     /// `INBOUND_QUEUE`: inbound-mail's durable queue (it hears of deleted conversations
@@ -107,21 +107,21 @@ impl InboundConfig {
         };
         let secs = |name: &str, default: u64| number(name, default).map(Duration::from_secs);
         Ok(Self {
-            database_url,
+            database_url: conversations_web::SecretUrl::new(database_url),
             pool_size: u32::try_from(number("INBOUND_DATABASE_POOL_SIZE", 8)?).unwrap_or(8),
             http_addr: lookup("INBOUND_HTTP_ADDR")
                 .unwrap_or_else(|| "127.0.0.1:8083".to_owned())
                 .parse()
                 .map_err(|e| ConfigError(format!("INBOUND_HTTP_ADDR: {e}")))?,
-            inbound_secret: lookup("INBOUND_SECRET"),
-            mailgun_signing_key: lookup("MAILGUN_SIGNING_KEY"),
+            inbound_secret: lookup("INBOUND_SECRET").map(secrecy::SecretString::from),
+            mailgun_signing_key: lookup("MAILGUN_SIGNING_KEY").map(secrecy::SecretString::from),
             max_bytes: usize::try_from(number("INBOUND_MAX_BYTES", 25 * 1024 * 1024)?)
                 .unwrap_or(usize::MAX),
             reply_domain: lookup("REPLY_DOMAIN").unwrap_or_else(|| "reply.localhost".to_owned()),
-            reply_secret,
+            reply_secret: secrecy::SecretSlice::from(reply_secret),
             conversation_api_url: lookup("CONVERSATION_API_URL")
                 .unwrap_or_else(|| "http://127.0.0.1:8080".to_owned()),
-            internal_token,
+            internal_token: secrecy::SecretString::from(internal_token),
             api_timeout: Duration::from_millis(number("CONVERSATION_API_TIMEOUT_MS", 10_000)?),
             authserv_id: lookup("INBOUND_AUTHSERV_ID"),
             loop_limit: i64::try_from(number("INBOUND_LOOP_LIMIT", 20)?).unwrap_or(i64::MAX),
@@ -132,11 +132,43 @@ impl InboundConfig {
             bounce_window: secs("BOUNCE_WINDOW_DAYS", 7)?.saturating_mul(86_400),
             retention: secs("INBOUND_RETENTION_DAYS", 30)?.saturating_mul(86_400),
             prune_interval: secs("PRUNE_INTERVAL_SECS", 3600)?.max(Duration::from_secs(1)),
-            amqp_url: lookup("AMQP_URL"),
+            amqp_url: lookup("AMQP_URL").map(conversations_web::SecretUrl::new),
             amqp_exchange: lookup("AMQP_EXCHANGE")
                 .unwrap_or_else(|| "conversations.events".to_owned()),
             queue: lookup("INBOUND_QUEUE").unwrap_or_else(|| "inbound-mail".to_owned()),
             delivery_limit: u32::try_from(number("INBOUND_DELIVERY_LIMIT", 5)?).unwrap_or(5),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_secret_shows_when_the_configuration_is_formatted() {
+        let env = std::collections::HashMap::from([
+            ("DATABASE_URL", "postgres://app:PASSWORD-db@db:5432/conv"),
+            ("AMQP_URL", "amqp://guest:PASSWORD-mq@mq:5672/%2f"),
+            ("SMTP_URL", "smtp://mailer:PASSWORD-smtp@mx:25"),
+            (
+                "INBOUND_DATABASE_URL",
+                "postgres://im:PASSWORD-imdb@db/inbound",
+            ),
+            ("REPLY_SECRET", "SECRET-reply-0123456789abcdef0123456789"),
+            (
+                "INTERNAL_TOKEN",
+                "SECRET-internal-0123456789abcdef0123456789",
+            ),
+            (
+                "INBOUND_SECRET",
+                "SECRET-inbound-0123456789abcdef0123456789",
+            ),
+            ("MAILGUN_SIGNING_KEY", "SECRET-mailgun-0123456789abcdef"),
+        ]);
+        let config = InboundConfig::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("SECRET-"), "{shown}");
+        assert!(!shown.contains("PASSWORD-"), "{shown}");
     }
 }

@@ -127,7 +127,7 @@ async fn inspect(config: InboundConfig, args: &[String]) -> anyhow::Result<()> {
     let store = tokio::task::spawn_blocking(move || InboundStore::open(&url, 1)).await??;
     let client = inbound_mail::client::ConversationsClient::new(
         &config.conversation_api_url,
-        &config.internal_token,
+        secrecy::ExposeSecret::expose_secret(&config.internal_token),
         config.api_timeout,
     )?;
     let inbound = Inbound::new(

@@ -57,8 +57,10 @@ impl Inbound {
         client: ConversationsClient,
         relay_wake: Arc<Notify>,
     ) -> Self {
-        let codec =
-            ReplyAddressCodec::new(config.reply_secret.clone(), config.reply_domain.clone());
+        let codec = ReplyAddressCodec::new(
+            secrecy::ExposeSecret::expose_secret(&config.reply_secret).to_vec(),
+            config.reply_domain.clone(),
+        );
         Self {
             config,
             codec,

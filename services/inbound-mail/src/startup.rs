@@ -43,7 +43,7 @@ impl InboundService {
         let store = tokio::task::spawn_blocking(move || InboundStore::open(&url, pool)).await??;
         let client = ConversationsClient::new(
             &config.conversation_api_url,
-            &config.internal_token,
+            secrecy::ExposeSecret::expose_secret(&config.internal_token),
             config.api_timeout,
         )?;
         let relay_wake = Arc::new(Notify::new());
@@ -121,7 +121,7 @@ impl InboundService {
 pub fn standalone_sink(config: &InboundConfig) -> Sink {
     match &config.amqp_url {
         Some(url) => Sink::Amqp(Arc::new(AmqpSink::new(AmqpConfig {
-            url: url.clone(),
+            url: url.expose().to_owned(),
             exchange: config.amqp_exchange.clone(),
             connect_timeout: Duration::from_secs(10),
         }))),
@@ -134,7 +134,7 @@ pub fn standalone_sink(config: &InboundConfig) -> Sink {
 pub fn standalone_deletions(config: &InboundConfig) -> Deletions {
     match &config.amqp_url {
         Some(url) => Deletions::Amqp(QueueSettings {
-            url: url.clone(),
+            url: url.expose().to_owned(),
             exchange: config.amqp_exchange.clone(),
             queue: config.queue.clone(),
             delivery_limit: config.delivery_limit,

@@ -9,7 +9,7 @@ pub struct MetadataConfig {
     /// `METADATA_DATABASE_URL`: the projection's own database. Default: `metadata.db`
     /// beside a SQLite `DATABASE_URL`, or the same PostgreSQL database (its tables are
     /// prefixed `mq_`).
-    pub database_url: String,
+    pub database_url: conversations_web::SecretUrl,
     /// `METADATA_DATABASE_POOL_SIZE`: connections. Default 10.
     pub pool_size: u32,
     /// `METADATA_HTTP_ADDR`: where the standalone service listens. Default `127.0.0.1:8081`.
@@ -17,7 +17,7 @@ pub struct MetadataConfig {
     /// `PUBLIC_URL`: base of the links in responses. Default `http://METADATA_HTTP_ADDR`.
     pub public_url: String,
     /// `AMQP_URL`: RabbitMQ; unset means the in-process bus (all-in-one).
-    pub amqp_url: Option<String>,
+    pub amqp_url: Option<conversations_web::SecretUrl>,
     /// `AMQP_EXCHANGE`: the events exchange. Default `conversations.events`.
     pub exchange: String,
     /// `METADATA_QUEUE`: this projection's durable queue; one per projection database.
@@ -29,12 +29,12 @@ pub struct MetadataConfig {
     pub batch_size: usize,
     /// `TOKEN_SECRET`: verifies participant tokens (shared with conversation-api); unset
     /// means only API keys are accepted.
-    pub token_secret: Option<Vec<u8>>,
+    pub token_secret: Option<secrecy::SecretSlice<u8>>,
     /// The key of contact ids: `CONTACT_ID_SECRET` (at least 32 characters), else one
     /// derived from `TOKEN_SECRET` (which every replica shares anyway), else none: then the
     /// projection makes its own and keeps it in its database (enough for replicas sharing
     /// the database, and without tokens nobody but the application sees contact ids).
-    pub contact_id_secret: Option<Vec<u8>>,
+    pub contact_id_secret: Option<secrecy::SecretSlice<u8>>,
     /// `CORS_ALLOWED_ORIGINS`: origins whose pages may call the API from a browser
     /// (comma-separated, exact; the same as conversation-api's). Default none.
     pub cors_allowed_origins: conversations_web::AllowedOrigins,
@@ -42,7 +42,7 @@ pub struct MetadataConfig {
     /// starting. Unset: no catch-up (a replica then only sees events from now on).
     pub feed_url: Option<String>,
     /// `FEED_TOKEN`: bearer token of the feed.
-    pub feed_token: Option<String>,
+    pub feed_token: Option<secrecy::SecretString>,
 }
 
 /// The contact-id key derived from `TOKEN_SECRET`: HMAC-SHA-256 with a purpose label, so
@@ -115,7 +115,7 @@ impl MetadataConfig {
             return Err(ConfigError("METADATA_BATCH_SIZE is 1 to 10000".into()));
         }
         Ok(Self {
-            database_url,
+            database_url: conversations_web::SecretUrl::new(database_url),
             pool_size: u32::try_from(number("METADATA_DATABASE_POOL_SIZE", 10)?)
                 .map_err(|e| ConfigError(format!("METADATA_DATABASE_POOL_SIZE: {e}")))?,
             public_url: lookup("PUBLIC_URL")
@@ -123,26 +123,49 @@ impl MetadataConfig {
                 .trim_end_matches('/')
                 .to_owned(),
             http_addr,
-            amqp_url: lookup("AMQP_URL"),
+            amqp_url: lookup("AMQP_URL").map(conversations_web::SecretUrl::new),
             exchange: lookup("AMQP_EXCHANGE").unwrap_or_else(|| "conversations.events".to_owned()),
             queue: lookup("METADATA_QUEUE").unwrap_or_else(|| "metadata-query".to_owned()),
             delivery_limit: u32::try_from(number("METADATA_DELIVERY_LIMIT", 5)?)
                 .map_err(|e| ConfigError(format!("METADATA_DELIVERY_LIMIT: {e}")))?,
             batch_size: usize::try_from(batch_size).unwrap_or(256),
-            token_secret,
-            contact_id_secret,
+            token_secret: token_secret.map(secrecy::SecretSlice::from),
+            contact_id_secret: contact_id_secret.map(secrecy::SecretSlice::from),
             cors_allowed_origins: conversations_web::AllowedOrigins::parse(
                 lookup("CORS_ALLOWED_ORIGINS").as_deref(),
             )
             .map_err(|e| ConfigError(e.to_string()))?,
             feed_url: lookup("FEED_URL").map(|u| u.trim_end_matches('/').to_owned()),
-            feed_token: lookup("FEED_TOKEN"),
+            feed_token: lookup("FEED_TOKEN").map(secrecy::SecretString::from),
         })
     }
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn no_secret_shows_when_the_configuration_is_formatted() {
+        let env = std::collections::HashMap::from([
+            ("DATABASE_URL", "postgres://app:PASSWORD-db@db:5432/conv"),
+            ("AMQP_URL", "amqp://guest:PASSWORD-mq@mq:5672/%2f"),
+            ("SMTP_URL", "smtp://mailer:PASSWORD-smtp@mx:25"),
+            (
+                "METADATA_DATABASE_URL",
+                "postgres://mq:PASSWORD-mqdb@db/inbox",
+            ),
+            ("TOKEN_SECRET", "SECRET-token-0123456789abcdef0123456789"),
+            (
+                "CONTACT_ID_SECRET",
+                "SECRET-contact-0123456789abcdef0123456789",
+            ),
+            ("FEED_TOKEN", "SECRET-feed-0123456789abcdef0123456789"),
+        ]);
+        let config = MetadataConfig::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("SECRET-"), "{shown}");
+        assert!(!shown.contains("PASSWORD-"), "{shown}");
+    }
+
     use std::collections::HashMap;
 
     use super::*;
@@ -158,19 +181,21 @@ mod tests {
     #[test]
     fn the_projection_lives_beside_a_sqlite_database_or_in_the_same_postgres() {
         assert_eq!(
-            config(&[]).unwrap().database_url,
+            config(&[]).unwrap().database_url.expose(),
             "sqlite://./data/metadata.db"
         );
         assert_eq!(
             config(&[("DATABASE_URL", "postgres://db/conv")])
                 .unwrap()
-                .database_url,
+                .database_url
+                .expose(),
             "postgres://db/conv"
         );
         assert_eq!(
             config(&[("METADATA_DATABASE_URL", "postgres://db/inbox")])
                 .unwrap()
-                .database_url,
+                .database_url
+                .expose(),
             "postgres://db/inbox"
         );
     }
@@ -178,18 +203,24 @@ mod tests {
     #[test]
     fn the_contact_id_key_is_set_or_derived_from_the_token_secret() {
         let token = "a-token-secret-of-at-least-32-characters";
-        assert_eq!(config(&[]).unwrap().contact_id_secret, None);
+        use secrecy::ExposeSecret;
+        assert!(config(&[]).unwrap().contact_id_secret.is_none());
         let derived = config(&[("TOKEN_SECRET", token)])
             .unwrap()
             .contact_id_secret
             .unwrap();
-        assert_ne!(derived, token.as_bytes(), "not the token key itself");
+        assert_ne!(
+            derived.expose_secret(),
+            token.as_bytes(),
+            "not the token key itself"
+        );
         let set = "a-contact-id-secret-of-32-characters-at-least";
         assert_eq!(
             config(&[("TOKEN_SECRET", token), ("CONTACT_ID_SECRET", set)])
                 .unwrap()
                 .contact_id_secret
-                .unwrap(),
+                .unwrap()
+                .expose_secret(),
             set.as_bytes()
         );
         assert!(config(&[("CONTACT_ID_SECRET", "short")]).is_err());

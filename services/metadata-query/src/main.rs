@@ -85,11 +85,15 @@ async fn rebuild() -> anyhow::Result<()> {
     let (Some(url), Some(token)) = (&config.feed_url, &config.feed_token) else {
         anyhow::bail!("rebuilding needs FEED_URL and FEED_TOKEN (conversation-api's event feed)");
     };
-    let feed = Feed::http(url, token)?;
+    let feed = Feed::http(url, secrecy::ExposeSecret::expose_secret(token))?;
     let db = config.database_url.clone();
     let secret = config.contact_id_secret.clone();
     let store = tokio::task::spawn_blocking(move || -> anyhow::Result<InboxStore> {
-        let store = InboxStore::open_with(&db, 2, secret.as_deref())?;
+        let store = InboxStore::open_with(
+            &db,
+            2,
+            secret.as_ref().map(secrecy::ExposeSecret::expose_secret),
+        )?;
         store.reset()?;
         Ok(store)
     })

@@ -61,7 +61,11 @@ impl Embedded {
         let pool_size = config.pool_size;
         let secret = config.contact_id_secret.clone();
         let store = tokio::task::spawn_blocking(move || {
-            InboxStore::open_with(&url, pool_size, secret.as_deref())
+            InboxStore::open_with(
+                &url,
+                pool_size,
+                secret.as_ref().map(secrecy::ExposeSecret::expose_secret),
+            )
         })
         .await??;
         let projector = Projector::new(store.clone());
@@ -74,7 +78,7 @@ impl Embedded {
                     .clone()
                     .ok_or_else(|| anyhow::anyhow!("AMQP_URL is not set"))?;
                 let settings = AmqpSettings {
-                    url,
+                    url: url.expose().to_owned(),
                     exchange: config.exchange.clone(),
                     queue: config.queue.clone(),
                     delivery_limit: config.delivery_limit,
@@ -110,7 +114,9 @@ impl Embedded {
         }
         let state = web::Data::new(AppState {
             store,
-            tokens: config.token_secret.clone().map(ParticipantTokenCodec::new),
+            tokens: config.token_secret.as_ref().map(|s| {
+                ParticipantTokenCodec::new(secrecy::ExposeSecret::expose_secret(s).to_vec())
+            }),
             public_url: config.public_url.clone(),
             bus_health,
             caught_up: projector.caught_up.clone(),
@@ -152,7 +158,10 @@ impl Application {
     /// configured in `config`.
     pub async fn build(config: MetadataConfig, listener: TcpListener) -> anyhow::Result<Self> {
         let feed = match (&config.feed_url, &config.feed_token) {
-            (Some(url), Some(token)) => Some(Feed::http(url, token)?),
+            (Some(url), Some(token)) => Some(Feed::http(
+                url,
+                secrecy::ExposeSecret::expose_secret(token),
+            )?),
             (Some(_), None) => anyhow::bail!("FEED_URL needs FEED_TOKEN"),
             _ => None,
         };

@@ -9,9 +9,9 @@ pub struct NotifierConfig {
     /// `NOTIFIER_DATABASE_URL`: the notifier's own database (deliveries, suppression list,
     /// its outbox). Default: `notifier.db` beside a SQLite `DATABASE_URL`, or the same
     /// PostgreSQL database (its tables are prefixed `nt_`).
-    pub database_url: String,
+    pub database_url: conversations_web::SecretUrl,
     /// `AMQP_URL`: RabbitMQ (standalone notifier).
-    pub amqp_url: Option<String>,
+    pub amqp_url: Option<conversations_web::SecretUrl>,
     /// `AMQP_EXCHANGE`: the events exchange. Default `conversations.events`.
     pub exchange: String,
     /// `NOTIFIER_QUEUE`: the notifier's durable queue. Default `notifier`; its dead-letter
@@ -20,7 +20,7 @@ pub struct NotifierConfig {
     /// `NOTIFIER_DELIVERY_LIMIT`: redeliveries before an event is dead-lettered. Default 5.
     pub delivery_limit: u32,
     /// `SMTP_URL`: `smtp://host:port`; unset means `.eml` files in `MAIL_DIR`.
-    pub smtp_url: Option<String>,
+    pub smtp_url: Option<conversations_web::SecretUrl>,
     /// `MAIL_DIR`: where mail goes without SMTP. Default `./data/mail`.
     pub mail_dir: PathBuf,
     /// `SMTP_CONNECTIONS`: SMTP connections (and sends in flight). Default 8.
@@ -28,7 +28,7 @@ pub struct NotifierConfig {
     /// `REPLY_DOMAIN`: domain of reply, bounce and sender addresses.
     pub reply_domain: String,
     /// `REPLY_SECRET`: the same secret as conversation-api's.
-    pub reply_secret: Vec<u8>,
+    pub reply_secret: secrecy::SecretSlice<u8>,
     /// `PUBLIC_URL`: base of conversation links and unsubscribe URLs.
     pub public_url: String,
     /// `NOTIFIER_RETRY_BASE_MS`: first retry delay after a transient failure; doubles per
@@ -60,23 +60,25 @@ impl NotifierConfig {
             .filter(|s| s.len() >= 32)
             .ok_or_else(|| anyhow::anyhow!("REPLY_SECRET (at least 32 characters, the same as conversation-api's) is required"))?;
         Ok(Self {
-            database_url: lookup("NOTIFIER_DATABASE_URL").unwrap_or_else(|| {
-                conversations_db::own_database_url(
-                    &lookup("DATABASE_URL")
-                        .unwrap_or_else(|| "sqlite://./data/conversations.db".to_owned()),
-                    "notifier.db",
-                )
-            }),
-            amqp_url: lookup("AMQP_URL"),
+            database_url: conversations_web::SecretUrl::new(
+                lookup("NOTIFIER_DATABASE_URL").unwrap_or_else(|| {
+                    conversations_db::own_database_url(
+                        &lookup("DATABASE_URL")
+                            .unwrap_or_else(|| "sqlite://./data/conversations.db".to_owned()),
+                        "notifier.db",
+                    )
+                }),
+            ),
+            amqp_url: lookup("AMQP_URL").map(conversations_web::SecretUrl::new),
             exchange: lookup("AMQP_EXCHANGE").unwrap_or_else(|| "conversations.events".to_owned()),
             queue: lookup("NOTIFIER_QUEUE").unwrap_or_else(|| "notifier".to_owned()),
             delivery_limit: u32::try_from(number("NOTIFIER_DELIVERY_LIMIT", 5)?)?,
-            smtp_url: lookup("SMTP_URL"),
+            smtp_url: lookup("SMTP_URL").map(conversations_web::SecretUrl::new),
             mail_dir: lookup("MAIL_DIR")
                 .map_or_else(|| PathBuf::from("./data/mail"), PathBuf::from),
             smtp_connections: usize::try_from(number("SMTP_CONNECTIONS", 8)?)?.max(1),
             reply_domain: lookup("REPLY_DOMAIN").unwrap_or_else(|| "reply.localhost".to_owned()),
-            reply_secret: reply_secret.into_bytes(),
+            reply_secret: secrecy::SecretSlice::from(reply_secret.into_bytes()),
             public_url: lookup("PUBLIC_URL")
                 .unwrap_or_else(|| format!("http://{http_addr}"))
                 .trim_end_matches('/')
@@ -89,5 +91,28 @@ impl NotifierConfig {
             ),
             prune_interval: Duration::from_secs(number("PRUNE_INTERVAL_SECS", 3600)?.max(1)),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_secret_shows_when_the_configuration_is_formatted() {
+        let env = std::collections::HashMap::from([
+            ("DATABASE_URL", "postgres://app:PASSWORD-db@db:5432/conv"),
+            ("AMQP_URL", "amqp://guest:PASSWORD-mq@mq:5672/%2f"),
+            ("SMTP_URL", "smtp://mailer:PASSWORD-smtp@mx:25"),
+            (
+                "NOTIFIER_DATABASE_URL",
+                "postgres://nt:PASSWORD-ntdb@db/notifier",
+            ),
+            ("REPLY_SECRET", "SECRET-reply-0123456789abcdef0123456789"),
+        ]);
+        let config = NotifierConfig::from_lookup(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("SECRET-"), "{shown}");
+        assert!(!shown.contains("PASSWORD-"), "{shown}");
     }
 }

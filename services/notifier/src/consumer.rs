@@ -117,7 +117,10 @@ pub fn handle_event(
         }
         _ => return Ok(None),
     };
-    let codec = ReplyAddressCodec::new(config.reply_secret.clone(), config.reply_domain.clone());
+    let codec = ReplyAddressCodec::new(
+        secrecy::ExposeSecret::expose_secret(&config.reply_secret).to_vec(),
+        config.reply_domain.clone(),
+    );
     let ctx = ComposeContext {
         codec: &codec,
         reply_domain: &config.reply_domain,
@@ -344,7 +347,12 @@ impl Consumer {
     }
 
     async fn consume_once(&self) -> Result<(), lapin::Error> {
-        let url = self.config.amqp_url.clone().unwrap_or_default();
+        let url = self
+            .config
+            .amqp_url
+            .as_ref()
+            .map(|u| u.expose().to_owned())
+            .unwrap_or_default();
         let connection = connect(&url).await?;
         // A dead connection does not always end the consumer stream: race it.
         let lost = conversations_bus::connection_lost(&connection);

@@ -23,7 +23,7 @@ async fn main() -> anyhow::Result<()> {
     let url = config.database_url.clone();
     let store = tokio::task::spawn_blocking(move || NotifierStore::open(&url, 8)).await??;
     let sink = Sink::Amqp(Arc::new(AmqpSink::new(AmqpConfig {
-        url: amqp_url,
+        url: amqp_url.expose().to_owned(),
         exchange: config.exchange.clone(),
         connect_timeout: std::time::Duration::from_secs(10),
     })));

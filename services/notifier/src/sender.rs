@@ -160,7 +160,11 @@ impl Sender {
             DeliveryOutcome::Sent { reply } => Outcome::Sent(reply),
             DeliveryOutcome::Retry { reply, at } => Outcome::Deferred(reply, *at),
             DeliveryOutcome::Failed { reply } => {
-                tracing::warn!(delivery = %d.id, recipient = %d.recipient, %reply, "notification failed");
+                // The address (and the SMTP reply, which often repeats it) only at debug:
+                // warn-level logs are shipped and kept; the delivery id finds the rest.
+                let code: String = reply.chars().take(3).collect();
+                tracing::warn!(delivery = %d.id, smtp.code = %code, "notification failed");
+                tracing::debug!(delivery = %d.id, recipient = %d.recipient, %reply, "notification failed");
                 Outcome::Failed(reply)
             }
         };

@@ -97,7 +97,11 @@ pub async fn snapshot(
 
 /// The feed and the snapshot answer only the feed's own token (404 when it is unset).
 fn check_feed_token(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
-    let Some(expected) = state.feed_token.as_deref() else {
+    let Some(expected) = state
+        .feed_token
+        .as_ref()
+        .map(secrecy::ExposeSecret::expose_secret)
+    else {
         return Err(ApiError::NotFound("no such resource".into()));
     };
     let presented = crate::auth::bearer(req).unwrap_or_default();

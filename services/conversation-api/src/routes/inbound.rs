@@ -27,7 +27,11 @@ pub const PREFIX: &str = "/internal/v1";
 
 /// The internal routes answer only `INTERNAL_TOKEN` (404 when it is unset).
 fn check_internal_token(state: &AppState, req: &HttpRequest) -> Result<(), ApiError> {
-    let Some(expected) = state.internal_token.as_deref() else {
+    let Some(expected) = state
+        .internal_token
+        .as_ref()
+        .map(secrecy::ExposeSecret::expose_secret)
+    else {
         return Err(ApiError::NotFound("no such resource".into()));
     };
     let presented = crate::auth::bearer(req).unwrap_or_default();

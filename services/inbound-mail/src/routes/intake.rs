@@ -153,13 +153,15 @@ async fn handle(
         .starts_with("multipart/form-data");
     let bearer_ok = config
         .inbound_secret
-        .as_deref()
+        .as_ref()
+        .map(secrecy::ExposeSecret::expose_secret)
         .is_some_and(|secret| bearer_matches(&req, secret));
     let (raw, recipient) = if is_form {
         let form = read_form(&content_type, &body)?;
         let signed = config
             .mailgun_signing_key
-            .as_deref()
+            .as_ref()
+            .map(secrecy::ExposeSecret::expose_secret)
             .map(|key| mailgun_signature_valid(key, &form, chrono::Utc::now().timestamp()));
         match signed {
             // A form claiming to be signed must be: a wrong signature is refused even
