@@ -160,14 +160,15 @@ pub async fn recent_messages(
             )));
         }
         let conversations = if before.is_empty() {
-            store.recent_conversations(&who, conversations_limit)?
+            store.recent_conversations(&app, &who, conversations_limit)?
         } else {
             let asked: Vec<String> = before.keys().cloned().collect();
-            store.member_of(&who, &asked)?
+            store.member_of(&app, &who, &asked)?
         };
         let mut pages = Vec::with_capacity(conversations.len());
         for conversation in conversations {
             let page = store.recent_messages(
+                &app,
                 &conversation,
                 &sources,
                 before.get(&conversation).copied(),

@@ -346,15 +346,19 @@ impl InboxStore {
             .load(&mut *conn)?)
     }
 
-    /// The contact's active conversations, most recent activity first (ids only).
+    /// The contact's active conversations in `app`, most recent activity first (ids
+    /// only). The application is filtered here too, not only by the caller's contact
+    /// check, so that no route can read across applications by forgetting that check.
     pub fn recent_conversations(
         &self,
+        app: &str,
         contact: &str,
         limit: i64,
     ) -> Result<Vec<String>, MetadataError> {
         use mq_memberships as m;
         let mut conn = self.conn()?;
         Ok(m::table
+            .filter(m::app_id.eq(app))
             .filter(m::contact_id.eq(contact))
             .filter(m::active.eq(true))
             .order((m::last_activity.desc(), m::conversation_id.desc()))
@@ -363,11 +367,17 @@ impl InboxStore {
             .load(&mut *conn)?)
     }
 
-    /// Which of `ids` the contact is active in.
-    pub fn member_of(&self, contact: &str, ids: &[String]) -> Result<Vec<String>, MetadataError> {
+    /// Which of `ids` the contact is active in, within `app`.
+    pub fn member_of(
+        &self,
+        app: &str,
+        contact: &str,
+        ids: &[String],
+    ) -> Result<Vec<String>, MetadataError> {
         use mq_memberships as m;
         let mut conn = self.conn()?;
         Ok(m::table
+            .filter(m::app_id.eq(app))
             .filter(m::contact_id.eq(contact))
             .filter(m::active.eq(true))
             .filter(m::conversation_id.eq_any(ids))
@@ -379,6 +389,7 @@ impl InboxStore {
     /// optionally only some sources.
     pub fn recent_messages(
         &self,
+        app: &str,
         conversation: &str,
         sources: &[String],
         before: Option<i64>,
@@ -388,6 +399,7 @@ impl InboxStore {
         let mut conn = self.conn()?;
         let scoped = || {
             let mut q = msg::table
+                .filter(msg::app_id.eq(app.to_owned()))
                 .filter(msg::conversation_id.eq(conversation.to_owned()))
                 .into_boxed();
             if !sources.is_empty() {
