@@ -9,6 +9,7 @@ mod statistics;
 
 pub use apply::{FeedPosition, Planned};
 pub use deliveries::Delivery;
+mod inbox_page;
 mod read;
 
 use std::sync::{Arc, Mutex, MutexGuard};
