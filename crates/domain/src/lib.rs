@@ -8,6 +8,7 @@
 pub mod application;
 pub mod conversation;
 pub mod error;
+pub mod formats;
 pub mod ids;
 pub mod limits;
 pub mod participant_token;

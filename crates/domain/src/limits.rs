@@ -3,8 +3,9 @@
 
 /// Most participants (active or having left) one conversation may have.
 pub const MAX_PARTICIPANTS: usize = 100;
-/// Largest message text, in bytes of UTF-8.
-pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+/// Longest message text, in characters (Unicode scalar values, as JSON Schema's
+/// `maxLength` counts them).
+pub const MAX_TEXT_CHARS: usize = 64 * 1024;
 /// Longest subject, in characters.
 pub const MAX_SUBJECT_CHARS: usize = 255;
 /// Longest display name, in characters.

@@ -8,7 +8,7 @@ use serde::Serialize;
 use crate::error::DomainError;
 use crate::limits::{
     MAX_DISPLAY_NAME_CHARS, MAX_EXTERNAL_ID_CHARS, MAX_SOURCE_CHARS, MAX_SUBJECT_CHARS,
-    MAX_TEXT_BYTES,
+    MAX_TEXT_CHARS,
 };
 
 fn invalid(field: &'static str, reason: impl Into<String>) -> DomainError {
@@ -42,7 +42,8 @@ impl EmailAddress {
     pub fn parse(field: &'static str, raw: &str) -> Result<Self, DomainError> {
         let value = raw.trim();
         check_single_line(field, value)?;
-        if value.len() > 254 {
+        // The untrimmed length too: the API documents the limit on what is sent.
+        if value.len() > 254 || raw.chars().count() > 254 {
             return Err(invalid(
                 field,
                 "an email address has at most 254 characters",
@@ -106,7 +107,8 @@ macro_rules! single_line_text {
                 if value.is_empty() {
                     return Err(invalid(field, concat!("a ", $what, " must not be empty")));
                 }
-                if value.chars().count() > $max {
+                // The untrimmed length: the API documents the limit on what is sent.
+                if raw.chars().count() > $max {
                     return Err(invalid(
                         field,
                         format!(concat!("a ", $what, " has at most {} characters"), $max),
@@ -177,16 +179,16 @@ impl Subject {
 pub struct MessageText(String);
 
 impl MessageText {
-    /// Accepts non-blank text up to [`MAX_TEXT_BYTES`]; NUL and other control characters
+    /// Accepts non-blank text up to [`MAX_TEXT_CHARS`]; NUL and other control characters
     /// except tab and line breaks are refused.
     pub fn parse(field: &'static str, raw: &str) -> Result<Self, DomainError> {
         if raw.trim().is_empty() {
             return Err(invalid(field, "the text must not be empty"));
         }
-        if raw.len() > MAX_TEXT_BYTES {
+        if raw.len() > MAX_TEXT_CHARS && raw.chars().count() > MAX_TEXT_CHARS {
             return Err(invalid(
                 field,
-                format!("the text has at most {MAX_TEXT_BYTES} bytes"),
+                format!("the text has at most {MAX_TEXT_CHARS} characters"),
             ));
         }
         if raw
@@ -229,10 +231,14 @@ impl Source {
         Self("email".to_owned())
     }
 
-    /// Accepts lower-case ASCII letters, digits, `_`, `-` and `.`.
+    /// Accepts lower-case ASCII letters, digits, `_`, `-` and `.` (surrounding white space
+    /// ignored, as in every other field).
     pub fn parse(field: &'static str, raw: &str) -> Result<Self, DomainError> {
-        let ok = !raw.is_empty()
-            && raw.len() <= MAX_SOURCE_CHARS
+        // The untrimmed length: the API documents the limit on what is sent.
+        let untrimmed_ok = raw.chars().count() <= MAX_SOURCE_CHARS;
+        let raw = raw.trim();
+        let ok = untrimmed_ok
+            && !raw.is_empty()
             && raw
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_-.".contains(c));
@@ -299,7 +305,7 @@ mod tests {
     fn text_is_bounded_but_may_span_lines() {
         assert!(MessageText::parse("text", "line one\r\nline two").is_ok());
         assert!(MessageText::parse("text", "   ").is_err());
-        assert!(MessageText::parse("text", &"x".repeat(MAX_TEXT_BYTES + 1)).is_err());
+        assert!(MessageText::parse("text", &"x".repeat(MAX_TEXT_CHARS + 1)).is_err());
         assert!(MessageText::parse("text", "nul\0byte").is_err());
     }
 

@@ -13,8 +13,14 @@
 //!   `Referrer-Policy: no-referrer`, and `Cache-Control: no-store` (every answer is about
 //!   someone's conversations, fetched with a key or a token; no shared cache may keep it).
 
+pub mod integer;
+mod method;
+pub mod openapi;
+pub mod schema;
 mod secret_url;
 
+pub use method::method_not_allowed;
+pub use openapi::ApiConventions;
 pub use secret_url::SecretUrl;
 
 use actix_cors::Cors;

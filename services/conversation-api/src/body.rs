@@ -75,11 +75,23 @@ impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     }
 }
 
-/// Parses a body; an empty body is `{}` (the seed creates an empty conversation so).
+/// Parses a body; an empty body (or `null`) is `{}` (the seed creates an empty
+/// conversation so). A JSON array is refused: serde would otherwise take `[a, b]` for a
+/// struct's fields in order, a shape no document describes.
 pub fn parse<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
     let text = std::str::from_utf8(raw)
         .map_err(|_| ApiError::MalformedJson("the body is not UTF-8".into()))?;
-    let text = if text.trim().is_empty() { "{}" } else { text };
+    let trimmed = text.trim();
+    let text = if trimmed.is_empty() || trimmed == "null" {
+        "{}"
+    } else {
+        text
+    };
+    if trimmed.starts_with('[') {
+        return Err(ApiError::InvalidBody(
+            "the body is a JSON object, not an array".into(),
+        ));
+    }
     match serde_json::from_str::<T>(text) {
         Ok(value) => Ok(value),
         Err(e) if e.is_syntax() || e.is_eof() => match single_quotes_to_double(text) {

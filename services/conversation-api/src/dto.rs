@@ -5,12 +5,17 @@ use conversations_domain::{
     DisplayName, DomainError, EmailAddress, ExternalId, MessageText, NewParticipant, Source,
     Subject,
 };
+use conversations_web::schema;
 use serde::{Deserialize, Deserializer};
-use utoipa::ToSchema;
+use utoipa::openapi::schema::{
+    AdditionalProperties, ArrayBuilder, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type,
+};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{PartialSchema, ToSchema};
 
 /// A person: either just an address (`"fred@example.com"`, as in the seed) or an object
 /// with a display name and the integrator's own id.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum ParticipantInput {
     /// Just the address.
@@ -24,11 +29,45 @@ pub enum ParticipantInput {
 #[serde(deny_unknown_fields)]
 pub struct ParticipantDetails {
     /// Their email address; identifies them.
+    #[schema(schema_with = schema::email)]
     pub email: String,
     /// Display name shown to the others instead of the address.
+    #[schema(schema_with = schema::display_name_or_null)]
     pub name: Option<String>,
     /// The integrator's own id for this person.
+    #[schema(schema_with = schema::external_id_or_null)]
     pub external_id: Option<String>,
+}
+
+impl PartialSchema for ParticipantInput {
+    fn schema() -> RefOr<Schema> {
+        OneOfBuilder::new()
+            .item(schema::email())
+            .item(Ref::from_schema_name("ParticipantDetails"))
+            .description(Some(
+                "A person: an email address, or an object with the address and details.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for ParticipantInput {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push(("ParticipantDetails".into(), ParticipantDetails::schema()));
+    }
+}
+
+/// The kinds of conversation a request may name.
+#[derive(Debug, Clone, Copy, ToSchema)]
+#[schema(as = ConversationType)]
+#[allow(dead_code)] // Only describes `type` in the API document.
+pub enum KindInput {
+    /// Any number of people.
+    #[schema(rename = "group")]
+    Group,
+    /// Exactly two people; re-used when the same two create it again.
+    #[schema(rename = "personal")]
+    Personal,
 }
 
 impl ParticipantInput {
@@ -56,7 +95,9 @@ impl ParticipantInput {
 }
 
 /// `POST /api/v1/conversations`: an empty shell, or a conversation with its first message.
-#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+/// Its schema is written out below ([`create_conversation_schema`]): JSON Schema can say
+/// that `sender` and `text` come together only as two alternatives.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateConversation {
     /// Author of the first message (requires `text`).
@@ -80,6 +121,99 @@ pub struct CreateConversation {
     pub owner: Option<String>,
 }
 
+/// The two shapes of [`CreateConversation`]: an empty shell (no `sender`, `text` or
+/// `source`, or only as `null`) and a conversation with its first message (`sender` and
+/// `text` both given).
+fn create_conversation_schema() -> Schema {
+    let people = |what: &str| {
+        ArrayBuilder::new()
+            .items(ParticipantInput::schema())
+            .max_items(Some(conversations_domain::limits::MAX_PARTICIPANTS))
+            .description(Some(what))
+    };
+    let kind = || {
+        ObjectBuilder::new()
+            .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+            .enum_values(Some([
+                serde_json::Value::from("group"),
+                serde_json::Value::from("personal"),
+                serde_json::Value::Null,
+            ]))
+            .description(Some(
+                "`group` (default) or `personal` (exactly two people, re-used when re-created).",
+            ))
+    };
+    let null = || ObjectBuilder::new().schema_type(SchemaType::Type(Type::Null));
+    let common = |with_message: bool| {
+        let object = ObjectBuilder::new()
+            .property(
+                "participants",
+                people("Further participants (e.g. of an empty shell)."),
+            )
+            .property(
+                "subject",
+                ObjectBuilder::from(schema::subject_or_null()).description(Some(
+                    "Subject; set from the first message's text when absent.",
+                )),
+            )
+            .property("type", kind())
+            .property(
+                "owner",
+                ObjectBuilder::from(schema::email_or_null()).description(Some(
+                    "Owner's address; default the sender, else the first participant.",
+                )),
+            )
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        if with_message {
+            object
+                .title(Some("With a first message"))
+                .property("sender", ParticipantInput::schema())
+                .required("sender")
+                .property("text", schema::text())
+                .required("text")
+                .property(
+                    "to",
+                    people("Recipients of the first message; they become participants."),
+                )
+                .property(
+                    "source",
+                    ObjectBuilder::from(schema::source_or_null())
+                        .description(Some("Source of the first message; default `api`.")),
+                )
+        } else {
+            object
+                .title(Some("Empty shell"))
+                .property("sender", null())
+                .property("text", null())
+                .property("source", null())
+                .property(
+                    "to",
+                    people("Recipients; with no first message, simply participants."),
+                )
+        }
+    };
+    OneOfBuilder::new()
+        .item(common(false))
+        .item(common(true))
+        .description(Some(
+            "An empty shell, or a conversation with its first message (`sender` and `text`).",
+        ))
+        .build()
+        .into()
+}
+
+impl PartialSchema for CreateConversation {
+    fn schema() -> RefOr<Schema> {
+        create_conversation_schema().into()
+    }
+}
+
+impl ToSchema for CreateConversation {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        ParticipantInput::schemas(schemas);
+    }
+}
+
 /// `POST /api/v1/conversations/{id}`: a new message.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -87,13 +221,17 @@ pub struct PostMessage {
     /// The author; joins the conversation if not in it.
     pub sender: ParticipantInput,
     /// The body.
+    #[schema(schema_with = schema::text)]
     pub text: String,
     /// People to bring into the conversation with this message.
     #[serde(default)]
+    #[schema(max_items = 100)]
     pub to: Vec<ParticipantInput>,
     /// `api` (default), `email`, or an integrator-defined source such as `salesforce_history`.
+    #[schema(schema_with = schema::source_or_null)]
     pub source: Option<String>,
     /// Used only while the conversation has no subject yet.
+    #[schema(schema_with = schema::subject_or_null)]
     pub subject: Option<String>,
 }
 
@@ -102,6 +240,7 @@ pub struct PostMessage {
 #[serde(deny_unknown_fields)]
 pub struct UpdateConversation {
     /// New subject.
+    #[schema(schema_with = schema::subject_or_null)]
     pub subject: Option<String>,
     /// Message number to pin; `null` unpins.
     #[serde(default, deserialize_with = "present_or_null")]
@@ -128,14 +267,16 @@ pub struct UpdateParticipant {
 #[serde(deny_unknown_fields)]
 pub struct MarkRead {
     /// Whose read marker moves.
+    #[schema(schema_with = schema::email)]
     pub participant: String,
     /// Last message read; all messages when omitted.
+    #[serde(default, deserialize_with = "conversations_web::integer::optional")]
     pub up_to: Option<u64>,
 }
 
 /// Tells an absent field (`None`) from an explicit `null` (`Some(None)`).
 fn present_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<u64>>, D::Error> {
-    Option::<u64>::deserialize(d).map(Some)
+    conversations_web::integer::optional(d).map(Some)
 }
 
 /// Parses optional text fields shared by several requests.

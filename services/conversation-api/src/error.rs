@@ -39,9 +39,6 @@ pub enum ApiError {
     /// Not JSON.
     #[error("send the body as application/json")]
     UnsupportedMediaType,
-    /// The method is not defined on this resource.
-    #[error("this method is not allowed on this resource")]
-    MethodNotAllowed,
     /// A domain rule refused the request.
     #[error(transparent)]
     Domain(#[from] DomainError),
@@ -106,7 +103,6 @@ impl ApiError {
             Self::InvalidQuery(_) => ("invalid-query", "Invalid query parameter"),
             Self::PayloadTooLarge(_) => ("payload-too-large", "Request body too large"),
             Self::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type"),
-            Self::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
             Self::Domain(DomainError::NotAParticipant(_)) => {
                 ("not-a-participant", "Not a participant")
             }
@@ -141,10 +137,11 @@ impl ResponseError for ApiError {
             Self::InvalidBody(_) | Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            Self::Domain(DomainError::AlreadyParticipant(_) | DomainError::InvalidCommand(_))
-            | Self::Busy => StatusCode::CONFLICT,
-            Self::Domain(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            // A value the request got wrong is 422; a rule that depends on what the
+            // conversation holds (who is in it, which messages exist, its kind) is 409:
+            // the same request can be right for another conversation.
+            Self::Domain(DomainError::InvalidValue { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Domain(_) | Self::Busy => StatusCode::CONFLICT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

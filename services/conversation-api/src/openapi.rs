@@ -2,8 +2,8 @@
 //! `/api/v1/openapi.json`.
 
 use actix_web::HttpResponse;
+use conversations_web::ApiConventions;
 use utoipa::OpenApi;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -24,26 +24,24 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
         crate::routes::participants::update,
         crate::routes::participants::remove,
         crate::routes::read::mark_read,
+        crate::routes::tokens::mint,
+        crate::routes::unsubscribe::confirm_page,
         crate::routes::unsubscribe::unsubscribe,
         crate::routes::health::livez,
         crate::routes::health::readyz,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&CONVENTIONS),
     security(("api_key" = []))
 )]
 pub struct ApiDoc;
 
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "api_key",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-}
+/// The shared conventions: bearer key everywhere but health and unsubscribe, problem
+/// answers, 422 for a body of the wrong shape.
+const CONVENTIONS: ApiConventions = ApiConventions {
+    public_paths: &["/livez", "/readyz", "/api/v1/unsubscribe/{token}"],
+    invalid_body_status: 422,
+    conflict_on_writes: true,
+};
 
 /// `GET /api/v1/openapi.json`.
 pub async fn serve() -> HttpResponse {

@@ -36,9 +36,6 @@ pub enum InboundError {
     /// retry" (it retries every other non-2xx answer for hours).
     #[error("{0}")]
     NotAcceptable(Box<InboundError>),
-    /// The method is not defined on this resource.
-    #[error("this method is not allowed on this resource")]
-    MethodNotAllowed,
     /// Not something this route takes.
     #[error("{0}")]
     UnsupportedMediaType(&'static str),
@@ -98,7 +95,6 @@ impl InboundError {
             Self::UnsupportedMediaType(_) => ("unsupported-media-type", "Unsupported media type"),
             Self::Conflict(_) => ("conflict", "Conflict"),
             Self::NotAcceptable(inner) => inner.slug_and_title(),
-            Self::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
             Self::Unavailable(_) => ("unavailable", "Service unavailable"),
         }
     }
@@ -115,7 +111,6 @@ impl ResponseError for InboundError {
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }

@@ -171,8 +171,16 @@ impl Server {
             let routes = routes.clone();
             App::new()
                 .configure(move |cfg| routes(cfg))
-                .service(web::resource("/livez").route(web::get().to(livez)))
-                .service(web::resource("/readyz").route(web::get().to(readyz)))
+                .service(
+                    web::resource("/livez")
+                        .route(web::get().to(livez))
+                        .default_service(conversations_web::method_not_allowed("GET")),
+                )
+                .service(
+                    web::resource("/readyz")
+                        .route(web::get().to(readyz))
+                        .default_service(conversations_web::method_not_allowed("GET")),
+                )
                 .default_service(web::to(|| async {
                     Err::<HttpResponse, _>(InboundError::NotFound("no such resource".into()))
                 }))

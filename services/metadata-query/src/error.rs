@@ -20,9 +20,6 @@ pub enum MetadataError {
     /// A query parameter or body field is malformed.
     #[error("{0}")]
     InvalidRequest(String),
-    /// The method is not defined on this resource.
-    #[error("this method is not allowed on this resource")]
-    MethodNotAllowed,
     /// A request body over the route's limit.
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -83,7 +80,6 @@ impl MetadataError {
             Self::Forbidden(_) => ("forbidden", "Forbidden"),
             Self::NotFound(_) => ("not-found", "Not found"),
             Self::InvalidRequest(_) => ("invalid-request", "Invalid request"),
-            Self::MethodNotAllowed => ("method-not-allowed", "Method not allowed"),
             Self::PayloadTooLarge(_) => ("payload-too-large", "Request body too large"),
             Self::Unavailable(_) => ("unavailable", "Service unavailable"),
             Self::Poison(_) | Self::Database(_) | Self::Setup(_) => {
@@ -100,7 +96,6 @@ impl ResponseError for MetadataError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Poison(_) | Self::Database(_) | Self::Setup(_) => {

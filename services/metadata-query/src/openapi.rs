@@ -5,8 +5,8 @@
 use std::sync::Arc;
 
 use actix_web::{HttpResponse, web};
+use conversations_web::ApiConventions;
 use utoipa::OpenApi;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
 /// Where the standalone service (and the all-in-one) serve this document. Not under
 /// `/api/v1/openapi.json`, which is conversation-api's behind the gateway.
@@ -34,22 +34,18 @@ pub const PATH: &str = "/api/v1/openapi/metadata-query.json";
         crate::routes::health::livez,
         crate::routes::health::readyz,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&CONVENTIONS),
     security(("api_key" = []))
 )]
 pub struct InboxApiDoc;
 
-struct BearerAuth;
-
-impl utoipa::Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "api_key",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
-    }
-}
+/// The shared conventions: bearer key or token everywhere but health, problem answers,
+/// 400 for a body of the wrong shape.
+const CONVENTIONS: ApiConventions = ApiConventions {
+    public_paths: &["/livez", "/readyz"],
+    invalid_body_status: 400,
+    conflict_on_writes: false,
+};
 
 /// `GET /api/v1/openapi/metadata-query.json`.
 pub async fn serve() -> HttpResponse {

@@ -67,7 +67,7 @@ pub async fn show(
 }
 
 /// Changes the calling application's settings; answers them as they are now.
-#[utoipa::path(patch, path = "/api/v1/application", request_body = UpdateSettings,
+#[utoipa::path(patch, path = "/api/v1/application", request_body = Option<UpdateSettings>,
     responses((status = 200, body = ApplicationView)))]
 pub async fn update(
     state: web::Data<AppState>,

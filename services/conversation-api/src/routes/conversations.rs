@@ -26,11 +26,15 @@ pub const DEFAULT_PAGE: usize = 100;
 
 /// Paging of messages: `?limit=&cursor=` (the cursor is opaque: pass back `next_cursor`).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     /// Messages per page, 1 to 500 (default 100).
+    #[serde(default, deserialize_with = "conversations_web::integer::optional")]
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = r"^[0-9]{1,19}$")]
     pub cursor: Option<String>,
 }
 
@@ -129,7 +133,7 @@ fn parse_create(body: &CreateConversation) -> Result<ParsedCreate, ApiError> {
 /// `POST /api/v1/conversations`: an empty shell, or a conversation with its first
 /// message. A `personal` conversation between two people who already have one is that
 /// conversation again (200), with its history, and whoever had left re-joins.
-#[utoipa::path(post, path = "/api/v1/conversations", request_body = CreateConversation,
+#[utoipa::path(post, path = "/api/v1/conversations", request_body = Option<CreateConversation>,
     responses((status = 201, body = ConversationEnvelope), (status = 200, body = ConversationEnvelope,
     description = "existing personal conversation re-opened")))]
 pub async fn create(
@@ -323,7 +327,7 @@ pub async fn post_message(
 
 /// `PATCH /api/v1/conversations/{id}`: change the subject or the pinned message.
 #[utoipa::path(patch, path = "/api/v1/conversations/{id}", params(("id" = String, Path)),
-    request_body = UpdateConversation, responses((status = 200, body = ConversationEnvelope)))]
+    request_body = Option<UpdateConversation>, responses((status = 200, body = ConversationEnvelope)))]
 pub async fn update(
     state: web::Data<AppState>,
     Authenticated(app): Authenticated,

@@ -16,13 +16,18 @@ const MAX_SOURCES: usize = 20;
 
 /// `?source=a,b&limit=&cursor=`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Comma-separated sources to keep (e.g. `api,email`); all when absent.
+    #[param(pattern = r"^ *([a-z0-9_.-]{1,64} *)?(, *([a-z0-9_.-]{1,64} *)?)*$")]
     pub source: Option<String>,
     /// Messages per page, 1 to 500 (default 100).
+    #[serde(default, deserialize_with = "conversations_web::integer::optional")]
+    #[param(minimum = 1, maximum = 500)]
     pub limit: Option<usize>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = r"^[0-9]{1,19}$")]
     pub cursor: Option<String>,
 }
 

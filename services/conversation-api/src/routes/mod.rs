@@ -14,6 +14,7 @@ pub mod unsubscribe;
 
 use actix_web::web;
 use conversations_domain::ConversationId;
+use conversations_web::method_not_allowed;
 
 use crate::error::ApiError;
 
@@ -28,31 +29,26 @@ pub fn conversation_path(id: ConversationId) -> String {
     format!("/api/v1/conversations/{id}")
 }
 
-async fn method_not_allowed() -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::MethodNotAllowed)
-}
-
 /// Registers every route. Literal segments (`messages`, `participants`, `read`) come
 /// before `/{seq}` so they are never taken for message numbers.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let not_allowed = || web::route().to(method_not_allowed);
     cfg.service(
         web::scope("/api/v1")
             .service(
                 web::resource("/application")
                     .route(web::get().to(application::show))
                     .route(web::patch().to(application::update))
-                    .default_service(not_allowed()),
+                    .default_service(method_not_allowed("GET, PATCH")),
             )
             .service(
                 web::resource("/openapi.json")
                     .route(web::get().to(crate::openapi::serve))
-                    .default_service(not_allowed()),
+                    .default_service(method_not_allowed("GET")),
             )
             .service(
                 web::resource("/conversations")
                     .route(web::post().to(conversations::create))
-                    .default_service(not_allowed()),
+                    .default_service(method_not_allowed("POST")),
             )
             .service(
                 web::resource("/conversations/{id}")
@@ -60,58 +56,66 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::post().to(conversations::post_message))
                     .route(web::patch().to(conversations::update))
                     .route(web::delete().to(conversations::delete))
-                    .default_service(not_allowed()),
+                    .default_service(method_not_allowed("GET, POST, PATCH, DELETE")),
             )
             .service(
                 web::resource("/conversations/{id}/messages")
                     .route(web::get().to(messages::list))
-                    .default_service(not_allowed()),
+                    .default_service(method_not_allowed("GET")),
             )
             .service(
                 web::resource("/conversations/{id}/participants")
                     .route(web::get().to(participants::list))
                     .route(web::post().to(participants::add))
-                    .default_service(not_allowed()),
+                    .default_service(method_not_allowed("GET, POST")),
             )
             .service(
                 web::resource("/conversations/{id}/participants/{email}")
                     .route(web::patch().to(participants::update))
                     .route(web::delete().to(participants::remove))
-                    .default_service(not_allowed()),
+                    .default_service(method_not_allowed("PATCH, DELETE")),
             )
             .service(
                 web::resource("/conversations/{id}/read")
                     .route(web::post().to(read::mark_read))
-                    .default_service(not_allowed()),
+                    .default_service(method_not_allowed("POST")),
             )
             .service(
                 web::resource("/tokens")
                     .route(web::post().to(tokens::mint))
-                    .default_service(not_allowed()),
+                    .default_service(method_not_allowed("POST")),
             )
             .service(
                 web::resource("/unsubscribe/{token}")
                     .route(web::get().to(unsubscribe::confirm_page))
                     .route(web::post().to(unsubscribe::unsubscribe))
-                    .default_service(not_allowed()),
+                    .default_service(method_not_allowed("GET, POST")),
             )
             .service(
                 web::resource("/conversations/{id}/{seq}")
                     .route(web::get().to(messages::view))
-                    .default_service(not_allowed()),
+                    .default_service(method_not_allowed("GET")),
             ),
     )
     .service(
         web::resource(conversations_events::feed::SNAPSHOT_PATH)
             .route(web::get().to(feed::snapshot))
-            .default_service(not_allowed()),
+            .default_service(method_not_allowed("GET")),
     )
     .service(
         web::resource(conversations_events::feed::PATH)
             .route(web::get().to(feed::events))
-            .default_service(not_allowed()),
+            .default_service(method_not_allowed("GET")),
     )
     .configure(inbound::configure)
-    .service(web::resource("/livez").route(web::get().to(health::livez)))
-    .service(web::resource("/readyz").route(web::get().to(health::readyz)));
+    .service(
+        web::resource("/livez")
+            .route(web::get().to(health::livez))
+            .default_service(method_not_allowed("GET")),
+    )
+    .service(
+        web::resource("/readyz")
+            .route(web::get().to(health::readyz))
+            .default_service(method_not_allowed("GET")),
+    );
 }

@@ -99,7 +99,7 @@ fn path_email(raw: &str) -> Result<EmailAddress, ApiError> {
 
 /// `PATCH /api/v1/conversations/{id}/participants/{email}`: mute, pin, archive, opened.
 #[utoipa::path(patch, path = "/api/v1/conversations/{id}/participants/{email}",
-    params(("id" = String, Path), ("email" = String, Path)), request_body = UpdateParticipant,
+    params(("id" = String, Path), ("email" = String, Path)), request_body = Option<UpdateParticipant>,
     responses((status = 200, body = ParticipantView), (status = 404, body = crate::error::Problem)))]
 pub async fn update(
     state: web::Data<AppState>,

@@ -20,8 +20,11 @@ use crate::startup::AppState;
 #[serde(deny_unknown_fields)]
 pub struct MintToken {
     /// The contact the token acts as.
+    #[schema(schema_with = conversations_web::schema::email)]
     pub email: String,
     /// Lifetime in seconds, 1 to 86400 (default 900).
+    #[serde(default, deserialize_with = "conversations_web::integer::optional")]
+    #[schema(minimum = 1, maximum = 86400)]
     pub ttl_seconds: Option<i64>,
 }
 

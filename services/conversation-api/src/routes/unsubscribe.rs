@@ -18,6 +18,9 @@ fn invalid() -> ApiError {
 }
 
 /// `GET /api/v1/unsubscribe/{token}`: a page with a button that POSTs.
+#[utoipa::path(get, path = "/api/v1/unsubscribe/{token}", params(("token" = String, Path)),
+    responses((status = 200, description = "A page with the button that unsubscribes",
+    content_type = "text/html", body = String)))]
 pub async fn confirm_page(path: web::Path<String>) -> HttpResponse {
     let token: String = path
         .into_inner()
@@ -36,7 +39,7 @@ pub async fn confirm_page(path: web::Path<String>) -> HttpResponse {
 
 /// `POST /api/v1/unsubscribe/{token}`: mutes the conversation for the token's participant.
 #[utoipa::path(post, path = "/api/v1/unsubscribe/{token}", params(("token" = String, Path)),
-    security(()), responses((status = 200, description = "muted"), (status = 404, body = crate::error::Problem)))]
+    responses((status = 200, description = "muted"), (status = 404, body = crate::error::Problem)))]
 pub async fn unsubscribe(
     state: web::Data<AppState>,
     path: web::Path<String>,

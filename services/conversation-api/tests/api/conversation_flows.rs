@@ -145,14 +145,15 @@ async fn a_personal_conversation_is_reopened_with_its_history(db: Db) {
             &json!("c@example.com"),
         )
         .await;
-    assert_problem(third, 422).await;
+    // The rule depends on the conversation (personal): 409, not a malformed request.
+    assert_problem(third, 409).await;
     let three = app
         .post_json(
             "/api/v1/conversations",
             &json!({"type": "personal", "sender": "a@example.com", "to": ["b@example.com", "c@example.com"], "text": "x"}),
         )
         .await;
-    assert_problem(three, 422).await;
+    assert_problem(three, 409).await;
 }
 on_both_backends!(a_personal_conversation_is_reopened_with_its_history);
 
@@ -186,7 +187,7 @@ async fn read_markers_unread_counts_and_participant_state(db: Db) {
             &json!({"participant": "b@example.com", "up_to": 9}),
         )
         .await,
-        422,
+        409,
     )
     .await;
     let all: Value = app
@@ -232,7 +233,7 @@ async fn read_markers_unread_counts_and_participant_state(db: Db) {
     assert_eq!(updated["conversation"]["pinned_message"], 2);
     assert_problem(
         app.patch_json(&base, &json!({"pinned_message": 50})).await,
-        422,
+        409,
     )
     .await;
     let unpinned: Value = app

@@ -6,14 +6,11 @@ pub mod log;
 pub mod suppressions;
 
 use actix_web::web;
+use conversations_web::method_not_allowed;
 
 use crate::auth::Keys;
 use crate::error::InboundError;
 use crate::pipeline::Inbound;
-
-async fn method_not_allowed() -> Result<actix_web::HttpResponse, InboundError> {
-    Err(InboundError::MethodNotAllowed)
-}
 
 /// Malformed query strings answer problem+json like every other error.
 fn query_errors() -> web::QueryConfig {
@@ -35,7 +32,6 @@ pub fn configure(
     inbound: &web::Data<Inbound>,
     keys: &web::Data<Keys>,
 ) {
-    let not_allowed = || web::route().to(method_not_allowed);
     // Room for a provider form around a mail of the largest size; the mail itself is
     // measured once it is out of the form.
     let max = inbound.config().max_bytes;
@@ -46,38 +42,38 @@ pub fn configure(
             .app_data(payload)
             .app_data(query_errors())
             .route(web::post().to(intake::receive))
-            .default_service(not_allowed()),
+            .default_service(method_not_allowed("POST")),
     )
     .service(
         web::resource("/api/v1/inbound")
             .app_data(query_errors())
             .route(web::get().to(log::list))
-            .default_service(not_allowed()),
+            .default_service(method_not_allowed("GET")),
     )
     .service(
         web::resource("/api/v1/inbound/{id}")
             .route(web::get().to(log::view))
-            .default_service(not_allowed()),
+            .default_service(method_not_allowed("GET")),
     )
     .service(
         web::resource("/api/v1/inbound/{id}/raw")
             .route(web::get().to(log::raw))
-            .default_service(not_allowed()),
+            .default_service(method_not_allowed("GET")),
     )
     .service(
         web::resource("/api/v1/inbound/{id}/replay")
             .route(web::post().to(log::replay))
-            .default_service(not_allowed()),
+            .default_service(method_not_allowed("POST")),
     )
     .service(
         web::resource("/api/v1/suppressions")
             .app_data(query_errors())
             .route(web::get().to(suppressions::list))
-            .default_service(not_allowed()),
+            .default_service(method_not_allowed("GET")),
     )
     .service(
         web::resource("/api/v1/suppressions/{email}")
             .route(web::delete().to(suppressions::lift))
-            .default_service(not_allowed()),
+            .default_service(method_not_allowed("DELETE")),
     );
 }

@@ -2,7 +2,7 @@
 //! a contact and the discovery links of its inbox resources.
 
 use actix_web::{HttpResponse, web};
-use conversations_domain::EmailAddress;
+use conversations_domain::{EmailAddress, ExternalId};
 use serde::Deserialize;
 
 use crate::auth::Viewer;
@@ -16,12 +16,15 @@ use crate::startup::AppState;
 #[serde(deny_unknown_fields)]
 pub struct FindQuery {
     /// The contact's address.
+    #[param(schema_with = conversations_web::schema::email)]
     pub email: Option<String>,
     /// The integrator's id.
+    #[param(schema_with = conversations_web::schema::external_id)]
     pub external_id: Option<String>,
 }
 
-/// Finds a contact by address or integrator id.
+/// Finds a contact by address or integrator id (both: the contact must have both; neither
+/// finds none).
 #[utoipa::path(get, path = "/api/v1/contacts", tag = "inbox", params(FindQuery),
     responses(
         (status = 200, description = "The contact, with links to its conversations and recent messages", body = ContactView),
@@ -35,22 +38,33 @@ pub async fn find(
 ) -> Result<HttpResponse, MetadataError> {
     let app = viewer.app().to_owned();
     let store = state.store.clone();
-    let contact = match (&query.email, &query.external_id) {
-        (Some(email), None) => {
+    let external = query
+        .external_id
+        .as_deref()
+        .map(|e| {
+            ExternalId::parse("external_id", e)
+                .map_err(|e| MetadataError::InvalidRequest(e.to_string()))
+        })
+        .transpose()?;
+    let contact = match (&query.email, external) {
+        (Some(email), external) => {
             let email = EmailAddress::parse("email", email)
                 .map_err(|e| MetadataError::InvalidRequest(e.to_string()))?;
             let id = store.contact_ids().id(&app, email.as_str());
-            web::block(move || store.contact(&app, &id)).await??
+            web::block(move || store.contact(&app, &id))
+                .await??
+                // Both given: the contact must have both.
+                .filter(|c| {
+                    external
+                        .as_ref()
+                        .is_none_or(|e| c.external_id.as_deref() == Some(e.as_str()))
+                })
         }
         (None, Some(external)) => {
-            let external = external.clone();
-            web::block(move || store.contact_by_external_id(&app, &external)).await??
+            web::block(move || store.contact_by_external_id(&app, external.as_str())).await??
         }
-        _ => {
-            return Err(MetadataError::InvalidRequest(
-                "give exactly one of `email` and `external_id`".into(),
-            ));
-        }
+        // No criterion matches no contact (a search, not a malformed request).
+        (None, None) => None,
     };
     let contact = contact
         .filter(|c| viewer.contact().is_none_or(|me| me == c.id))

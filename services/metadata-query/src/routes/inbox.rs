@@ -27,22 +27,33 @@ pub const MAX_START: i64 = 10_000;
 #[serde(deny_unknown_fields)]
 pub struct InboxQuery {
     /// Offset (Minddistrict's `start`); 0 with a cursor.
+    #[serde(default, deserialize_with = "conversations_web::integer::optional")]
+    #[param(minimum = 0, maximum = 10_000)]
     pub start: Option<i64>,
     /// Page size, 1 to 100 (default 10).
+    #[serde(default, deserialize_with = "conversations_web::integer::optional")]
+    #[param(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page (opaque: only cursors we issued are taken).
+    #[param(pattern = r"^[A-Za-z0-9_-]{0,512}$")]
     pub cursor: Option<String>,
     /// `ongoing call`, `missed call`, `unread messages` or `all`.
+    #[param(pattern = r"^ *(ongoing call|missed call|unread messages|all) *$")]
     pub relevant: Option<String>,
     /// `true` / `false`.
+    #[param(pattern = r"^ *(true|false|1|0|yes|no)? *$")]
     pub muted: Option<String>,
     /// `true` / `false`.
+    #[param(pattern = r"^ *(true|false|1|0|yes|no)? *$")]
     pub archived: Option<String>,
     /// `true` / `false`.
+    #[param(pattern = r"^ *(true|false|1|0|yes|no)? *$")]
     pub pinned: Option<String>,
     /// RFC 3339 timestamp: only conversations with later activity.
+    #[param(format = DateTime)]
     pub updated_after: Option<String>,
     /// `true`: pinned conversations first.
+    #[param(pattern = r"^ *(true|false|1|0|yes|no)? *$")]
     pub pinned_first: Option<String>,
 }
 

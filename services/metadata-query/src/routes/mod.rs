@@ -11,50 +11,44 @@ pub mod settings;
 pub mod views;
 
 use actix_web::web;
-
-use crate::error::MetadataError;
-
-async fn method_not_allowed() -> Result<actix_web::HttpResponse, MetadataError> {
-    Err(MetadataError::MethodNotAllowed)
-}
+use conversations_web::method_not_allowed;
 
 /// Registers the read API. Call before any `/api/v1` scope of another service.
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    let not_allowed = || web::route().to(method_not_allowed);
     cfg.service(
         web::resource("/api/v1/contacts")
             .route(web::get().to(contacts::find))
-            .default_service(not_allowed()),
+            .default_service(method_not_allowed("GET")),
     )
     .service(
         web::resource("/api/v1/contacts/{contact}")
             .route(web::get().to(contacts::view))
-            .default_service(not_allowed()),
+            .default_service(method_not_allowed("GET")),
     )
     .service(
         web::resource("/api/v1/contacts/{contact}/conversations")
             .route(web::get().to(inbox::list))
-            .default_service(not_allowed()),
+            .default_service(method_not_allowed("GET")),
     )
     .service(
         web::resource("/api/v1/contacts/{contact}/recent-messages")
             .route(web::post().to(recent::recent_messages))
-            .default_service(not_allowed()),
+            .default_service(method_not_allowed("POST")),
     )
     .service(
         web::resource("/api/v1/conversations/{id}/{n}/deliveries")
             .route(web::get().to(deliveries::list))
-            .default_service(not_allowed()),
+            .default_service(method_not_allowed("GET")),
     )
     .service(
         web::resource("/api/v1/participants")
             .route(web::get().to(participants::by_conversation_ids))
-            .default_service(not_allowed()),
+            .default_service(method_not_allowed("GET")),
     )
     .service(
         web::resource(crate::openapi::PATH)
             .route(web::get().to(crate::openapi::serve))
-            .default_service(not_allowed()),
+            .default_service(method_not_allowed("GET")),
     )
     .service(
         web::resource("/api/v1/settings/unread-sources")
@@ -63,12 +57,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .app_data(crate::startup::json_config())
             .route(web::get().to(settings::get_unread_sources))
             .route(web::put().to(settings::put_unread_sources))
-            .default_service(not_allowed()),
+            .default_service(method_not_allowed("GET, PUT")),
     );
 }
 
 /// Health endpoints of the standalone service (the all-in-one server has its own).
 pub fn configure_health(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/livez").route(web::get().to(health::livez)))
-        .service(web::resource("/readyz").route(web::get().to(health::readyz)));
+    cfg.service(
+        web::resource("/livez")
+            .route(web::get().to(health::livez))
+            .default_service(method_not_allowed("GET")),
+    )
+    .service(
+        web::resource("/readyz")
+            .route(web::get().to(health::readyz))
+            .default_service(method_not_allowed("GET")),
+    );
 }

@@ -19,7 +19,8 @@ pub const MAX_IDS: usize = 100;
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ParticipantsQuery {
-    /// Comma-separated conversation ids.
+    /// Comma-separated conversation ids (1 to 100; an empty entry is refused).
+    #[param(pattern = r"^[^,\x00]*[^\s,\x00][^,\x00]*(,[^,\x00]*[^\s,\x00][^,\x00]*){0,99}$")]
     pub conversation_ids: String,
 }
 
@@ -56,9 +57,13 @@ pub async fn by_conversation_ids(
         .conversation_ids
         .split(',')
         .map(str::trim)
-        .filter(|id| !id.is_empty())
         .take(MAX_IDS + 1)
         .collect();
+    if listed.iter().any(|id| id.is_empty()) {
+        return Err(MetadataError::InvalidRequest(
+            "conversation_ids: an empty entry (two commas in a row, or one at either end)".into(),
+        ));
+    }
     if listed.len() > MAX_IDS {
         return Err(MetadataError::InvalidRequest(format!(
             "at most {MAX_IDS} conversation_ids"

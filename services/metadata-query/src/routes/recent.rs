@@ -26,19 +26,28 @@ pub const MAX_CONVERSATIONS: i64 = 100;
 pub const MAX_SOURCES: usize = 20;
 
 /// The request body.
+fn source_list() -> utoipa::openapi::Array {
+    conversations_web::schema::source_list(MAX_SOURCES)
+}
+
 #[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecentMessagesRequest {
     /// Only messages of these sources (inclusive OR); all when empty or absent.
     #[serde(default)]
+    #[schema(schema_with = source_list)]
     pub filter_sources: Vec<String>,
     /// Conversation id → `next_cursor` from a previous response: scroll those
     /// conversations (only those are returned when given).
     #[serde(default)]
     pub cursors: BTreeMap<String, String>,
     /// Messages per conversation, 1 to 100 (default 10).
+    #[serde(default, deserialize_with = "conversations_web::integer::optional")]
+    #[schema(minimum = 1, maximum = 100)]
     pub limit: Option<i64>,
     /// Conversations when no cursors are given, 1 to 100 (default 20).
+    #[serde(default, deserialize_with = "conversations_web::integer::optional")]
+    #[schema(minimum = 1, maximum = 100)]
     pub conversations_limit: Option<i64>,
 }
 

@@ -14,11 +14,16 @@ use crate::startup::AppState;
 /// Most sources in the list.
 pub const MAX_SOURCES: usize = 50;
 
+fn source_list() -> utoipa::openapi::Array {
+    conversations_web::schema::source_list(MAX_SOURCES)
+}
+
 /// The setting.
 #[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UnreadSources {
     /// Sources besides `api` and `email` whose messages count as unread.
+    #[schema(schema_with = source_list)]
     pub sources: Vec<String>,
 }
 
