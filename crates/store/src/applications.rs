@@ -1,40 +1,17 @@
-//! Integrator applications and their API keys. A key is shown once, at creation; only
-//! its SHA-256 is stored (keys are 256 random bits, so a fast hash is enough).
+//! Integrator applications (their keys are in [`crate::api_keys`]). A key is shown once,
+//! at creation; only its SHA-256 is stored (keys are 256 random bits, so a fast hash is
+//! enough).
 
 use chrono::{DateTime, Utc};
 use conversations_domain::{AppId, ApplicationSettings};
-use data_encoding::BASE64URL_NOPAD;
 use diesel::prelude::*;
-use rand::RngCore;
 
+use crate::api_keys::{IssuedKey, NewApiKey, insert_key};
 use crate::connection::Store;
 use crate::error::StoreError;
-use crate::outbox::insert_outbox;
 use crate::rows::{naive, parse_id};
-use crate::schema::{api_keys, applications};
-use conversations_db::{KEY_PREFIX, OutboxEvent, hash_key, looks_like_key};
-
-/// A freshly created application and its key, in clear text for the one time it is shown.
-#[derive(Debug)]
-pub struct NewApiKey {
-    /// The application.
-    pub app_id: AppId,
-    /// The key to give to the integrator.
-    pub key: String,
-}
-
-/// What the caller needs to describe a new key as an outbox event.
-#[derive(Debug, Clone)]
-pub struct IssuedKey<'a> {
-    /// The application.
-    pub app_id: AppId,
-    /// Its name.
-    pub app_name: &'a str,
-    /// Hex SHA-256 of the key.
-    pub key_hash: &'a str,
-    /// The key's first characters.
-    pub key_prefix: &'a str,
-}
+use crate::schema::applications;
+use conversations_db::OutboxEvent;
 
 impl Store {
     /// Creates an application with one API key; `announce` turns the key into the outbox
@@ -43,19 +20,9 @@ impl Store {
         &self,
         name: &str,
         now: DateTime<Utc>,
-        announce: impl FnOnce(&IssuedKey<'_>) -> OutboxEvent,
+        announce: impl Fn(&IssuedKey<'_>) -> OutboxEvent,
     ) -> Result<NewApiKey, StoreError> {
         let app_id = AppId::new();
-        let mut secret = [0u8; 32];
-        rand::rng().fill_bytes(&mut secret);
-        let key = format!("{KEY_PREFIX}{}", BASE64URL_NOPAD.encode(&secret));
-        let key_hash = hash_key(&key);
-        let event = announce(&IssuedKey {
-            app_id,
-            app_name: name,
-            key_hash: &key_hash,
-            key_prefix: &key[..KEY_PREFIX.len() + 6],
-        });
         let _guard = self.write_guard();
         let mut conn = self.conn()?;
         conn.transaction::<_, StoreError, _>(|conn| {
@@ -66,33 +33,8 @@ impl Store {
                     applications::created_at.eq(naive(now)),
                 ))
                 .execute(conn)?;
-            diesel::insert_into(api_keys::table)
-                .values((
-                    api_keys::key_hash.eq(&key_hash),
-                    api_keys::app_id.eq(app_id.to_string()),
-                    api_keys::prefix.eq(&key[..KEY_PREFIX.len() + 6]),
-                    api_keys::created_at.eq(naive(now)),
-                ))
-                .execute(conn)?;
-            insert_outbox(conn, std::slice::from_ref(&event), now)?;
-            Ok(())
-        })?;
-        Ok(NewApiKey { app_id, key })
-    }
-
-    /// The application a (non-revoked) key belongs to.
-    pub fn authenticate(&self, key: &str) -> Result<Option<AppId>, StoreError> {
-        if !looks_like_key(key) {
-            return Ok(None);
-        }
-        let mut conn = self.conn()?;
-        let app: Option<String> = api_keys::table
-            .filter(api_keys::key_hash.eq(hash_key(key)))
-            .filter(api_keys::revoked_at.is_null())
-            .select(api_keys::app_id)
-            .first(&mut *conn)
-            .optional()?;
-        app.map(|id| parse_id("application id", &id)).transpose()
+            insert_key(conn, app_id, name, "", now, &announce)
+        })
     }
 }
 

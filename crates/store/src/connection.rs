@@ -30,6 +30,9 @@ pub struct Store {
     pub(crate) app_names: std::sync::Arc<
         std::sync::RwLock<std::collections::HashMap<conversations_domain::AppId, String>>,
     >,
+    /// When each key's use was last written (`api_keys.last_used_at`), by key hash.
+    pub(crate) key_uses:
+        std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>>,
 }
 
 impl Store {
@@ -38,6 +41,7 @@ impl Store {
         Ok(Self {
             db: Db::open(database_url, pool_size, MIGRATIONS)?,
             app_names: std::sync::Arc::default(),
+            key_uses: std::sync::Arc::default(),
         })
     }
 

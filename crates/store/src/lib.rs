@@ -5,6 +5,7 @@
 //! Everything here is blocking (diesel + r2d2); async callers run it on a blocking thread
 //! (`actix_web::web::block`, `tokio::task::spawn_blocking`).
 
+mod api_keys;
 mod applications;
 mod connection;
 mod conversations;
@@ -17,7 +18,11 @@ mod schema;
 mod snapshot;
 mod stats;
 
-pub use applications::{IssuedKey, NewApiKey, ReplyTargetRow};
+pub use api_keys::{
+    IssuedKey, KeyInfo, LAST_USED_RESOLUTION, MAX_LABEL_CHARS, NewApiKey, PREFIX_LEN, Revocation,
+    RevokedKey,
+};
+pub use applications::ReplyTargetRow;
 pub use connection::{MIGRATIONS, OUTBOX_TABLE, Store, migrate, redo_all_migrations};
 pub use conversations::Commit;
 pub use conversations_db::{AnyConnection, Backend, OutboxEvent, OutboxRow};

@@ -16,6 +16,8 @@ diesel::table! {
         prefix -> Text,
         created_at -> Timestamp,
         revoked_at -> Nullable<Timestamp>,
+        label -> Text,
+        last_used_at -> Nullable<Timestamp>,
     }
 }
 

@@ -41,7 +41,12 @@ pub struct ApiConventions {
 }
 
 impl ApiConventions {
-    fn responses_for(&self, path: &str, operation: &Operation) -> Vec<(u16, &'static str)> {
+    fn responses_for(
+        &self,
+        path: &str,
+        operation: &Operation,
+        is_write: bool,
+    ) -> Vec<(u16, &'static str)> {
         let public = self.public_paths.contains(&path);
         let mut statuses = vec![(
             400,
@@ -68,11 +73,6 @@ impl ApiConventions {
                 "The body is JSON of the wrong shape, or a value in it is invalid",
             ));
         }
-        let is_write = operation.request_body.is_some()
-            || operation
-                .operation_id
-                .as_deref()
-                .is_some_and(|id| ["delete", "remove", "unsubscribe"].contains(&id));
         if self.conflict_on_writes && is_write {
             statuses.push((
                 409,
@@ -91,7 +91,7 @@ impl ApiConventions {
         statuses
     }
 
-    fn apply(&self, path: &str, operation: &mut Operation) {
+    fn apply(&self, path: &str, operation: &mut Operation, is_write: bool) {
         if self.public_paths.contains(&path) {
             operation.security = Some(Vec::new());
         }
@@ -104,7 +104,7 @@ impl ApiConventions {
                 }
             }
         }
-        for (status, description) in self.responses_for(path, operation) {
+        for (status, description) in self.responses_for(path, operation, is_write) {
             operation
                 .responses
                 .responses
@@ -138,8 +138,10 @@ impl utoipa::Modify for ApiConventions {
             .entry("Problem".to_owned())
             .or_insert_with(|| RefOr::T(problem_schema()));
         for (path, item) in openapi.paths.paths.iter_mut() {
+            if let Some(operation) = &mut item.get {
+                self.apply(path, operation, false);
+            }
             for operation in [
-                &mut item.get,
                 &mut item.put,
                 &mut item.post,
                 &mut item.delete,
@@ -148,7 +150,7 @@ impl utoipa::Modify for ApiConventions {
             .into_iter()
             .flatten()
             {
-                self.apply(path, operation);
+                self.apply(path, operation, true);
             }
         }
     }

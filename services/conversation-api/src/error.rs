@@ -42,6 +42,9 @@ pub enum ApiError {
     /// A domain rule refused the request.
     #[error(transparent)]
     Domain(#[from] DomainError),
+    /// The request conflicts with the resource's state (e.g. revoking the last key).
+    #[error("{0}")]
+    Conflict(String),
     /// An `Idempotency-Key` was re-used with a different request.
     #[error("this Idempotency-Key was already used with a different request")]
     IdempotencyKeyReused,
@@ -116,6 +119,7 @@ impl ApiError {
             Self::IdempotencyKeyReused => ("idempotency-key-reused", "Idempotency key reused"),
             Self::InvalidIdempotencyKey => ("invalid-idempotency-key", "Invalid idempotency key"),
             Self::Busy => ("busy", "Conflict"),
+            Self::Conflict(_) => ("conflict", "Conflict"),
             Self::Unavailable(_) => ("unavailable", "Service unavailable"),
             Self::Internal(_) => ("internal", "Internal server error"),
         }
@@ -141,7 +145,7 @@ impl ResponseError for ApiError {
             // conversation holds (who is in it, which messages exist, its kind) is 409:
             // the same request can be right for another conversation.
             Self::Domain(DomainError::InvalidValue { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Domain(_) | Self::Busy => StatusCode::CONFLICT,
+            Self::Domain(_) | Self::Busy | Self::Conflict(_) => StatusCode::CONFLICT,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -12,6 +12,9 @@ use utoipa::OpenApi;
     paths(
         crate::routes::application::show,
         crate::routes::application::update,
+        crate::routes::keys::list,
+        crate::routes::keys::issue,
+        crate::routes::keys::revoke,
         crate::routes::conversations::create,
         crate::routes::conversations::view,
         crate::routes::conversations::post_message,

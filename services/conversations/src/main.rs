@@ -6,6 +6,9 @@
 //! conversations                               serve (same as `conversations serve`)
 //! conversations admin migrate                 apply database migrations
 //! conversations admin create-app --name NAME  create an application, print its API key
+//! conversations admin create-key --app ID [--label L]   another key for the application
+//! conversations admin list-keys --app ID      its keys (prefix, label, last use, revoked)
+//! conversations admin revoke-key --app ID --key PREFIX  revoke one
 //! ```
 
 use std::process::ExitCode;
@@ -17,6 +20,13 @@ const USAGE: &str = "usage:
   conversations [serve]                         run the all-in-one server
   conversations admin migrate                   apply database migrations
   conversations admin create-app --name NAME    create an application; prints its API key
+  conversations admin create-key --app ID [--label LABEL]
+                                                another key for the application (rotation);
+                                                prints it
+  conversations admin list-keys --app ID        its keys: prefix, label, created, last used,
+                                                revoked
+  conversations admin revoke-key --app ID --key PREFIX
+                                                revoke a key (not the last working one)
 
 configuration comes from environment variables (see README.md): DATABASE_URL, AMQP_URL,
 HTTP_ADDR, PUBLIC_URL, REPLY_DOMAIN, REPLY_SECRET, SMTP_URL, …";
@@ -30,6 +40,12 @@ async fn main() -> ExitCode {
         [] | ["serve"] => serve().await,
         ["admin", "migrate"] => migrate(),
         ["admin", "create-app", "--name", name] => create_app(name),
+        ["admin", "create-key", "--app", app] => create_key(app, None),
+        ["admin", "create-key", "--app", app, "--label", label]
+        | ["admin", "create-key", "--label", label, "--app", app] => create_key(app, Some(label)),
+        ["admin", "list-keys", "--app", app] => list_keys(app),
+        ["admin", "revoke-key", "--app", app, "--key", key]
+        | ["admin", "revoke-key", "--key", key, "--app", app] => revoke_key(app, key),
         ["-h" | "--help" | "help"] => {
             println!("{USAGE}");
             Ok(())
@@ -82,6 +98,79 @@ fn create_app(name: &str) -> anyhow::Result<()> {
         created.app_id
     );
     println!("{}", created.key);
+    Ok(())
+}
+
+fn open_store() -> anyhow::Result<conversations_store::Store> {
+    let config = Config::from_env()?;
+    Ok(conversations_store::Store::open(&config.database_url, 1)?)
+}
+
+fn app_id(raw: &str) -> anyhow::Result<conversations_domain::AppId> {
+    raw.trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("`{raw}` is not an application id"))
+}
+
+fn create_key(app: &str, label: Option<&str>) -> anyhow::Result<()> {
+    let app = app_id(app)?;
+    let label = label.unwrap_or_default().trim();
+    if label.chars().count() > conversations_store::MAX_LABEL_CHARS
+        || label.chars().any(char::is_control)
+    {
+        anyhow::bail!("a label is at most 100 printable characters");
+    }
+    let store = open_store()?;
+    let Some(issued) = conversation_api::admin::issue_key(&store, app, label)? else {
+        anyhow::bail!("there is no application {app}");
+    };
+    eprintln!(
+        "issued key {} for application {app}; the key below is shown only once",
+        issued.prefix
+    );
+    println!("{}", issued.key);
+    Ok(())
+}
+
+fn list_keys(app: &str) -> anyhow::Result<()> {
+    let app = app_id(app)?;
+    let keys = open_store()?.list_keys(app)?;
+    if keys.is_empty() {
+        anyhow::bail!("there is no application {app} (or it has no keys)");
+    }
+    let time = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map_or_else(
+            || "-".to_owned(),
+            |t| t.format("%Y-%m-%dT%H:%MZ").to_string(),
+        )
+    };
+    println!("PREFIX\tCREATED\tLAST USED\tREVOKED\tLABEL");
+    for k in keys {
+        println!(
+            "{}\t{}\t{}\t{}\t{}",
+            k.prefix,
+            time(Some(k.created_at)),
+            time(k.last_used_at),
+            time(k.revoked_at),
+            k.label
+        );
+    }
+    Ok(())
+}
+
+fn revoke_key(app: &str, prefix: &str) -> anyhow::Result<()> {
+    use conversations_store::Revocation;
+    let app = app_id(app)?;
+    match conversation_api::admin::revoke_key(&open_store()?, app, prefix.trim())? {
+        Revocation::Revoked(k) => {
+            eprintln!("revoked {}; services refuse it within seconds", k.prefix)
+        }
+        Revocation::AlreadyRevoked(k) => eprintln!("{} was already revoked", k.prefix),
+        Revocation::NotFound => anyhow::bail!("application {app} has no key {prefix}"),
+        Revocation::LastKey => anyhow::bail!(
+            "{prefix} is the application's last working key: issue another one first (create-key)"
+        ),
+    }
     Ok(())
 }
 

@@ -90,6 +90,17 @@ async fn all_in_one_on_sqlite_serves_api_inbox_and_mail_and_a_fresh_replica_catc
     assert!(inbox["paths"].get("/api/v1/conversations").is_none());
     assert!(inbox["components"]["schemas"].get("InboxView").is_some());
 
+    // metadata-query accepts the key once it has read that it was issued (an event).
+    eventually(|| async {
+        let r = client
+            .get(format!("{base}/api/v1/settings/unread-sources"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        (r.status() == 200).then_some(())
+    })
+    .await;
     // A malformed settings body is a problem document here too, not actix's plain text.
     let r = client
         .put(format!("{base}/api/v1/settings/unread-sources"))

@@ -6,6 +6,7 @@ pub mod conversations;
 pub mod feed;
 pub mod health;
 pub mod inbound;
+pub mod keys;
 pub mod messages;
 pub mod participants;
 pub mod read;
@@ -39,6 +40,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .route(web::get().to(application::show))
                     .route(web::patch().to(application::update))
                     .default_service(method_not_allowed("GET, PATCH")),
+            )
+            .service(
+                web::resource("/application/keys")
+                    .route(web::get().to(keys::list))
+                    .route(web::post().to(keys::issue))
+                    .default_service(method_not_allowed("GET, POST")),
+            )
+            .service(
+                web::resource("/application/keys/{prefix}")
+                    .route(web::delete().to(keys::revoke))
+                    .default_service(method_not_allowed("DELETE")),
             )
             .service(
                 web::resource("/openapi.json")

@@ -10,6 +10,7 @@ mod bad_input;
 mod conversation_flows;
 mod cors;
 mod idempotency;
+mod keys;
 mod outbox_relay;
 mod seed_samples;
 mod tenant_isolation;

@@ -1,4 +1,5 @@
-//! A key never sees or touches another application's data: 404, not 403.
+//! A key never sees or touches another application's data: 404, not 403. The routes are
+//! read from the served OpenAPI document.
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -6,62 +7,93 @@ use serde_json::{Value, json};
 use crate::helpers::{Db, assert_problem, spawn_app};
 use crate::on_both_backends;
 
+/// A plausible body for each write that names a resource, so that the request gets past
+/// body validation to the ownership check. A new write route must be added here: the test
+/// fails until it is, so that no route escapes the check.
+fn sample_body(method: &str, template: &str) -> Option<Value> {
+    Some(match (method, template) {
+        ("post", "/api/v1/conversations/{id}") => {
+            json!({"sender": "eve@example.com", "text": "hi"})
+        }
+        ("patch", "/api/v1/conversations/{id}") => json!({"subject": "pwned"}),
+        ("post", "/api/v1/conversations/{id}/participants") => json!("eve@example.com"),
+        ("patch", "/api/v1/conversations/{id}/participants/{email}") => json!({"muted": true}),
+        ("post", "/api/v1/conversations/{id}/read") => json!({"participant": "fred@example.com"}),
+        _ => return None,
+    })
+}
+
+/// The route list comes from the served OpenAPI document, so a new route is covered
+/// without anyone remembering to add it: every authenticated operation that names a
+/// resource answers another application's key with 404 and changes nothing; every one that
+/// names none shows nothing of the first application.
 async fn another_applications_key_gets_404_on_every_route(db: Db) {
     let app = spawn_app(db).await;
     let id = app
         .create_conversation("hugo@example.com", &["fred@example.com"], "secret plans")
         .await;
+    let own_prefix = &app.key[..10];
     let other_key = app.second_application_key().await;
-    let before = app.counts().await;
-    let base = format!("/api/v1/conversations/{id}");
-    let fred = "fred@example.com";
-    let routes: Vec<(Method, String, Option<Value>)> = vec![
-        (Method::GET, base.clone(), None),
-        (
-            Method::POST,
-            base.clone(),
-            Some(json!({"sender": "eve@example.com", "text": "hi"})),
-        ),
-        (
-            Method::PATCH,
-            base.clone(),
-            Some(json!({"subject": "pwned"})),
-        ),
-        (Method::DELETE, base.clone(), None),
-        (Method::GET, format!("{base}/messages"), None),
-        (Method::GET, format!("{base}/1"), None),
-        (Method::GET, format!("{base}/1/deliveries"), None),
-        (Method::GET, format!("{base}/participants"), None),
-        (
-            Method::POST,
-            format!("{base}/participants"),
-            Some(json!("eve@example.com")),
-        ),
-        (
-            Method::PATCH,
-            format!("{base}/participants/{fred}"),
-            Some(json!({"muted": true})),
-        ),
-        (Method::DELETE, format!("{base}/participants/{fred}"), None),
-        (
-            Method::POST,
-            format!("{base}/read"),
-            Some(json!({"participant": fred})),
-        ),
-    ];
-    for (method, path, body) in routes {
+    let document: Value = app
+        .client
+        .get(app.url("/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let fill = |template: &str| {
+        template
+            .replace("{id}", &id)
+            .replace("{n}", "1")
+            .replace("{email}", "fred@example.com")
+            .replace("{prefix}", own_prefix)
+    };
+    let mut with_resource = Vec::new();
+    let mut without_resource = Vec::new();
+    for (template, item) in document["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            let public = operation["security"].as_array().is_some_and(Vec::is_empty);
+            if public {
+                continue;
+            }
+            let entry = (method.clone(), template.clone());
+            if template.contains('{') {
+                with_resource.push(entry);
+            } else {
+                without_resource.push(entry);
+            }
+        }
+    }
+    assert!(
+        with_resource.len() >= 12,
+        "the document lists too few routes"
+    );
+    let send = |method: &str, path: String, body: Option<Value>| {
+        let method = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
         let mut request = app
             .client
-            .request(method.clone(), app.url(&path))
+            .request(method, app.url(&path))
             .bearer_auth(&other_key);
-        if let Some(body) = &body {
-            request = request.json(body);
+        if let Some(body) = body {
+            request = request.json(&body);
         }
-        let response = request.send().await.unwrap();
+        request.send()
+    };
+
+    let before = app.counts().await;
+    for (method, template) in &with_resource {
+        let body = sample_body(method, template);
+        assert!(
+            method == "get" || method == "delete" || body.is_some(),
+            "{method} {template}: add a sample body to sample_body() so this route is checked"
+        );
+        let response = send(method, fill(template), body).await.unwrap();
         assert_eq!(
             response.status(),
             404,
-            "{method} {path} leaked across applications"
+            "{method} {template} leaked across applications"
         );
         assert_problem(response, 404).await;
     }
@@ -70,9 +102,38 @@ async fn another_applications_key_gets_404_on_every_route(db: Db) {
         before,
         "a foreign key changed something"
     );
-    let view: Value = app.get(&base).await.json().await.unwrap();
+    let view: Value = app
+        .get(&format!("/api/v1/conversations/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(view["conversation"]["subject"], "Test");
     assert_eq!(view["conversation"]["message_count"], 1);
+    let keys: Value = app
+        .get("/api/v1/application/keys")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        keys["keys"][0]["revoked_at"].is_null(),
+        "a foreign key revoked ours"
+    );
+
+    // Routes that name no resource act on the caller's own application only.
+    let own_app: Value = app.get("/api/v1/application").await.json().await.unwrap();
+    let own_app_id = own_app["id"].as_str().unwrap().to_owned();
+    for (method, template) in &without_resource {
+        let response = send(method, template.clone(), None).await.unwrap();
+        let text = response.text().await.unwrap();
+        for secret in [id.as_str(), own_app_id.as_str(), own_prefix, "secret plans"] {
+            assert!(
+                !text.contains(secret),
+                "{method} {template} showed another application's {secret}: {text}"
+            );
+        }
+    }
 }
 on_both_backends!(another_applications_key_gets_404_on_every_route);
 

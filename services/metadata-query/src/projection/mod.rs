@@ -165,6 +165,11 @@ pub enum Update {
         /// Hex SHA-256 of the key.
         key_hash: String,
     },
+    /// An application key to refuse from now on (`application_key_revoked`).
+    KeyRevoked {
+        /// Hex SHA-256 of the key.
+        key_hash: String,
+    },
     /// A conversation event.
     Conversation(Box<ConversationUpdate>),
     /// What happened to one notification email (the notifier's events).
@@ -299,6 +304,14 @@ pub fn plan(envelope: &v1::Envelope, ids: &ContactIds) -> Result<Update, PlanErr
         return Err(PlanError("no app_id".into()));
     }
     let (info, participants, message, deleted) = match payload {
+        Payload::ApplicationKeyRevoked(k) => {
+            if k.key_hash.len() != 64 {
+                return Err(PlanError("key_hash is not a hex SHA-256".into()));
+            }
+            return Ok(Update::KeyRevoked {
+                key_hash: k.key_hash.clone(),
+            });
+        }
         Payload::ApplicationKeyIssued(k) => {
             if k.key_hash.len() != 64 {
                 return Err(PlanError("key_hash is not a hex SHA-256".into()));

@@ -115,6 +115,26 @@ fn events_without_what_the_inbox_needs_are_poison_and_others_are_ignored() {
     ))))
     .unwrap();
     assert!(matches!(key, Update::KeyIssued { .. }));
+    let revoked = plan(&envelope(Some(Payload::ApplicationKeyRevoked(
+        v1::ApplicationKeyRevoked {
+            key_hash: "ab".repeat(32),
+            key_prefix: "cvk_abcdef".into(),
+        },
+    ))))
+    .unwrap();
+    assert_eq!(
+        revoked,
+        Update::KeyRevoked {
+            key_hash: "ab".repeat(32)
+        }
+    );
+    assert!(
+        plan(&envelope(Some(Payload::ApplicationKeyRevoked(
+            v1::ApplicationKeyRevoked::default()
+        ))))
+        .is_err(),
+        "a revocation without a key hash"
+    );
 }
 
 #[test]

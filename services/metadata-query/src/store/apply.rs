@@ -255,6 +255,11 @@ fn apply_batch(
                     .push(" ON CONFLICT (key_hash) DO NOTHING")
                     .execute(conn)?;
             }
+            Update::KeyRevoked { key_hash } => {
+                Statement::new("DELETE FROM mq_api_keys WHERE key_hash IN ")
+                    .row(&[Value::Text(key_hash)])
+                    .execute(conn)?;
+            }
             Update::Conversation(update) => updates.push(update),
             // Written after the conversations (see `deliveries::write`).
             Update::Delivery(_) => {}
