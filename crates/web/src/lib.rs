@@ -16,11 +16,13 @@
 pub mod integer;
 mod method;
 pub mod openapi;
+pub mod rate_limit;
 pub mod schema;
 mod secret_url;
 
 pub use method::method_not_allowed;
 pub use openapi::ApiConventions;
+pub use rate_limit::{Quota, RateLimitConfig, RateLimiter};
 pub use secret_url::SecretUrl;
 
 use actix_cors::Cors;

@@ -55,6 +55,9 @@ pub struct Config {
     pub idempotency_retention: std::time::Duration,
     /// `PRUNE_INTERVAL_SECS`: how often both are pruned. Default 3600.
     pub prune_interval: std::time::Duration,
+    /// Rate limits (`RATE_LIMIT_PER_KEY`, `RATE_LIMIT_PER_TOKEN`, `RATE_LIMIT_PER_ADDRESS`,
+    /// `RATE_LIMIT_TRUST_FORWARDED`) and where their state lives (`REDIS_URL`).
+    pub rate_limits: conversations_web::RateLimitConfig,
 }
 
 /// A setting that is missing or malformed.
@@ -146,6 +149,8 @@ impl Config {
             prune_interval: std::time::Duration::from_secs(
                 parse_or::<u64>(&lookup, "PRUNE_INTERVAL_SECS", 3600)?.max(1),
             ),
+            rate_limits: conversations_web::RateLimitConfig::from_lookup(&lookup)
+                .map_err(|e| ConfigError(e.to_string()))?,
             database_url: conversations_web::SecretUrl::new(database_url),
         })
     }
@@ -216,6 +221,7 @@ mod tests {
         let env = std::collections::HashMap::from([
             ("DATABASE_URL", "postgres://app:PASSWORD-db@db:5432/conv"),
             ("AMQP_URL", "amqp://guest:PASSWORD-mq@mq:5672/%2f"),
+            ("REDIS_URL", "redis://:PASSWORD-redis@redis:6379"),
             ("SMTP_URL", "smtp://mailer:PASSWORD-smtp@mx:25"),
             ("REPLY_SECRET", "SECRET-reply-0123456789abcdef0123456789"),
             ("TOKEN_SECRET", "SECRET-token-0123456789abcdef0123456789"),

@@ -144,6 +144,8 @@ impl Application {
         });
         let limit = web::Data::new(BodyLimit(config.max_body_bytes));
         let origins = config.cors_allowed_origins.clone();
+        let limiter = conversations_web::RateLimiter::new(config.rate_limits.clone())?;
+        tracing::info!(state = limiter.describe(), "rate limits");
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(state.clone())
@@ -188,6 +190,10 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(
                     conversations_web::refuse_nul_bytes,
                 ))
+                .wrap(actix_web::middleware::from_fn({
+                    let limiter = limiter.clone();
+                    move |req, next| limiter.clone().handle(req, next)
+                }))
                 .wrap(origins.cors())
                 .wrap(conversations_web::security_headers())
         })

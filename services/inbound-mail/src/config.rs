@@ -60,6 +60,9 @@ pub struct InboundConfig {
     pub queue: String,
     /// `INBOUND_DELIVERY_LIMIT`: redeliveries before an event is dead-lettered. Default 5.
     pub delivery_limit: u32,
+    /// Rate limits (`RATE_LIMIT_PER_KEY`, `RATE_LIMIT_PER_TOKEN`, `RATE_LIMIT_PER_ADDRESS`,
+    /// `RATE_LIMIT_TRUST_FORWARDED`) and where their state lives (`REDIS_URL`).
+    pub rate_limits: conversations_web::RateLimitConfig,
 }
 
 /// A setting that cannot be used.
@@ -107,6 +110,8 @@ impl InboundConfig {
         };
         let secs = |name: &str, default: u64| number(name, default).map(Duration::from_secs);
         Ok(Self {
+            rate_limits: conversations_web::RateLimitConfig::from_lookup(&lookup)
+                .map_err(|e| ConfigError(e.to_string()))?,
             database_url: conversations_web::SecretUrl::new(database_url),
             pool_size: u32::try_from(number("INBOUND_DATABASE_POOL_SIZE", 8)?).unwrap_or(8),
             http_addr: lookup("INBOUND_HTTP_ADDR")
@@ -150,6 +155,7 @@ mod tests {
         let env = std::collections::HashMap::from([
             ("DATABASE_URL", "postgres://app:PASSWORD-db@db:5432/conv"),
             ("AMQP_URL", "amqp://guest:PASSWORD-mq@mq:5672/%2f"),
+            ("REDIS_URL", "redis://:PASSWORD-redis@redis:6379"),
             ("SMTP_URL", "smtp://mailer:PASSWORD-smtp@mx:25"),
             (
                 "INBOUND_DATABASE_URL",

@@ -164,6 +164,8 @@ impl Server {
     /// Starts the service and serves HTTP on `listener`.
     pub async fn build(config: InboundConfig, listener: TcpListener) -> anyhow::Result<Self> {
         let (sink, deletions) = (standalone_sink(&config), standalone_deletions(&config));
+        let limiter = conversations_web::RateLimiter::new(config.rate_limits.clone())?;
+        tracing::info!(state = limiter.describe(), "rate limits");
         let service = InboundService::start(config, sink, deletions).await?;
         let routes = service.routes();
         let port = listener.local_addr()?.port();
@@ -184,6 +186,14 @@ impl Server {
                 .default_service(web::to(|| async {
                     Err::<HttpResponse, _>(InboundError::NotFound("no such resource".into()))
                 }))
+                .wrap(actix_web::middleware::from_fn(
+                    conversations_web::refuse_nul_bytes,
+                ))
+                .wrap(actix_web::middleware::from_fn({
+                    let limiter = limiter.clone();
+                    move |req, next| limiter.clone().handle(req, next)
+                }))
+                .wrap(conversations_web::security_headers())
         })
         .listen(listener)?
         .shutdown_timeout(10)

@@ -38,6 +38,9 @@ pub struct MetadataConfig {
     /// `CORS_ALLOWED_ORIGINS`: origins whose pages may call the API from a browser
     /// (comma-separated, exact; the same as conversation-api's). Default none.
     pub cors_allowed_origins: conversations_web::AllowedOrigins,
+    /// Rate limits (`RATE_LIMIT_PER_KEY`, `RATE_LIMIT_PER_TOKEN`, `RATE_LIMIT_PER_ADDRESS`,
+    /// `RATE_LIMIT_TRUST_FORWARDED`) and where their state lives (`REDIS_URL`).
+    pub rate_limits: conversations_web::RateLimitConfig,
     /// `FEED_URL`: conversation-api's base URL, to catch up from its event feed when
     /// starting. Unset: no catch-up (a replica then only sees events from now on).
     pub feed_url: Option<String>,
@@ -137,6 +140,8 @@ impl MetadataConfig {
             .map_err(|e| ConfigError(e.to_string()))?,
             feed_url: lookup("FEED_URL").map(|u| u.trim_end_matches('/').to_owned()),
             feed_token: lookup("FEED_TOKEN").map(secrecy::SecretString::from),
+            rate_limits: conversations_web::RateLimitConfig::from_lookup(&lookup)
+                .map_err(|e| ConfigError(e.to_string()))?,
         })
     }
 }
@@ -148,6 +153,7 @@ mod tests {
         let env = std::collections::HashMap::from([
             ("DATABASE_URL", "postgres://app:PASSWORD-db@db:5432/conv"),
             ("AMQP_URL", "amqp://guest:PASSWORD-mq@mq:5672/%2f"),
+            ("REDIS_URL", "redis://:PASSWORD-redis@redis:6379"),
             ("SMTP_URL", "smtp://mailer:PASSWORD-smtp@mx:25"),
             (
                 "METADATA_DATABASE_URL",

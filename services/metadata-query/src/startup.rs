@@ -169,6 +169,8 @@ impl Application {
         let port = listener.local_addr()?.port();
         let routes = embedded.routes();
         let origins = config.cors_allowed_origins.clone();
+        let limiter = conversations_web::RateLimiter::new(config.rate_limits.clone())?;
+        tracing::info!(state = limiter.describe(), "rate limits");
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(web::PathConfig::default().error_handler(|e, _| {
@@ -209,6 +211,10 @@ impl Application {
                 .wrap(actix_web::middleware::from_fn(
                     conversations_web::refuse_nul_bytes,
                 ))
+                .wrap(actix_web::middleware::from_fn({
+                    let limiter = limiter.clone();
+                    move |req, next| limiter.clone().handle(req, next)
+                }))
                 .wrap(origins.cors())
                 .wrap(conversations_web::security_headers())
         })

@@ -68,6 +68,8 @@ pub struct Options {
     pub exchange: Option<String>,
     /// `CORS_ALLOWED_ORIGINS`.
     pub cors_allowed_origins: Option<String>,
+    /// Any other settings (`RATE_LIMIT_PER_KEY`, `REDIS_URL`, …).
+    pub env: Vec<(&'static str, String)>,
 }
 
 pub struct TestApp {
@@ -76,6 +78,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub store: Store,
     pub bus: Option<InProcessBus>,
+    database_url: String,
     _db: Arc<TestDb>,
 }
 
@@ -90,6 +93,17 @@ pub async fn spawn_app_with(db: Db, options: Options) -> TestApp {
     let (test_db, url) = tokio::task::spawn_blocking(move || TestDb::create(db))
         .await
         .unwrap();
+    start(Arc::new(test_db), url, options, None).await
+}
+
+/// Starts the service on `url`; creates an application unless `key` names one.
+async fn start(
+    test_db: Arc<TestDb>,
+    url: String,
+    options: Options,
+    key: Option<String>,
+) -> TestApp {
+    let database_url = url.clone();
     let mut env = std::collections::HashMap::from([
         ("DATABASE_URL".to_owned(), url),
         (
@@ -109,6 +123,9 @@ pub async fn spawn_app_with(db: Db, options: Options) -> TestApp {
     if let Some(origins) = options.cors_allowed_origins {
         env.insert("CORS_ALLOWED_ORIGINS".to_owned(), origins);
     }
+    for (name, value) in options.env {
+        env.insert(name.to_owned(), value);
+    }
     let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let app = Application::build_with_listener(config, listener)
@@ -118,25 +135,42 @@ pub async fn spawn_app_with(db: Db, options: Options) -> TestApp {
     let store = app.store();
     let bus = app.bus();
     tokio::spawn(app.run_until_stopped());
-    let key_store = store.clone();
-    let key = tokio::task::spawn_blocking(move || {
-        conversation_api::admin::create_application(&key_store, "Test app")
-    })
-    .await
-    .unwrap()
-    .unwrap()
-    .key;
+    let key = match key {
+        Some(key) => key,
+        None => {
+            let key_store = store.clone();
+            tokio::task::spawn_blocking(move || {
+                conversation_api::admin::create_application(&key_store, "Test app")
+            })
+            .await
+            .unwrap()
+            .unwrap()
+            .key
+        }
+    };
     TestApp {
         address,
         key,
         client: reqwest::Client::new(),
         store,
         bus,
-        _db: Arc::new(test_db),
+        database_url,
+        _db: test_db,
     }
 }
 
 impl TestApp {
+    /// A second replica of the service on the same database (same key).
+    pub async fn replica(&self, options: Options) -> TestApp {
+        start(
+            self._db.clone(),
+            self.database_url.clone(),
+            options,
+            Some(self.key.clone()),
+        )
+        .await
+    }
+
     /// Another application on the same deployment, with its own key.
     pub async fn second_application_key(&self) -> String {
         let store = self.store.clone();

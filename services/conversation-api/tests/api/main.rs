@@ -12,5 +12,6 @@ mod cors;
 mod idempotency;
 mod keys;
 mod outbox_relay;
+mod rate_limits;
 mod seed_samples;
 mod tenant_isolation;
