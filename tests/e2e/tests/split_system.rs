@@ -244,3 +244,72 @@ async fn a_deleted_conversation_leaves_no_trace_in_any_service() {
     assert!(left.is_empty(), "still found in {left:?}");
     system.cleanup().await;
 }
+
+/// Key rotation across the real processes: a key issued through conversation-api works on
+/// metadata-query and inbound-mail once they have heard of it (the event; inbound-mail's
+/// question to conversation-api), and a revoked one stops working everywhere within
+/// seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_key_is_refused_by_every_service_within_seconds() {
+    let system = System::start(Options::default()).await;
+    let inbound = |path: &str| {
+        format!(
+            "{}{path}",
+            system.inbound.base.as_deref().unwrap_or_default()
+        )
+    };
+    let urls = [
+        system.api_url("/api/v1/application"),
+        system.metadata_url("/api/v1/settings/unread-sources"),
+        inbound("/api/v1/suppressions"),
+    ];
+    let status = |url: String, key: String| {
+        let client = system.client.clone();
+        async move {
+            client
+                .get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    let issued: serde_json::Value = system
+        .client
+        .post(system.api_url("/api/v1/application/keys"))
+        .bearer_auth(&system.key)
+        .json(&serde_json::json!({"label": "rotated in"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let second = issued["key"].as_str().unwrap().to_owned();
+    for url in &urls {
+        eventually("the new key accepted", Duration::from_secs(30), || async {
+            (status(url.clone(), second.clone()).await == 200).then_some(())
+        })
+        .await;
+    }
+    let revoked = system
+        .client
+        .delete(system.api_url(&format!("/api/v1/application/keys/{}", &system.key[..10])))
+        .bearer_auth(&second)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 200);
+    for url in &urls {
+        eventually(
+            "the revoked key refused",
+            Duration::from_secs(20),
+            || async { (status(url.clone(), system.key.clone()).await == 401).then_some(()) },
+        )
+        .await;
+        assert_eq!(status(url.clone(), second.clone()).await, 200, "{url}");
+    }
+    system.cleanup().await;
+}

@@ -10,6 +10,7 @@ mod helpers;
 mod migrations;
 mod privacy;
 mod projection_order;
+mod tenants;
 
 use std::collections::HashSet;
 
