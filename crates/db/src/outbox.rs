@@ -227,6 +227,27 @@ impl Outbox {
         .load(&mut conn)?)
     }
 
+    /// How many events wait to be published and when the oldest of them was written: the
+    /// backlog operators watch (it grows while the broker is away).
+    pub fn backlog(&self) -> Result<(i64, Option<DateTime<Utc>>), DbError> {
+        #[derive(QueryableByName)]
+        struct Backlog {
+            #[diesel(sql_type = BigInt)]
+            waiting: i64,
+            #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Timestamp>)]
+            oldest: Option<chrono::NaiveDateTime>,
+        }
+        let mut conn = self.db.conn()?;
+        let row: Option<Backlog> = Statement::new(format!(
+            "SELECT COUNT(*) AS waiting, MIN(created_at) AS oldest FROM {} \
+             WHERE published_at IS NULL",
+            self.table
+        ))
+        .load(&mut conn)?
+        .pop();
+        Ok(row.map_or((0, None), |r| (r.waiting, r.oldest.map(|t| t.and_utc()))))
+    }
+
     /// Marks events (by position) published once the broker has confirmed them.
     pub fn mark_published(&self, positions: &[i64], now: DateTime<Utc>) -> Result<(), DbError> {
         if positions.is_empty() {

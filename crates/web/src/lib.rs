@@ -15,6 +15,7 @@
 
 pub mod integer;
 mod method;
+pub mod metrics;
 pub mod openapi;
 pub mod rate_limit;
 pub mod schema;

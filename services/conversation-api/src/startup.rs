@@ -2,9 +2,9 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use actix_web::dev::{Server, Service};
+use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use conversations_bus::retention::{FloorSlot, PruneFloor};
 use conversations_bus::{AmqpConfig, AmqpSink, InProcessBus, Relay, RelayConfig, Sink, SinkHealth};
@@ -156,28 +156,6 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(|e, _| {
                     ApiError::InvalidQuery(format!("invalid query string: {e}")).into()
                 }))
-                .wrap_fn(|req, srv| {
-                    let started = Instant::now();
-                    let method = req.method().clone();
-                    let call = srv.call(req);
-                    async move {
-                        let response = call.await?;
-                        // The route's pattern, not the path: paths carry capabilities
-                        // (unsubscribe tokens) and ids that have no place in logs.
-                        let route = response
-                            .request()
-                            .match_pattern()
-                            .unwrap_or_else(|| "(no route)".to_owned());
-                        tracing::info!(
-                            http.method = %method,
-                            http.route = %route,
-                            http.status = response.status().as_u16(),
-                            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-                            "request"
-                        );
-                        Ok(response)
-                    }
-                })
                 .configure(|cfg| {
                     if let Some(extra) = &extra {
                         extra(cfg);
@@ -194,6 +172,9 @@ impl Application {
                     let limiter = limiter.clone();
                     move |req, next| limiter.clone().handle(req, next)
                 }))
+                .wrap(actix_web::middleware::from_fn(
+                    conversations_web::metrics::observe,
+                ))
                 .wrap(origins.cors())
                 .wrap(conversations_web::security_headers())
         })

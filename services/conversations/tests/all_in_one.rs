@@ -177,6 +177,29 @@ async fn all_in_one_on_sqlite_serves_api_inbox_and_mail_and_a_fresh_replica_catc
     })
     .await;
     assert!(mail.contains("on one port"), "{mail}");
+    // One /metrics shows every component: the HTTP histogram, the projection, the notifier.
+    let metrics = eventually(|| {
+        let client = client.clone();
+        let url = format!("{base}/metrics");
+        async move {
+            let text = client.get(url).send().await.ok()?.text().await.ok()?;
+            // Sent mails counted (the series exists at 0 from the start).
+            let sent = text
+                .lines()
+                .find_map(|l| l.strip_prefix("notifier_mails_total{outcome=\"sent\"} "))
+                .and_then(|n| n.trim().parse::<f64>().ok())?;
+            (sent >= 1.0).then_some(text)
+        }
+    })
+    .await;
+    for name in [
+        "http_server_request_duration_seconds_count",
+        "metadata_query_events_total{result=\"applied\"}",
+        "metadata_query_batch_apply_seconds_bucket",
+        "conversations_outbox_unpublished",
+    ] {
+        assert!(metrics.contains(name), "{name} missing:\n{metrics}");
+    }
     // conversation-api's routes still answer on the same port.
     let r = client
         .get(format!("{base}/api/v1/openapi.json"))

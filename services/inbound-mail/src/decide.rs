@@ -35,6 +35,17 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every outcome.
+    pub const ALL: [Self; 7] = [
+        Self::Posted,
+        Self::Duplicate,
+        Self::AutoReply,
+        Self::Bounce,
+        Self::Rejected,
+        Self::Held,
+        Self::Error,
+    ];
+
     /// Its name in the log and the API.
     pub fn as_str(self) -> &'static str {
         match self {

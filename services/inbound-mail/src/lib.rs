@@ -20,6 +20,7 @@ pub mod erasure;
 pub mod error;
 pub mod evaluation;
 pub mod mail;
+pub mod metrics;
 pub mod pipeline;
 pub mod routes;
 pub mod startup;

@@ -379,6 +379,7 @@ impl Inbound {
         if wake {
             self.relay_wake.notify_one();
         }
+        crate::metrics::handled(evaluation.outcome.as_str());
         tracing::info!(
             inbound.id = %id,
             outcome = evaluation.outcome.as_str(),

@@ -38,6 +38,7 @@ impl InboundService {
         sink: Sink,
         deletions: Deletions,
     ) -> anyhow::Result<Self> {
+        crate::metrics::init();
         let url = config.database_url.clone();
         let pool = config.pool_size;
         let store = tokio::task::spawn_blocking(move || InboundStore::open(&url, pool)).await??;
@@ -183,6 +184,11 @@ impl Server {
                         .route(web::get().to(readyz))
                         .default_service(conversations_web::method_not_allowed("GET")),
                 )
+                .service(
+                    web::resource(conversations_web::metrics::PATH)
+                        .route(web::get().to(conversations_web::metrics::serve))
+                        .default_service(conversations_web::method_not_allowed("GET")),
+                )
                 .default_service(web::to(|| async {
                     Err::<HttpResponse, _>(InboundError::NotFound("no such resource".into()))
                 }))
@@ -193,6 +199,9 @@ impl Server {
                     let limiter = limiter.clone();
                     move |req, next| limiter.clone().handle(req, next)
                 }))
+                .wrap(actix_web::middleware::from_fn(
+                    conversations_web::metrics::observe,
+                ))
                 .wrap(conversations_web::security_headers())
         })
         .listen(listener)?

@@ -5,9 +5,8 @@
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
 
-use actix_web::dev::{Server, Service};
+use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use conversations_bus::SinkHealth;
 use conversations_domain::participant_token::ParticipantTokenCodec;
@@ -57,6 +56,7 @@ impl Embedded {
         source: EventSource,
         feed: Option<Feed>,
     ) -> anyhow::Result<Self> {
+        crate::metrics::init();
         let url = config.database_url.clone();
         let pool_size = config.pool_size;
         let secret = config.contact_id_secret.clone();
@@ -179,28 +179,6 @@ impl Application {
                 .app_data(web::QueryConfig::default().error_handler(|e, _| {
                     MetadataError::InvalidRequest(format!("invalid query string: {e}")).into()
                 }))
-                .wrap_fn(|req, srv| {
-                    let started = Instant::now();
-                    let method = req.method().clone();
-                    let call = srv.call(req);
-                    async move {
-                        let response = call.await?;
-                        // The route's pattern, not the path: paths carry capabilities
-                        // (unsubscribe tokens) and ids that have no place in logs.
-                        let route = response
-                            .request()
-                            .match_pattern()
-                            .unwrap_or_else(|| "(no route)".to_owned());
-                        tracing::info!(
-                            http.method = %method,
-                            http.route = %route,
-                            http.status = response.status().as_u16(),
-                            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
-                            "request"
-                        );
-                        Ok(response)
-                    }
-                })
                 .configure(routes.clone())
                 .configure(crate::routes::configure_health)
                 .default_service(web::to(|| async {
@@ -215,6 +193,9 @@ impl Application {
                     let limiter = limiter.clone();
                     move |req, next| limiter.clone().handle(req, next)
                 }))
+                .wrap(actix_web::middleware::from_fn(
+                    conversations_web::metrics::observe,
+                ))
                 .wrap(origins.cors())
                 .wrap(conversations_web::security_headers())
         })

@@ -129,8 +129,10 @@ pub fn handle_event(
     let mut rows = Vec::with_capacity(message.recipients.len());
     for recipient in &message.recipients {
         let (status, rendered) = if recipient.muted {
+            crate::metrics::mail("muted");
             (DeliveryStatus::Muted, None)
         } else if store.is_suppressed(&envelope.app_id, &recipient.email)? {
+            crate::metrics::mail("suppressed");
             (DeliveryStatus::Suppressed, None)
         } else {
             let rendered = render(&ctx, &envelope, message, recipient)

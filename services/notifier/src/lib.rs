@@ -15,6 +15,7 @@ pub mod consumer;
 pub mod events;
 pub mod headers;
 pub mod mailer;
+pub mod metrics;
 pub mod notice;
 pub mod sender;
 pub mod store;
@@ -70,6 +71,7 @@ impl Notifier {
         sink: Sink,
     ) -> anyhow::Result<Self> {
         let config = Arc::new(config);
+        metrics::init();
         let mailer = Arc::new(Mailer::from_config(&config)?);
         let send_wake = Arc::new(Notify::new());
         let relay_wake = Arc::new(Notify::new());

@@ -156,6 +156,11 @@ impl Sender {
             },
             Err(SendError::Permanent(reply)) => DeliveryOutcome::Failed { reply },
         };
+        crate::metrics::mail(match &outcome {
+            DeliveryOutcome::Sent { .. } => "sent",
+            DeliveryOutcome::Retry { .. } => "retried",
+            DeliveryOutcome::Failed { .. } => "failed",
+        });
         let event_outcome = match &outcome {
             DeliveryOutcome::Sent { reply } => Outcome::Sent(reply),
             DeliveryOutcome::Retry { reply, at } => Outcome::Deferred(reply, *at),

@@ -129,5 +129,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/readyz")
             .route(web::get().to(health::readyz))
             .default_service(method_not_allowed("GET")),
+    )
+    .service(
+        web::resource(conversations_web::metrics::PATH)
+            .route(web::get().to(health::metrics))
+            .default_service(method_not_allowed("GET")),
     );
 }

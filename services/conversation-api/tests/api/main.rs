@@ -11,6 +11,7 @@ mod conversation_flows;
 mod cors;
 mod idempotency;
 mod keys;
+mod metrics;
 mod outbox_relay;
 mod rate_limits;
 mod seed_samples;

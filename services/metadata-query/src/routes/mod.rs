@@ -72,5 +72,10 @@ pub fn configure_health(cfg: &mut web::ServiceConfig) {
         web::resource("/readyz")
             .route(web::get().to(health::readyz))
             .default_service(method_not_allowed("GET")),
+    )
+    .service(
+        web::resource(conversations_web::metrics::PATH)
+            .route(web::get().to(conversations_web::metrics::serve))
+            .default_service(method_not_allowed("GET")),
     );
 }

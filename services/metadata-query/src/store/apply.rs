@@ -111,6 +111,13 @@ impl InboxStore {
         if batch.is_empty() {
             return Ok(());
         }
+        let started = std::time::Instant::now();
+        let result = self.apply_in_transaction(batch);
+        crate::metrics::batch_applied(batch.len(), started.elapsed(), result.is_ok());
+        result
+    }
+
+    fn apply_in_transaction(&self, batch: &[Planned]) -> Result<(), MetadataError> {
         let _guard = self.write_guard();
         let mut conn = self.conn()?;
         let mut cache = BatchCache {

@@ -1,0 +1,138 @@
+//! Prometheus metrics, in the text format at `/metrics` on every HTTP service. One
+//! process-wide registry: the all-in-one serves its components' metrics together, and a
+//! metric is defined once however many servers a process (or a test) starts. Each metric is
+//! made on first use; should that ever fail it is simply not exported, never a panic.
+//!
+//! What this module defines is what every service shares: the HTTP request histogram (and
+//! the request log line written beside it). Services define their own metrics with
+//! [`counter`], [`gauge`] and [`histogram`].
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpResponse};
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts};
+
+/// Where every service serves its metrics (never routed by the gateway).
+pub const PATH: &str = "/metrics";
+
+/// Seconds buckets for request and apply durations: 1 ms to 10 s.
+pub const DURATION_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+fn register<T: prometheus::core::Collector + Clone + 'static>(metric: T) -> Option<T> {
+    prometheus::default_registry()
+        .register(Box::new(metric.clone()))
+        .ok()
+        .map(|()| metric)
+}
+
+/// A counter family, registered once per process (`slot` is the caller's static).
+pub fn counter(
+    slot: &'static OnceLock<Option<IntCounterVec>>,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> Option<&'static IntCounterVec> {
+    slot.get_or_init(|| register(IntCounterVec::new(Opts::new(name, help), labels).ok()?))
+        .as_ref()
+}
+
+/// A gauge family, registered once per process.
+pub fn gauge(
+    slot: &'static OnceLock<Option<IntGaugeVec>>,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> Option<&'static IntGaugeVec> {
+    slot.get_or_init(|| register(IntGaugeVec::new(Opts::new(name, help), labels).ok()?))
+        .as_ref()
+}
+
+/// A histogram family, registered once per process.
+pub fn histogram(
+    slot: &'static OnceLock<Option<HistogramVec>>,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    buckets: &[f64],
+) -> Option<&'static HistogramVec> {
+    slot.get_or_init(|| {
+        let opts = HistogramOpts::new(name, help).buckets(buckets.to_vec());
+        register(HistogramVec::new(opts, labels).ok()?)
+    })
+    .as_ref()
+}
+
+/// `http_server_request_duration_seconds{http_request_method, http_route,
+/// http_response_status_code}`: the OpenTelemetry HTTP server metric.
+fn http_duration() -> Option<&'static HistogramVec> {
+    static SLOT: OnceLock<Option<HistogramVec>> = OnceLock::new();
+    histogram(
+        &SLOT,
+        "http_server_request_duration_seconds",
+        "Duration of HTTP requests, by method, route pattern and status.",
+        &[
+            "http_request_method",
+            "http_route",
+            "http_response_status_code",
+        ],
+        DURATION_BUCKETS,
+    )
+}
+
+/// Middleware (`from_fn(conversations_web::metrics::observe)`): times every request into
+/// the HTTP histogram and writes the request log line. Both name the route's pattern, not
+/// the path: paths carry capabilities (unsubscribe tokens) and ids that have no place in
+/// logs or metric labels.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let response = next.call(req).await?.map_into_boxed_body();
+    let route = response
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "(no route)".to_owned());
+    let status = response.status().as_u16();
+    let elapsed = started.elapsed().as_secs_f64();
+    if let Some(histogram) = http_duration() {
+        histogram
+            .with_label_values(&[method.as_str(), route.as_str(), &status.to_string()])
+            .observe(elapsed);
+    }
+    tracing::info!(
+        http.method = %method,
+        http.route = %route,
+        http.status = status,
+        elapsed_ms = elapsed * 1000.0,
+        "request"
+    );
+    Ok(response)
+}
+
+/// Every metric of this process in the Prometheus text format.
+pub fn render() -> HttpResponse {
+    let mut body = Vec::new();
+    let encoder = prometheus::TextEncoder::new();
+    match encoder.encode(&prometheus::default_registry().gather(), &mut body) {
+        Ok(()) => HttpResponse::Ok()
+            .content_type(encoder.format_type())
+            .body(body),
+        Err(error) => {
+            tracing::error!(%error, "metrics could not be encoded");
+            HttpResponse::InternalServerError().finish()
+        }
+    }
+}
+
+/// `GET /metrics` as a handler.
+pub async fn serve() -> HttpResponse {
+    render()
+}
