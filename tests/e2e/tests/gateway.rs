@@ -1,0 +1,173 @@
+//! The gateway tested for real: Debian's nginx with `deploy/nginx/gateway.conf` (only the
+//! upstream addresses and the listen port changed) in front of the running services. Each
+//! path reaches the service that owns it; what must stay inside (`/internal/`, `/metrics`)
+//! answers 404 from outside; the body-size limit answers 413. Skipped when nginx is not
+//! installed (scripts/test installs it).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use e2e::{Options, System, eventually};
+use serde_json::{Value, json};
+
+const NGINX: &str = "/usr/sbin/nginx";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn host_port(base: &str) -> &str {
+    base.trim_start_matches("http://")
+}
+
+/// The gateway configuration as shipped, pointed at this test's services.
+fn configuration(system: &System, port: u16, dir: &Path) -> String {
+    let shipped = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/nginx/gateway.conf"),
+    )
+    .unwrap();
+    let api = host_port(system.api.base.as_deref().unwrap());
+    let metadata = host_port(system.metadata.base.as_deref().unwrap());
+    let inbound = host_port(system.inbound.base.as_deref().unwrap());
+    let gateway = shipped
+        .replace("server conversation-api:8080;", &format!("server {api};"))
+        .replace(
+            "server metadata-query:8081;",
+            &format!("server {metadata};"),
+        )
+        .replace("server inbound-mail:8083;", &format!("server {inbound};"))
+        .replace("listen 80;", &format!("listen 127.0.0.1:{port};"));
+    assert!(
+        !gateway.contains("conversation-api:8080"),
+        "upstreams not replaced"
+    );
+    let d = dir.display();
+    format!(
+        "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
+         events {{}}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  \
+         proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  \
+         scgi_temp_path {d}/scgi;\n{gateway}\n}}\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_routes_each_path_to_its_service_and_keeps_internal_ones_inside() {
+    if !Path::new(NGINX).exists() {
+        eprintln!("skipped: {NGINX} is not installed (scripts/test installs it)");
+        return;
+    }
+    let system = System::start(Options::default()).await;
+    let dir = std::env::temp_dir().join(format!("conversations-gateway-{}", free_port()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = free_port();
+    let conf = dir.join("nginx.conf");
+    std::fs::write(&conf, configuration(&system, port, &dir)).unwrap();
+    let mut nginx = tokio::process::Command::new(NGINX)
+        .arg("-c")
+        .arg(&conf)
+        .arg("-p")
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let gateway = format!("http://127.0.0.1:{port}");
+    let client = &system.client;
+    let key = &system.key;
+    eventually("the gateway", Duration::from_secs(10), || async {
+        client
+            .get(format!("{gateway}/livez"))
+            .send()
+            .await
+            .ok()
+            .map(|_| ())
+    })
+    .await;
+    let get = |path: &str| {
+        let url = format!("{gateway}{path}");
+        async move { client.get(url).bearer_auth(key).send().await.unwrap() }
+    };
+
+    // conversation-api: create a conversation through the gateway.
+    let created = client
+        .post(format!("{gateway}/api/v1/conversations"))
+        .bearer_auth(key)
+        .json(
+            &json!({"sender": "seller@example.com", "to": ["buyer@example.com"],
+                      "subject": "Via the gateway", "text": "hello"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    let id = created["conversation"]["id"].as_str().unwrap().to_owned();
+    assert_eq!(get("/api/v1/application").await.status(), 200);
+    // metadata-query: its prefixes and the deliveries pattern (once it has the message).
+    assert_eq!(get("/api/v1/settings/unread-sources").await.status(), 200);
+    let deliveries = format!("/api/v1/conversations/{id}/1/deliveries");
+    eventually(
+        "the deliveries via the gateway",
+        Duration::from_secs(30),
+        || async {
+            let r = get(&deliveries).await;
+            (r.status() == 200).then_some(())
+        },
+    )
+    .await;
+    let participants = get(&format!("/api/v1/participants?conversation_ids={id}")).await;
+    assert_eq!(participants.status(), 200);
+    let openapi = get("/api/v1/openapi/metadata-query.json").await;
+    assert_eq!(openapi.status(), 200);
+    // inbound-mail: the incoming log and the suppression list.
+    assert_eq!(get("/api/v1/suppressions").await.status(), 200);
+    assert_eq!(get("/api/v1/inbound").await.status(), 200);
+    // The conversation's own routes still reach conversation-api (not the regex).
+    assert_eq!(
+        get(&format!("/api/v1/conversations/{id}/1")).await.status(),
+        200
+    );
+
+    // What stays inside answers 404 from outside, whatever the credential.
+    for path in [
+        "/internal/v1/events?after=0",
+        "/internal/v1/keys/verify",
+        "/metrics",
+    ] {
+        assert_eq!(
+            get(path).await.status(),
+            404,
+            "{path} reachable from outside"
+        );
+    }
+    // The body-size limit (256 KiB) is the gateway's, before any service reads it.
+    let big = client
+        .post(format!("{gateway}/api/v1/conversations/{id}"))
+        .bearer_auth(key)
+        .header("content-type", "application/json")
+        .body(vec![b' '; 300 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(big.status(), 413);
+    // nginx's own page, not the service's problem document: the gateway refused it.
+    assert!(
+        big.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+
+    nginx.start_kill().unwrap();
+    let _ = nginx.wait().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    system.cleanup().await;
+}
