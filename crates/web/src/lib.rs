@@ -14,6 +14,7 @@
 //!   someone's conversations, fetched with a key or a token; no shared cache may keep it).
 
 pub mod integer;
+pub mod logging;
 mod method;
 pub mod metrics;
 pub mod openapi;

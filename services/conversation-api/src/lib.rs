@@ -17,7 +17,6 @@ pub mod routes;
 pub mod service;
 pub mod snapshot;
 pub mod startup;
-pub mod telemetry;
 pub mod views;
 
 pub use config::Config;

@@ -8,12 +8,7 @@ use notifier::{EventSource, Notifier, NotifierConfig, NotifierStore};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+    conversations_web::logging::init("info");
     let config = NotifierConfig::from_lookup(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))?;
     let Some(amqp_url) = config.amqp_url.clone() else {
         anyhow::bail!(
