@@ -230,7 +230,9 @@ impl AllInOne {
     /// Serves until the server stops (SIGINT/SIGTERM), then stops the consumers.
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
         let served = self.app.run_until_stopped().await;
-        self.notifier.stop();
+        self.notifier
+            .shutdown(std::time::Duration::from_secs(20))
+            .await;
         self.metadata.stop();
         self.inbound.stop();
         Ok(served?)

@@ -97,6 +97,7 @@ async fn end_to_end(mails: usize) -> f64 {
         store: store.clone(),
         wake: Default::default(),
         relay_wake: Default::default(),
+        stopping: tokio::sync::watch::channel(false).1,
     };
     let started = Instant::now();
     while sender.round().await.unwrap() > 0 {}

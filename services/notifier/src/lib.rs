@@ -51,6 +51,9 @@ pub enum EventSource {
 /// The running notifier's tasks; dropping it does not stop them, [`Notifier::stop`] does.
 pub struct Notifier {
     tasks: Vec<JoinHandle<()>>,
+    /// The sender, stopped gracefully (see [`Notifier::shutdown`]).
+    send: Option<JoinHandle<()>>,
+    stopping: tokio::sync::watch::Sender<bool>,
     /// Whether the consumer is connected to its broker.
     pub health: Arc<SinkHealth>,
     handled: Arc<AtomicU64>,
@@ -112,16 +115,20 @@ impl Notifier {
                     .map_err(|e| e.to_string())
             }),
         ));
+        let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
         let sender = sender::Sender {
             config: config.clone(),
             store: store.clone(),
             mailer,
             wake: send_wake.clone(),
             relay_wake,
+            stopping: stopping_rx,
         };
         let send = tokio::spawn(sender.run());
         Ok(Self {
-            tasks: vec![consume, send, relay, pruner],
+            tasks: vec![consume, relay, pruner],
+            send: Some(send),
+            stopping,
             health,
             handled,
             prune_floor,
@@ -157,11 +164,30 @@ impl Notifier {
         self.handled.load(Ordering::Relaxed)
     }
 
-    /// Stops consuming, sending and relaying; unfinished work is picked up at the next
-    /// start.
+    /// Stops consuming, sending and relaying at once; unfinished work is picked up at the
+    /// next start (a mail sent but not yet recorded is sent again then).
     pub fn stop(&self) {
-        for task in &self.tasks {
+        for task in self.tasks.iter().chain(&self.send) {
             task.abort();
         }
+    }
+
+    /// Stops gracefully (SIGTERM): no new round of mails starts, the one in progress is
+    /// finished (sent and recorded) within `grace`, then everything stops (an event being
+    /// consumed at that moment is redelivered to the next start). So a stop repeats no
+    /// mail unless the grace period runs out.
+    pub async fn shutdown(mut self, grace: std::time::Duration) {
+        let _ = self.stopping.send(true);
+        self.send_wake.notify_waiters();
+        if let Some(send) = self.send.take() {
+            match tokio::time::timeout(grace, send).await {
+                Ok(_) => tracing::info!("notifier: mails in flight sent and recorded"),
+                Err(_) => tracing::warn!(
+                    grace_secs = grace.as_secs(),
+                    "notifier: mails still in flight after the grace period; they are sent again at the next start"
+                ),
+            }
+        }
+        self.stop();
     }
 }

@@ -29,7 +29,8 @@ async fn main() -> anyhow::Result<()> {
         tracing::info!(%addr, "metrics served at /metrics");
     }
     shutdown_signal().await?;
-    notifier.stop();
+    tracing::info!("stopping: finishing the mails in flight");
+    notifier.shutdown(std::time::Duration::from_secs(20)).await;
     Ok(())
 }
 

@@ -37,6 +37,9 @@ pub struct Sender {
     pub wake: Arc<Notify>,
     /// Notified when notification events are in the notifier's outbox.
     pub relay_wake: Arc<Notify>,
+    /// Becomes true when the notifier is stopping: the round in progress finishes (its
+    /// mails sent and recorded), no new one starts.
+    pub stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 /// One finished send, ready to be recorded.
@@ -50,13 +53,27 @@ struct Finished {
 }
 
 impl Sender {
-    /// Runs until aborted.
+    /// Runs until stopped (see [`Sender::stopping`]) or aborted.
     pub async fn run(self) {
         loop {
+            if *self.stopping.borrow() {
+                return;
+            }
             match self.round().await {
                 Ok(0) => {
                     let wait = self.idle_wait().await;
-                    let _ = tokio::time::timeout(wait, self.wake.notified()).await;
+                    let mut stopping = self.stopping.clone();
+                    let stop_asked = async move {
+                        // Without a sender left (the notifier dropped, not stopped) it
+                        // never says stop: wait for the timer alone.
+                        if stopping.changed().await.is_err() {
+                            std::future::pending::<()>().await;
+                        }
+                    };
+                    tokio::select! {
+                        _ = tokio::time::timeout(wait, self.wake.notified()) => {}
+                        () = stop_asked => {}
+                    }
                 }
                 Ok(_) => {}
                 Err(e) => {

@@ -92,6 +92,26 @@ impl Service {
         }
     }
 
+    /// SIGTERM, as Docker and Kubernetes stop a container, and the exit status once the
+    /// process has finished (SIGKILL after `grace`, then `None`).
+    pub async fn terminate(&self, grace: Duration) -> Option<std::process::ExitStatus> {
+        let mut child = self.child.lock().await.take()?;
+        let pid = child.id()?;
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -TERM {pid}");
+        match tokio::time::timeout(grace, child.wait()).await {
+            Ok(status) => Some(status.unwrap()),
+            Err(_) => {
+                child.start_kill().unwrap();
+                child.wait().await.unwrap();
+                None
+            }
+        }
+    }
+
     /// SIGKILL: no shutdown of any kind.
     pub async fn kill(&self) {
         if let Some(mut child) = self.child.lock().await.take() {
