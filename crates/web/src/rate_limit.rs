@@ -372,6 +372,17 @@ impl RateLimiter {
         if matches!(path, "/livez" | "/readyz" | "/metrics") || req.method() == "OPTIONS" {
             return None;
         }
+        // The internal routes inbound-mail calls for every mail it takes in (reply targets,
+        // posting a reply, key checks): reachable only inside the network with the internal
+        // token, and already limited where the mail comes in. Counting them per address
+        // would throttle inbound-mail's replicas at the intake's own rate. The event feed
+        // and its snapshot stay limited (per address).
+        if path.starts_with("/internal/")
+            && !path.starts_with("/internal/v1/events")
+            && !path.starts_with("/internal/v1/snapshot")
+        {
+            return None;
+        }
         let credential = req
             .headers()
             .get(header::AUTHORIZATION)
@@ -507,6 +518,55 @@ mod tests {
         // After the whole window, the burst is back.
         let (rested, _) = gcra(now + 3_000_000, tat, q);
         assert_eq!(rested.remaining, 2);
+    }
+
+    #[test]
+    fn each_request_is_counted_against_its_credential_or_address() {
+        use actix_web::test::TestRequest;
+        let limiter = RateLimiter::new(RateLimitConfig::default()).unwrap();
+        let policy = |req: TestRequest| limiter.bucket(&req.to_srv_request()).map(|b| b.policy);
+        let bearer = |c: &str| ("authorization", format!("Bearer {c}"));
+        assert_eq!(
+            policy(
+                TestRequest::get()
+                    .uri("/api/v1/application")
+                    .insert_header(bearer("cvk_abc"))
+            ),
+            Some("key")
+        );
+        assert_eq!(
+            policy(
+                TestRequest::get()
+                    .uri("/api/v1/contacts/me")
+                    .insert_header(bearer("cvt_abc"))
+            ),
+            Some("token")
+        );
+        assert_eq!(
+            policy(TestRequest::post().uri("/api/v1/unsubscribe/x")),
+            Some("address")
+        );
+        assert_eq!(
+            policy(
+                TestRequest::get()
+                    .uri("/internal/v1/events?after=0")
+                    .insert_header(bearer("feed"))
+            ),
+            Some("address")
+        );
+        assert_eq!(
+            policy(TestRequest::post().uri("/internal/v1/conversations/x/email-replies")),
+            None
+        );
+        assert_eq!(policy(TestRequest::get().uri("/readyz")), None);
+        assert_eq!(
+            policy(
+                TestRequest::default()
+                    .method(actix_web::http::Method::OPTIONS)
+                    .uri("/api/v1/application")
+            ),
+            None
+        );
     }
 
     #[test]
