@@ -5,6 +5,7 @@
 mod apply;
 mod contact_key;
 mod deliveries;
+mod memberships_and_messages;
 mod statistics;
 
 pub use apply::{FeedPosition, Planned};
