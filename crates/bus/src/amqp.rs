@@ -145,6 +145,23 @@ impl AmqpSink {
                 ShortString::from(POSITION_HEADER),
                 AMQPValue::LongLongInt(row.position),
             );
+            // A traced event gets a producer span until its confirm; the consumer continues
+            // from it (or, tracing off here, from the writer's span as stored).
+            let span = row.trace_context.as_deref().map(|parent| {
+                let span = publish_span(&self.config.exchange, row);
+                conversations_telemetry::continue_trace(&span, Some(parent));
+                span
+            });
+            let trace_context = span
+                .as_ref()
+                .and_then(conversations_telemetry::context::traceparent_of)
+                .or_else(|| row.trace_context.clone());
+            if let Some(trace_context) = trace_context {
+                headers.insert(
+                    ShortString::from(conversations_telemetry::context::TRACEPARENT),
+                    AMQPValue::LongString(trace_context.as_str().into()),
+                );
+            }
             let properties = BasicProperties::default()
                 // Persistent: written to disk by the broker before it confirms.
                 .with_delivery_mode(2)
@@ -169,7 +186,7 @@ impl AmqpSink {
                 )
                 .await;
             match published {
-                Ok(confirm) => pending.push((row, confirm)),
+                Ok(confirm) => pending.push((row, confirm, span)),
                 Err(e) => {
                     return (confirmed_prefix(pending).await, Some(unavailable(e)));
                 }
@@ -189,11 +206,28 @@ impl AmqpSink {
     }
 }
 
+/// The producer span of one event (OpenTelemetry messaging conventions).
+fn publish_span(exchange: &str, row: &OutboxRow) -> tracing::Span {
+    tracing::info_span!(
+        "publish",
+        otel.name = %format!("publish {exchange}"),
+        otel.kind = "producer",
+        messaging.system = "rabbitmq",
+        messaging.operation.type = "send",
+        messaging.operation.name = "publish",
+        messaging.destination.name = %exchange,
+        messaging.rabbitmq.destination.routing_key = %row.event_type,
+        messaging.message.id = %row.event_id,
+    )
+}
+
+type Pending<'a> = (&'a OutboxRow, PublisherConfirm, Option<tracing::Span>);
+
 /// Awaits confirms in order and returns the positions acknowledged before the first failure.
-async fn confirmed_prefix(pending: Vec<(&OutboxRow, PublisherConfirm)>) -> Vec<i64> {
+async fn confirmed_prefix(pending: Vec<Pending<'_>>) -> Vec<i64> {
     let mut ids = Vec::with_capacity(pending.len());
     let mut failed = false;
-    for (row, confirm) in pending {
+    for (row, confirm, _span) in pending {
         match confirm.await {
             Ok(Confirmation::Ack(returned)) if !failed => {
                 if let Some(returned) = returned {

@@ -8,6 +8,7 @@
 //! nothing (it may, rarely, publish an event twice; consumers de-duplicate).
 
 pub mod amqp;
+pub mod consumer_span;
 pub mod in_process;
 pub mod relay;
 pub mod retention;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use amqp::{AmqpConfig, AmqpSink, OUTBOX_HEADER, POSITION_HEADER};
+pub use consumer_span::{process_span, traceparent_header};
 pub use in_process::InProcessBus;
 pub use relay::{Relay, RelayConfig};
 pub use topology::{ConsumerQueue, connection_lost};

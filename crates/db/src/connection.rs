@@ -153,6 +153,15 @@ impl Db {
         self.write_lock.is_some()
     }
 
+    /// The database's name in traces (OpenTelemetry's `db.system.name`).
+    pub fn system_name(&self) -> &'static str {
+        if self.is_sqlite() {
+            "sqlite"
+        } else {
+            "postgresql"
+        }
+    }
+
     /// Checks that the database answers (for `/readyz`).
     pub fn ping(&self) -> Result<(), DbError> {
         let mut conn = self.conn()?;

@@ -13,7 +13,7 @@
 
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Binary, Text, Timestamp};
+use diesel::sql_types::{BigInt, Binary, Nullable, Text, Timestamp};
 
 use crate::connection::{AnyConnection, Db};
 use crate::error::DbError;
@@ -34,6 +34,9 @@ pub struct OutboxEvent {
     pub event_type: String,
     /// The encoded protobuf envelope.
     pub payload: Vec<u8>,
+    /// The W3C `traceparent` of the work that wrote the event (None when tracing is off),
+    /// so the relay and every consumer continue that trace.
+    pub trace_context: Option<String>,
 }
 
 /// A sequenced outbox row: what the relay publishes and the feed serves.
@@ -63,6 +66,9 @@ pub struct OutboxRow {
     /// When it was written.
     #[diesel(sql_type = Timestamp)]
     pub created_at: NaiveDateTime,
+    /// The W3C `traceparent` it was written under, if any.
+    #[diesel(sql_type = Nullable<Text>)]
+    pub trace_context: Option<String>,
 }
 
 impl OutboxRow {
@@ -82,7 +88,7 @@ struct LeaseRow {
     last_position: i64,
 }
 
-const ROW_COLUMNS: &str = "position, event_id, app_id, conversation_id, conversation_seq, event_type, payload, created_at";
+const ROW_COLUMNS: &str = "position, event_id, app_id, conversation_id, conversation_seq, event_type, payload, created_at, trace_context";
 
 fn to_i64(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
@@ -101,10 +107,10 @@ pub fn insert(
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
     let now = now.naive_utc();
-    for chunk in events.chunks(rows_per_statement(7)) {
+    for chunk in events.chunks(rows_per_statement(8)) {
         let mut insert = Statement::new(format!(
             "INSERT INTO {table} (event_id, app_id, conversation_id, conversation_seq, \
-             event_type, payload, created_at) VALUES "
+             event_type, payload, created_at, trace_context) VALUES "
         ));
         for e in chunk {
             insert.row(&[
@@ -115,6 +121,7 @@ pub fn insert(
                 Value::Text(&e.event_type),
                 Value::Bytes(&e.payload),
                 Value::Time(now),
+                Value::OptText(e.trace_context.as_deref()),
             ]);
         }
         insert.execute(conn)?;

@@ -55,6 +55,11 @@ impl Store {
         self.db.write_guard()
     }
 
+    /// The database's name in traces (`db.system.name`).
+    pub fn db_system(&self) -> &'static str {
+        self.db.system_name()
+    }
+
     /// Checks that the database answers (for `/readyz`).
     pub fn ping(&self) -> Result<(), StoreError> {
         Ok(self.db.ping()?)

@@ -81,6 +81,7 @@ diesel::table! {
         created_at -> Timestamp,
         published_at -> Nullable<Timestamp>,
         position -> Nullable<BigInt>,
+        trace_context -> Nullable<Text>,
     }
 }
 

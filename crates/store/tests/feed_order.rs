@@ -18,6 +18,9 @@ fn event(n: usize) -> OutboxEvent {
         conversation_seq: 1,
         event_type: "conversation_created".into(),
         payload: format!("event {n}").into_bytes(),
+        trace_context: n
+            .is_multiple_of(2)
+            .then(|| format!("00-{n:032x}-00f067aa0ba902b7-01")),
     }
 }
 
@@ -48,6 +51,11 @@ fn an_event_committed_out_of_id_order_is_still_served_after_the_later_ones() {
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].payload, b"event 2");
     assert_eq!(first[0].position, 1);
+    assert_eq!(
+        first[0].trace_context.as_deref(),
+        Some("00-00000000000000000000000000000002-00f067aa0ba902b7-01"),
+        "the trace context travels with the event"
+    );
 
     // A commits now. Paging by id, a reader after B's id would never see it; by position
     // it is next.
@@ -61,6 +69,7 @@ fn an_event_committed_out_of_id_order_is_still_served_after_the_later_ones() {
     assert_eq!(next.len(), 1);
     assert_eq!(next[0].payload, b"event 1");
     assert_eq!(next[0].position, 2);
+    assert_eq!(next[0].trace_context, None);
 }
 
 #[test]

@@ -20,6 +20,7 @@ fn check(url: &str) {
                 conversation_seq: 0,
                 event_type: "application_key_issued".to_owned(),
                 payload: issued.key_hash.as_bytes().to_vec(),
+                trace_context: None,
             }
         })
         .unwrap();

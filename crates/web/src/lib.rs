@@ -14,17 +14,18 @@
 //!   someone's conversations, fetched with a key or a token; no shared cache may keep it).
 
 pub mod integer;
-pub mod logging;
 mod method;
 pub mod metrics;
 pub mod openapi;
 pub mod rate_limit;
+mod request_span;
 pub mod schema;
 mod secret_url;
 
 pub use method::method_not_allowed;
 pub use openapi::ApiConventions;
 pub use rate_limit::{Quota, RateLimitConfig, RateLimiter};
+pub use request_span::{RequestSpan, request_tracing};
 pub use secret_url::SecretUrl;
 
 use actix_cors::Cors;

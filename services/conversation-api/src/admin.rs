@@ -85,5 +85,6 @@ fn key_event(
         conversation_seq: 0,
         event_type: event_type.to_owned(),
         payload: envelope.encode_to_vec(),
+        trace_context: conversations_telemetry::traceparent(),
     }
 }

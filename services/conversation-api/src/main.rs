@@ -2,7 +2,7 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    conversations_web::logging::init("info");
+    let _telemetry = conversations_telemetry::init("conversation-api", "info");
     let config = conversation_api::Config::from_env()?;
     tracing::info!(addr = %config.http_addr, "conversation-api starting");
     conversation_api::Application::build(config)

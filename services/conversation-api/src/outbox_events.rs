@@ -182,6 +182,7 @@ pub fn encode(
             conversation_seq: event.seq,
             event_type: event.kind.type_name().to_owned(),
             payload: envelope.encode_to_vec(),
+            trace_context: None,
         });
     }
     rows

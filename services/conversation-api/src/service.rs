@@ -128,7 +128,12 @@ where
             }
             events.extend(decided);
         }
-        let outbox = outbox_events::encode(codec, &app_name, &before, &events);
+        let mut outbox = outbox_events::encode(codec, &app_name, &before, &events);
+        // The events continue the request's trace: the relay and every consumer join it.
+        let trace_context = conversations_telemetry::traceparent();
+        for row in &mut outbox {
+            row.trace_context.clone_from(&trace_context);
+        }
         let outcome = Outcome {
             before,
             after,
@@ -180,7 +185,15 @@ where
 {
     let store = state.store.clone();
     let codec = state.codec.clone();
+    // The transaction as a database client span inside the request's span.
+    let span = tracing::info_span!(
+        "command transaction",
+        otel.kind = "client",
+        db.system.name = store.db_system(),
+        db.operation.name = "transaction",
+    );
     let reply = web::block(move || -> Result<Reply, ApiError> {
+        let _entered = span.enter();
         // The key is not looked up first: nearly every request is a first one, and the
         // look-up would cost each a database round trip for nothing. A repeated request is
         // recognised when its commit collides with the stored key (the whole transaction

@@ -177,6 +177,7 @@ impl Application {
                 ))
                 .wrap(origins.cors())
                 .wrap(conversations_web::security_headers())
+                .wrap(conversations_web::request_tracing())
         })
         .listen(listener)?
         .shutdown_timeout(10)

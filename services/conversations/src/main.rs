@@ -33,7 +33,7 @@ HTTP_ADDR, PUBLIC_URL, REPLY_DOMAIN, REPLY_SECRET, SMTP_URL, …";
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    conversations_web::logging::init("info");
+    let _telemetry = conversations_telemetry::init("conversations", "info");
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match args.as_slice() {

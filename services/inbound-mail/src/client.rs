@@ -29,6 +29,23 @@ pub struct ConversationsClient {
     token: String,
 }
 
+/// Carries the current trace to conversation-api, so a reply by mail shows as one trace
+/// from intake to the posted message and its notifications.
+trait Traced {
+    fn header_traced(self) -> Self;
+}
+
+impl Traced for reqwest::RequestBuilder {
+    fn header_traced(self) -> Self {
+        match conversations_telemetry::traceparent() {
+            Some(traceparent) => {
+                self.header(conversations_telemetry::context::TRACEPARENT, traceparent)
+            }
+            None => self,
+        }
+    }
+}
+
 fn unavailable(e: impl std::fmt::Display) -> ClientError {
     ClientError::Unavailable(e.to_string())
 }
@@ -74,6 +91,7 @@ impl ConversationsClient {
                 self.base
             ))
             .bearer_auth(&self.token)
+            .header_traced()
             .send()
             .await
             .map_err(unavailable)?;
@@ -98,6 +116,7 @@ impl ConversationsClient {
             .http
             .post(format!("{}{}", self.base, email_replies(conversation)))
             .bearer_auth(&self.token)
+            .header_traced()
             .json(reply)
             .send()
             .await
@@ -130,6 +149,7 @@ impl ConversationsClient {
             .http
             .post(format!("{}{VERIFY_KEY}", self.base))
             .bearer_auth(&self.token)
+            .header_traced()
             .json(&KeyToVerify {
                 key: key.to_owned(),
             })

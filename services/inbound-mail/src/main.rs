@@ -89,7 +89,8 @@ fn run_async(command: &str, args: &[String]) -> anyhow::Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        init_logging();
+        // Held until the command ends: dropping it sends the spans still buffered.
+        let _telemetry = conversations_telemetry::init("inbound-mail", "info");
         let config = InboundConfig::from_env()?;
         match (command, args.first().map(String::as_str)) {
             ("serve", _) => {
@@ -139,8 +140,4 @@ async fn inspect(config: InboundConfig, args: &[String]) -> anyhow::Result<()> {
     let evaluation = inbound.evaluate(&raw, recipient.as_deref()).await?;
     println!("{}", serde_json::to_string_pretty(&evaluation)?);
     Ok(())
-}
-
-fn init_logging() {
-    conversations_web::logging::init("info");
 }

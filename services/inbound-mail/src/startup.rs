@@ -203,6 +203,7 @@ impl Server {
                     conversations_web::metrics::observe,
                 ))
                 .wrap(conversations_web::security_headers())
+                .wrap(conversations_web::request_tracing())
         })
         .listen(listener)?
         .shutdown_timeout(10)

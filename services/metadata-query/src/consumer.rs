@@ -185,7 +185,20 @@ impl Projector {
             }
             let mut planned = Vec::with_capacity(deliveries.len());
             let mut good = Vec::with_capacity(deliveries.len());
+            // One consumer span per traced event, open until its batch is acknowledged.
+            let mut _spans = Vec::new();
             for delivery in deliveries {
+                _spans.push(conversations_bus::process_span(
+                    &settings.queue,
+                    delivery.routing_key.as_str(),
+                    delivery
+                        .properties
+                        .message_id()
+                        .as_ref()
+                        .map(|id| id.as_str())
+                        .unwrap_or_default(),
+                    conversations_bus::traceparent_header(&delivery.properties).as_deref(),
+                ));
                 match self.plan_payload(&delivery.data) {
                     Ok(update) => {
                         planned.push(Planned {

@@ -22,7 +22,8 @@ AMQP_URL, METADATA_HTTP_ADDR, METADATA_QUEUE, TOKEN_SECRET, FEED_URL, FEED_TOKEN
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    init_logging();
+    // Held until main returns: dropping it sends the spans still buffered.
+    let _telemetry = conversations_telemetry::init("metadata-query", "info");
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let result = match args.as_slice() {
@@ -45,10 +46,6 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn init_logging() {
-    conversations_web::logging::init("info");
 }
 
 async fn serve() -> anyhow::Result<()> {

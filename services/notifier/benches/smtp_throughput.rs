@@ -79,6 +79,7 @@ async fn end_to_end(mails: usize) -> f64 {
             status: notifier::store::DeliveryStatus::Pending,
             envelope_from: "b@reply.example.com".into(),
             raw_message: Some(raw.clone()),
+            trace_context: None,
         })
         .collect();
     store

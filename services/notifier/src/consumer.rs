@@ -101,6 +101,7 @@ pub fn handle_event(
                 status: DeliveryStatus::Pending,
                 envelope_from: rendered.envelope_from,
                 raw_message: Some(rendered.raw),
+                trace_context: conversations_telemetry::traceparent(),
             };
             let now = chrono::Utc::now();
             return Ok(Some(store.record_deliveries(
@@ -127,6 +128,7 @@ pub fn handle_event(
         public_url: &config.public_url,
     };
     let mut rows = Vec::with_capacity(message.recipients.len());
+    let trace_context = conversations_telemetry::traceparent();
     for recipient in &message.recipients {
         let (status, rendered) = if recipient.muted {
             crate::metrics::mail("muted");
@@ -151,6 +153,7 @@ pub fn handle_event(
                 .map(|r| r.envelope_from.clone())
                 .unwrap_or_default(),
             raw_message: rendered.map(|r| r.raw),
+            trace_context: trace_context.clone(),
         });
     }
     let now = chrono::Utc::now();
@@ -201,15 +204,17 @@ pub struct Consumer {
 }
 
 impl Consumer {
+    /// Handles one event inside `span` (its consumer span, or `Span::none()`).
     async fn handle(
         &self,
         payload: Vec<u8>,
         feed_position: Option<i64>,
+        span: tracing::Span,
     ) -> Result<Option<usize>, HandleError> {
         let config = self.config.clone();
         let store = self.store.clone();
         let handled = tokio::task::spawn_blocking(move || {
-            handle_event(&config, &store, &payload, feed_position)
+            span.in_scope(|| handle_event(&config, &store, &payload, feed_position))
         })
         .await
         .map_err(|e| HandleError::Store(DbError::Unavailable(e.to_string())))?;
@@ -262,7 +267,13 @@ impl Consumer {
             if !HANDLED.contains(&row.event_type.as_str()) {
                 continue;
             }
-            match self.handle(row.payload, Some(row.position)).await {
+            let span = conversations_bus::process_span(
+                "outbox",
+                &row.event_type,
+                &row.event_id,
+                row.trace_context.as_deref(),
+            );
+            match self.handle(row.payload, Some(row.position), span).await {
                 Ok(_) => {}
                 Err(HandleError::Poison(reason)) => {
                     tracing::error!(position = row.position, event_id = %row.event_id, %reason, "skipping event that can never be processed");
@@ -312,7 +323,13 @@ impl Consumer {
                 };
                 let mut recorded = 0;
                 for row in &rows {
-                    match handle_event(&config, &store, &row.payload, None) {
+                    let span = conversations_bus::process_span(
+                        "inbound outbox",
+                        &row.event_type,
+                        &row.event_id,
+                        row.trace_context.as_deref(),
+                    );
+                    match span.in_scope(|| handle_event(&config, &store, &row.payload, None)) {
                         Ok(new) => recorded += new.unwrap_or(0),
                         Err(HandleError::Poison(reason)) => {
                             tracing::error!(position = row.position, %reason, "skipping inbound event that can never be processed");
@@ -395,7 +412,13 @@ impl Consumer {
                 .as_ref()
                 .map(|s| s.to_string())
                 .unwrap_or_default();
-            match self.handle(delivery.data.clone(), None).await {
+            let span = conversations_bus::process_span(
+                queue,
+                delivery.routing_key.as_str(),
+                &event_id,
+                conversations_bus::traceparent_header(&delivery.properties).as_deref(),
+            );
+            match self.handle(delivery.data.clone(), None, span).await {
                 Ok(_) => {
                     delivery.ack(BasicAckOptions::default()).await?;
                     self.handled.fetch_add(1, Ordering::Relaxed);

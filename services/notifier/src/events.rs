@@ -112,6 +112,7 @@ pub fn notification_event(
         conversation_seq: 0,
         event_type: event_type.to_owned(),
         payload: envelope.encode_to_vec(),
+        trace_context: conversations_telemetry::traceparent(),
     }
 }
 

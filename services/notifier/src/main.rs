@@ -8,7 +8,7 @@ use notifier::{EventSource, Notifier, NotifierConfig, NotifierStore};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    conversations_web::logging::init("info");
+    let _telemetry = conversations_telemetry::init("notifier", "info");
     let config = NotifierConfig::from_lookup(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))?;
     let Some(amqp_url) = config.amqp_url.clone() else {
         anyhow::bail!(

@@ -16,6 +16,7 @@ use chrono::Utc;
 use conversations_db::{DbError, OutboxEvent};
 use futures_util::StreamExt;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, mpsc};
+use tracing::Instrument;
 
 use crate::config::NotifierConfig;
 use crate::events::{Notification, Outcome, notification_event};
@@ -124,22 +125,25 @@ impl Sender {
                 async move {
                     // Waits while SMTP_CONNECTIONS mails are sent and not yet recorded.
                     let permit = unrecorded.acquire_owned().await.ok();
+                    let span = send_span(&d);
                     let sent = match &d.raw_message {
                         Some(raw) => {
                             mailer
                                 .send(&d.id, &d.envelope_from, &d.recipient, raw)
+                                .instrument(span.clone())
                                 .await
                         }
                         None => Err(SendError::Permanent("nothing to send".into())),
                     };
-                    (d, sent, permit)
+                    (d, sent, permit, span)
                 }
             })
             .buffer_unordered(self.config.smtp_connections)
             // The stream owns the channel's sender: when the last send ends, the stream is
             // dropped and the recorder stops after writing what is left.
-            .for_each(move |(d, sent, permit)| {
-                let mut done = self.finish(&d, sent);
+            .for_each(move |(d, sent, permit, span)| {
+                // The notifier's own event about the send continues the send's trace.
+                let mut done = span.in_scope(|| self.finish(&d, sent));
                 done.permit = permit;
                 let _ = finished.send(done);
                 futures_util::future::ready(())
@@ -173,6 +177,9 @@ impl Sender {
             },
             Err(SendError::Permanent(reply)) => DeliveryOutcome::Failed { reply },
         };
+        if matches!(outcome, DeliveryOutcome::Failed { .. }) {
+            tracing::Span::current().record("otel.status_code", "ERROR");
+        }
         crate::metrics::mail(match &outcome {
             DeliveryOutcome::Sent { .. } => "sent",
             DeliveryOutcome::Retry { .. } => "retried",
@@ -250,4 +257,23 @@ impl Sender {
             self.relay_wake.notify_one();
         }
     }
+}
+
+/// The SMTP send of one traced notification, a client span continuing the trace of the
+/// event it notifies of; `Span::none()` for an untraced one.
+fn send_span(d: &Delivery) -> tracing::Span {
+    let Some(parent) = d.trace_context.as_deref() else {
+        return tracing::Span::none();
+    };
+    let span = tracing::info_span!(
+        "smtp send",
+        otel.name = "smtp send",
+        otel.kind = "client",
+        network.protocol.name = "smtp",
+        delivery.id = %d.id,
+        delivery.attempt = d.attempts,
+        otel.status_code = tracing::field::Empty,
+    );
+    conversations_telemetry::continue_trace(&span, Some(parent));
+    span
 }

@@ -8,6 +8,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod otlp;
 pub mod postfix;
 mod service;
 
@@ -39,6 +40,8 @@ pub struct Options {
     pub smtp_connections: usize,
     /// How long the SMTP server takes to accept each mail.
     pub smtp_delay: Duration,
+    /// More environment for every service (tracing settings, say).
+    pub env: Vec<(&'static str, String)>,
 }
 
 impl Default for Options {
@@ -46,6 +49,7 @@ impl Default for Options {
         Self {
             smtp_connections: 4,
             smtp_delay: Duration::ZERO,
+            env: Vec::new(),
         }
     }
 }
@@ -123,7 +127,10 @@ impl System {
                 ("TOKEN_SECRET", TOKEN_SECRET.to_owned()),
                 ("FEED_TOKEN", FEED_TOKEN.to_owned()),
                 ("INTERNAL_TOKEN", INTERNAL_TOKEN.to_owned()),
-            ],
+            ]
+            .into_iter()
+            .chain(options.env.iter().cloned())
+            .collect(),
             Some(api_base.clone()),
         );
         let inbound_addr = free_addr();
@@ -140,7 +147,10 @@ impl System {
                 ("INTERNAL_TOKEN", INTERNAL_TOKEN.to_owned()),
                 ("CONVERSATION_API_URL", api_base.clone()),
                 ("INBOUND_QUEUE", inbound_queue.clone()),
-            ],
+            ]
+            .into_iter()
+            .chain(options.env.iter().cloned())
+            .collect(),
             Some(format!("http://{inbound_addr}")),
         );
         let metadata_addr = free_addr();
@@ -157,7 +167,10 @@ impl System {
                 ("FEED_URL", api_base),
                 ("FEED_TOKEN", FEED_TOKEN.to_owned()),
                 ("TOKEN_SECRET", TOKEN_SECRET.to_owned()),
-            ],
+            ]
+            .into_iter()
+            .chain(options.env.iter().cloned())
+            .collect(),
             Some(format!("http://{metadata_addr}")),
         );
         let notifier = Service::new(
@@ -174,7 +187,10 @@ impl System {
                 ("REPLY_DOMAIN", "reply.example.com".to_owned()),
                 ("PUBLIC_URL", "https://app.example.com".to_owned()),
                 ("NOTIFIER_CLAIM_TIMEOUT_SECS", "3".to_owned()),
-            ],
+            ]
+            .into_iter()
+            .chain(options.env.iter().cloned())
+            .collect(),
             None,
         );
         let key = create_app(&urls[0]).await;

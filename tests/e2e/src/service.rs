@@ -112,6 +112,11 @@ impl Service {
         }
     }
 
+    /// What it has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
     /// SIGKILL: no shutdown of any kind.
     pub async fn kill(&self) {
         if let Some(mut child) = self.child.lock().await.take() {

@@ -112,6 +112,7 @@ async fn killing_the_notifier_between_send_and_record_repeats_at_most_the_mails_
             smtp_connections: connections,
             // Slow enough that mails are always in flight, and the notifier falls behind.
             smtp_delay: Duration::from_millis(25),
+            ..Options::default()
         })
         .await,
     );

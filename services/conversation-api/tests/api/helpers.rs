@@ -88,7 +88,7 @@ pub async fn spawn_app(db: Db) -> TestApp {
 
 pub async fn spawn_app_with(db: Db, options: Options) -> TestApp {
     if std::env::var("TEST_LOG").is_ok() {
-        conversations_web::logging::init("debug");
+        let _ = conversations_telemetry::init("conversation-api", "debug");
     }
     let (test_db, url) = tokio::task::spawn_blocking(move || TestDb::create(db))
         .await

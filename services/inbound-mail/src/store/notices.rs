@@ -55,6 +55,7 @@ fn event(notice: &Notice, now: DateTime<Utc>) -> OutboxEvent {
         conversation_seq: 0,
         event_type: "rejection_notice".to_owned(),
         payload: conversations_events::ProtoMessage::encode_to_vec(&envelope),
+        trace_context: conversations_telemetry::traceparent(),
     }
 }
 

@@ -69,6 +69,7 @@ fn event(app_id: &str, payload: Payload, now: DateTime<Utc>) -> OutboxEvent {
         conversation_seq: 0,
         event_type: event_type.to_owned(),
         payload: conversations_events::ProtoMessage::encode_to_vec(&envelope),
+        trace_context: conversations_telemetry::traceparent(),
     }
 }
 

@@ -80,6 +80,8 @@ pub struct NewDelivery {
     pub envelope_from: String,
     /// The complete RFC 5322 message; `None` when nothing is to be sent.
     pub raw_message: Option<Vec<u8>>,
+    /// The W3C `traceparent` of the event's processing, continued by the SMTP send.
+    pub trace_context: Option<String>,
 }
 
 /// A recorded notification.
@@ -109,6 +111,8 @@ pub struct Delivery {
     pub raw_message: Option<Vec<u8>>,
     /// Last change.
     pub updated_at: DateTime<Utc>,
+    /// The trace the notification belongs to (W3C `traceparent`), if traced.
+    pub trace_context: Option<String>,
 }
 
 #[derive(Queryable, Selectable)]
@@ -126,6 +130,7 @@ struct DeliveryRow {
     envelope_from: String,
     raw_message: Option<Vec<u8>>,
     updated_at: NaiveDateTime,
+    trace_context: Option<String>,
 }
 
 impl DeliveryRow {
@@ -143,6 +148,7 @@ impl DeliveryRow {
             envelope_from: self.envelope_from,
             raw_message: self.raw_message,
             updated_at: utc(self.updated_at),
+            trace_context: self.trace_context,
         })
     }
 }
@@ -221,6 +227,7 @@ impl NotifierStore {
                         d::raw_message.eq(row.raw_message.as_deref()),
                         d::created_at.eq(naive(now)),
                         d::updated_at.eq(naive(now)),
+                        d::trace_context.eq(row.trace_context.as_deref()),
                     ))
                     .execute(conn)?;
                 inserted.push(row);

@@ -18,6 +18,7 @@ diesel::table! {
         raw_message -> Nullable<Binary>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        trace_context -> Nullable<Text>,
     }
 }
 

@@ -1,0 +1,1 @@
+ALTER TABLE im_outbox DROP COLUMN trace_context;

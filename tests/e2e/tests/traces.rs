@@ -1,0 +1,197 @@
+//! One posted message is one trace across the split system: the services, started with
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` pointing at an OTLP receiver inside this test, export
+//! spans that share the trace id of the `traceparent` the client sent, each the child of
+//! the one before it: request → transaction → publish → consume (notifier and
+//! metadata-query) → SMTP send. JSON logs name the trace; the mail does not.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use e2e::otlp::{OtlpReceiver, ReceivedSpan};
+use e2e::{Options, System, eventually};
+use serde_json::json;
+
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+const CLIENT_SPAN: &str = "00f067aa0ba902b7";
+
+fn one<'a>(spans: &'a [ReceivedSpan], service: &str, name: &str) -> Option<&'a ReceivedSpan> {
+    spans
+        .iter()
+        .find(|s| s.service == service && s.name == name && s.trace_id == TRACE_ID)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_posted_message_is_one_trace_from_the_request_to_the_smtp_send() {
+    let receiver = OtlpReceiver::start().await.unwrap();
+    let system = System::start(Options {
+        env: vec![
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
+            ("LOG_FORMAT", "json".to_owned()),
+        ],
+        ..Options::default()
+    })
+    .await;
+    let id = system.create(1).await;
+    let mails_before = system.sink.received().len();
+
+    let posted = system
+        .client
+        .post(system.api_url(&format!("/api/v1/conversations/{id}")))
+        .bearer_auth(&system.key)
+        .header("traceparent", format!("00-{TRACE_ID}-{CLIENT_SPAN}-01"))
+        .json(&json!({"sender": "seller1@example.com", "text": "traced"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 201);
+
+    // Every span of the chain, or (after 30 s) what arrived, for the assertions to name
+    // what is missing.
+    let complete = |spans: &[ReceivedSpan]| {
+        one(spans, "notifier", "smtp send").is_some()
+            && spans
+                .iter()
+                .any(|s| s.service == "metadata-query" && s.trace_id == TRACE_ID)
+    };
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut spans = receiver.spans();
+    while !complete(&spans) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        spans = receiver.spans();
+    }
+    let all: Vec<String> = spans
+        .iter()
+        .filter(|s| s.trace_id == TRACE_ID)
+        .map(|s| {
+            format!(
+                "{} / {} ({} <- {})",
+                s.service, s.name, s.span_id, s.parent_span_id
+            )
+        })
+        .collect();
+    eprintln!(
+        "spans of the trace: {all:#?}\n{} spans received in all: {:#?}",
+        spans.len(),
+        spans
+            .iter()
+            .map(|s| (&s.service, &s.name, &s.trace_id))
+            .collect::<Vec<_>>()
+    );
+
+    let request = one(
+        &spans,
+        "conversation-api",
+        "POST /api/v1/conversations/{id}",
+    )
+    .expect("the request's server span");
+    assert_eq!(
+        request.parent_span_id, CLIENT_SPAN,
+        "continues the caller's span"
+    );
+    assert_eq!(request.kind, 2, "server");
+    assert_eq!(request.attribute("http.request.method"), Some("POST"));
+    assert_eq!(
+        request.attribute("http.route"),
+        Some("/api/v1/conversations/{id}")
+    );
+    assert_eq!(request.attribute("http.response.status_code"), Some("201"));
+
+    let transaction = one(&spans, "conversation-api", "command transaction").unwrap();
+    assert_eq!(transaction.parent_span_id, request.span_id);
+    assert_eq!(transaction.attribute("db.system.name"), Some("postgresql"));
+
+    let publish = spans
+        .iter()
+        .find(|s| {
+            s.service == "conversation-api"
+                && s.trace_id == TRACE_ID
+                && s.attribute("messaging.rabbitmq.destination.routing_key")
+                    == Some("message_posted")
+        })
+        .expect("the relay's publish span");
+    assert_eq!(publish.kind, 4, "producer");
+    assert_eq!(
+        publish.parent_span_id, transaction.span_id,
+        "the relay continues the trace stored with the outbox row"
+    );
+
+    let consumed = spans
+        .iter()
+        .find(|s| {
+            s.service == "notifier"
+                && s.trace_id == TRACE_ID
+                && s.name.starts_with("process ")
+                && s.attribute("messaging.rabbitmq.destination.routing_key")
+                    == Some("message_posted")
+        })
+        .expect("the notifier's consumer span");
+    assert_eq!(consumed.kind, 5, "consumer");
+    assert_eq!(consumed.parent_span_id, publish.span_id);
+
+    let projected = spans
+        .iter()
+        .find(|s| s.service == "metadata-query" && s.trace_id == TRACE_ID)
+        .unwrap();
+    assert_eq!(projected.kind, 5, "consumer");
+    assert_eq!(projected.parent_span_id, publish.span_id);
+
+    let sent = one(&spans, "notifier", "smtp send").unwrap();
+    assert_eq!(sent.kind, 3, "client");
+    assert_eq!(
+        sent.parent_span_id, consumed.span_id,
+        "the send continues the trace stored with the delivery"
+    );
+
+    // The mail carries no trace header: the trace is ours, not the recipient's.
+    let mails = eventually("the notification", Duration::from_secs(10), || async {
+        let mails = system.sink.received();
+        (mails.len() > mails_before).then_some(mails)
+    })
+    .await;
+    for mail in &mails[mails_before..] {
+        let text = mail.text();
+        assert!(!text.to_ascii_lowercase().contains("traceparent"));
+        assert!(!text.contains(TRACE_ID));
+    }
+
+    // JSON log lines written while serving the request name its trace.
+    let logged = system.api.log();
+    let line = logged
+        .lines()
+        .find(|l| l.contains(TRACE_ID))
+        .expect("a conversation-api log line with the trace id");
+    let line: serde_json::Value = serde_json::from_str(line).unwrap();
+    assert_eq!(line["trace_id"], TRACE_ID);
+    assert_eq!(line["span_id"].as_str().map(str::len), Some(16));
+
+    system.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_an_endpoint_nothing_is_traced_and_no_context_is_stored() {
+    let system = System::start(Options::default()).await;
+    let id = system.create(2).await;
+    let posted = system
+        .client
+        .post(system.api_url(&format!("/api/v1/conversations/{id}")))
+        .bearer_auth(&system.key)
+        .header("traceparent", format!("00-{TRACE_ID}-{CLIENT_SPAN}-01"))
+        .json(&json!({"sender": "seller2@example.com", "text": "untraced"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(posted.status(), 201);
+    assert_eq!(
+        system
+            .count(
+                0,
+                "SELECT count(*) AS n FROM outbox WHERE trace_context IS NOT NULL"
+            )
+            .await,
+        0,
+        "tracing off costs no context"
+    );
+    system.cleanup().await;
+}
