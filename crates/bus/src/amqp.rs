@@ -16,6 +16,9 @@ use conversations_db::OutboxRow;
 pub const OUTBOX_HEADER: &str = "outbox";
 /// Header carrying the event's position in that outbox's feed.
 pub const POSITION_HEADER: &str = "feed_position";
+/// Header carrying when the event was written to its outbox (Unix milliseconds), from
+/// which consumers measure their lag.
+pub const CREATED_AT_HEADER: &str = "created_at_ms";
 
 /// Where and how to publish.
 #[derive(Debug, Clone)]
@@ -144,6 +147,10 @@ impl AmqpSink {
             headers.insert(
                 ShortString::from(POSITION_HEADER),
                 AMQPValue::LongLongInt(row.position),
+            );
+            headers.insert(
+                ShortString::from(CREATED_AT_HEADER),
+                AMQPValue::LongLongInt(row.created_at_utc().timestamp_millis()),
             );
             // A traced event gets a producer span until its confirm; the consumer continues
             // from it (or, tracing off here, from the writer's span as stored).

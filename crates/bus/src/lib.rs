@@ -8,6 +8,7 @@
 //! nothing (it may, rarely, publish an event twice; consumers de-duplicate).
 
 pub mod amqp;
+pub mod consume;
 pub mod consumer_span;
 pub mod in_process;
 pub mod relay;
@@ -17,11 +18,15 @@ pub mod topology;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-pub use amqp::{AmqpConfig, AmqpSink, OUTBOX_HEADER, POSITION_HEADER};
+pub use amqp::{AmqpConfig, AmqpSink, CREATED_AT_HEADER, OUTBOX_HEADER, POSITION_HEADER};
+pub use consume::{ConsumerSettings, Disposition, Handler, Received};
 pub use consumer_span::{process_span, traceparent_header};
 pub use in_process::InProcessBus;
 pub use relay::{Relay, RelayConfig};
 pub use topology::{ConsumerQueue, connection_lost};
+
+/// The events exchange every service uses unless `AMQP_EXCHANGE` names another.
+pub const DEFAULT_EXCHANGE: &str = "conversations.events";
 
 /// Where the relay publishes to.
 #[derive(Clone, Debug)]

@@ -39,6 +39,15 @@ impl FloorSlot {
     }
 }
 
+/// The moment `age` ago (the beginning of time when that is before it): what a retention
+/// period keeps starts there.
+pub fn ago(age: Duration) -> chrono::DateTime<chrono::Utc> {
+    chrono::Duration::from_std(age)
+        .ok()
+        .and_then(|age| chrono::Utc::now().checked_sub_signed(age))
+        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+}
+
 /// One pruning: given the floor, deletes what is due; returns how many rows went.
 pub type PruneStep = Arc<dyn Fn(Option<i64>) -> Result<usize, String> + Send + Sync>;
 

@@ -9,12 +9,15 @@
 //!   not at all otherwise (no layer, no cost). The standard variables apply:
 //!   `OTEL_SERVICE_NAME`, `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG`,
 //!   `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_RESOURCE_ATTRIBUTES`.
+//! - **Metrics** ([`metrics`]): the process-wide Prometheus registry every service's
+//!   metrics are defined in.
 //! - **Context** ([`context`]): the W3C `traceparent` of the current span, stored with an
 //!   outbox row, sent as an AMQP header, and continued by every consumer, so one trace
 //!   shows request → commit → publish → consume → SMTP send.
 
 pub mod context;
 mod json;
+pub mod metrics;
 
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;

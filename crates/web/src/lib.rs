@@ -17,23 +17,26 @@ pub mod integer;
 mod method;
 pub mod metrics;
 pub mod openapi;
+mod problem;
 pub mod rate_limit;
 mod request_span;
 pub mod schema;
 mod secret_url;
+pub mod settings;
 
 pub use method::method_not_allowed;
 pub use openapi::ApiConventions;
+pub use problem::{Problem, ProblemResponse, problem};
 pub use rate_limit::{Quota, RateLimitConfig, RateLimiter};
 pub use request_span::{RequestSpan, request_tracing};
 pub use secret_url::SecretUrl;
 
 use actix_cors::Cors;
+use actix_web::Error;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName};
 use actix_web::middleware::{DefaultHeaders, Next};
-use actix_web::{Error, HttpResponse};
 
 /// How long a browser may cache a preflight answer (seconds).
 pub const PREFLIGHT_MAX_AGE: usize = 600;
@@ -124,9 +127,6 @@ pub fn security_headers() -> DefaultHeaders {
         .add((header::CACHE_CONTROL, "no-store"))
 }
 
-/// The problem answered for a NUL byte in the URL.
-const NUL_PROBLEM: &str = r#"{"type":"/problems/invalid-request","title":"Invalid request","status":400,"detail":"the URL holds a NUL byte (%00), which no identifier or parameter may contain"}"#;
-
 /// Whether a raw path-and-query holds a NUL byte, literal or percent-encoded.
 fn holds_nul(raw: &str) -> bool {
     raw.contains('\0')
@@ -144,10 +144,13 @@ pub async fn refuse_nul_bytes(
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let raw = req.uri().path_and_query().map_or("", |p| p.as_str());
     if holds_nul(raw) {
-        let response = HttpResponse::BadRequest()
-            .content_type("application/problem+json")
-            .body(NUL_PROBLEM);
-        return Ok(req.into_response(response));
+        let response = problem(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "invalid-request",
+            "Invalid request",
+            "the URL holds a NUL byte (%00), which no identifier or parameter may contain",
+        );
+        return Ok(req.into_response(response.into_response()));
     }
     Ok(next.call(req).await?.map_into_boxed_body())
 }

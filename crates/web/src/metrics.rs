@@ -14,59 +14,14 @@ use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpResponse};
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGaugeVec, Opts};
+use prometheus::{Encoder, HistogramVec};
 
 /// Where every service serves its metrics (never routed by the gateway).
 pub const PATH: &str = "/metrics";
 
-/// Seconds buckets for request and apply durations: 1 ms to 10 s.
-pub const DURATION_BUCKETS: &[f64] = &[
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
-
-fn register<T: prometheus::core::Collector + Clone + 'static>(metric: T) -> Option<T> {
-    prometheus::default_registry()
-        .register(Box::new(metric.clone()))
-        .ok()
-        .map(|()| metric)
-}
-
-/// A counter family, registered once per process (`slot` is the caller's static).
-pub fn counter(
-    slot: &'static OnceLock<Option<IntCounterVec>>,
-    name: &str,
-    help: &str,
-    labels: &[&str],
-) -> Option<&'static IntCounterVec> {
-    slot.get_or_init(|| register(IntCounterVec::new(Opts::new(name, help), labels).ok()?))
-        .as_ref()
-}
-
-/// A gauge family, registered once per process.
-pub fn gauge(
-    slot: &'static OnceLock<Option<IntGaugeVec>>,
-    name: &str,
-    help: &str,
-    labels: &[&str],
-) -> Option<&'static IntGaugeVec> {
-    slot.get_or_init(|| register(IntGaugeVec::new(Opts::new(name, help), labels).ok()?))
-        .as_ref()
-}
-
-/// A histogram family, registered once per process.
-pub fn histogram(
-    slot: &'static OnceLock<Option<HistogramVec>>,
-    name: &str,
-    help: &str,
-    labels: &[&str],
-    buckets: &[f64],
-) -> Option<&'static HistogramVec> {
-    slot.get_or_init(|| {
-        let opts = HistogramOpts::new(name, help).buckets(buckets.to_vec());
-        register(HistogramVec::new(opts, labels).ok()?)
-    })
-    .as_ref()
-}
+pub use conversations_telemetry::metrics::{
+    DURATION_BUCKETS, counter, float_gauge, gauge, histogram,
+};
 
 /// `http_server_request_duration_seconds{http_request_method, http_route,
 /// http_response_status_code}`: the OpenTelemetry HTTP server metric.

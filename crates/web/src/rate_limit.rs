@@ -13,11 +13,11 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use actix_web::Error;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{Error, HttpResponse};
 use data_encoding::HEXLOWER;
 use sha2::{Digest, Sha256};
 
@@ -463,16 +463,19 @@ impl RateLimiter {
         let mut response = if decision.allowed {
             next.call(req).await?.map_into_boxed_body()
         } else {
-            let body = format!(
-                r#"{{"type":"/problems/rate-limited","title":"Too many requests","status":429,"detail":"the {} limit ({}) is reached; retry in {wait_secs} s"}}"#,
+            let detail = format!(
+                "the {} limit ({}) is reached; retry in {wait_secs} s",
                 bucket.policy,
                 bucket.quota.policy(bucket.policy).replace('"', "")
             );
-            let response = HttpResponse::TooManyRequests()
-                .content_type("application/problem+json")
-                .insert_header((header::RETRY_AFTER, wait_secs.to_string()))
-                .body(body);
-            req.into_response(response)
+            let response = crate::problem(
+                actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+                detail,
+            )
+            .retry_after(u32::try_from(wait_secs).ok());
+            req.into_response(response.into_response())
         };
         for (name, value) in headers {
             if let Ok(value) = HeaderValue::from_str(&value) {

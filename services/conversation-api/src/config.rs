@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use conversations_web::settings::{DEFAULT_DATABASE_URL, Settings};
 use rand::RngCore;
 use secrecy::{ExposeSecret, SecretBox};
 
@@ -60,36 +61,26 @@ pub struct Config {
     pub rate_limits: conversations_web::RateLimitConfig,
 }
 
-/// A setting that is missing or malformed.
-#[derive(Debug, thiserror::Error)]
-#[error("configuration: {0}")]
-pub struct ConfigError(pub String);
+pub use conversations_web::settings::ConfigError;
 
 impl Config {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        Self::from_lookup(|name| std::env::var(name).ok())
     }
 
     /// Reads settings through `lookup` (the environment, or a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let database_url =
-            lookup("DATABASE_URL").unwrap_or_else(|| "sqlite://./data/conversations.db".to_owned());
-        let http_addr: SocketAddr = lookup("HTTP_ADDR")
-            .unwrap_or_else(|| "127.0.0.1:8080".to_owned())
-            .parse()
-            .map_err(|e| ConfigError(format!("HTTP_ADDR: {e}")))?;
-        let public_url = lookup("PUBLIC_URL")
+        let env = Settings::new(lookup);
+        let database_url = env.text_or("DATABASE_URL", DEFAULT_DATABASE_URL);
+        let http_addr: SocketAddr = env.parse_or("HTTP_ADDR", ([127, 0, 0, 1], 8080).into())?;
+        let public_url = env
+            .text("PUBLIC_URL")
             .unwrap_or_else(|| format!("http://{http_addr}"))
             .trim_end_matches('/')
             .to_owned();
-        let reply_secret = match lookup("REPLY_SECRET") {
-            Some(secret) if secret.len() >= 32 => secret.into_bytes(),
-            Some(_) => {
-                return Err(ConfigError(
-                    "REPLY_SECRET must be at least 32 characters".into(),
-                ));
-            }
+        let reply_secret = match env.secret("REPLY_SECRET", 32)? {
+            Some(secret) => secret.into_bytes(),
             None => default_secret(&database_url, "reply-secret")?.ok_or_else(|| {
                 ConfigError(
                     "REPLY_SECRET is required (at least 32 random characters) with PostgreSQL"
@@ -97,60 +88,41 @@ impl Config {
                 )
             })?,
         };
-        let token_secret = match lookup("TOKEN_SECRET") {
-            Some(secret) if secret.len() >= 32 => Some(secret.into_bytes()),
-            Some(_) => {
-                return Err(ConfigError(
-                    "TOKEN_SECRET must be at least 32 characters".into(),
-                ));
-            }
+        let token_secret = match env.secret("TOKEN_SECRET", 32)? {
+            Some(secret) => Some(secret.into_bytes()),
             None => default_secret(&database_url, "token-secret")?,
         };
-        let feed_token = match lookup("FEED_TOKEN") {
-            Some(token) if token.len() < 32 => {
-                return Err(ConfigError(
-                    "FEED_TOKEN must be at least 32 characters".into(),
-                ));
-            }
-            other => other,
-        };
-        let internal_token = match lookup("INTERNAL_TOKEN") {
-            Some(token) if token.len() < 32 => {
-                return Err(ConfigError(
-                    "INTERNAL_TOKEN must be at least 32 characters".into(),
-                ));
-            }
-            other => other,
-        };
         Ok(Self {
-            internal_token: internal_token.map(secrecy::SecretString::from),
-            database_pool_size: parse_or(&lookup, "DATABASE_POOL_SIZE", 10)?,
-            amqp_url: lookup("AMQP_URL").map(conversations_web::SecretUrl::new),
-            amqp_exchange: lookup("AMQP_EXCHANGE")
-                .unwrap_or_else(|| "conversations.events".to_owned()),
+            internal_token: env
+                .secret("INTERNAL_TOKEN", 32)?
+                .map(secrecy::SecretString::from),
+            database_pool_size: env.parse_or("DATABASE_POOL_SIZE", 10)?,
+            amqp_url: env.text("AMQP_URL").map(conversations_web::SecretUrl::new),
+            amqp_exchange: env.text_or("AMQP_EXCHANGE", conversations_bus::DEFAULT_EXCHANGE),
             http_addr,
             public_url,
-            reply_domain: lookup("REPLY_DOMAIN").unwrap_or_else(|| "reply.localhost".to_owned()),
+            reply_domain: env.text_or("REPLY_DOMAIN", "reply.localhost"),
             reply_secret: SecretBox::new(Box::new(reply_secret)),
             token_secret: token_secret.map(|s| SecretBox::new(Box::new(s))),
-            feed_token: feed_token.map(secrecy::SecretString::from),
-            smtp_url: lookup("SMTP_URL").map(conversations_web::SecretUrl::new),
-            max_body_bytes: parse_or(&lookup, "MAX_BODY_BYTES", 256 * 1024)?,
+            feed_token: env
+                .secret("FEED_TOKEN", 32)?
+                .map(secrecy::SecretString::from),
+            smtp_url: env.text("SMTP_URL").map(conversations_web::SecretUrl::new),
+            max_body_bytes: env.parse_or("MAX_BODY_BYTES", 256 * 1024)?,
             cors_allowed_origins: conversations_web::AllowedOrigins::parse(
-                lookup("CORS_ALLOWED_ORIGINS").as_deref(),
+                env.text("CORS_ALLOWED_ORIGINS").as_deref(),
             )
             .map_err(|e| ConfigError(e.to_string()))?,
-            feed_retention: std::time::Duration::from_secs(
-                parse_or::<u64>(&lookup, "FEED_RETENTION_DAYS", 7)?.saturating_mul(86_400),
-            ),
+            feed_retention: env.days("FEED_RETENTION_DAYS", 7)?,
             idempotency_retention: std::time::Duration::from_secs(
-                parse_or::<u64>(&lookup, "IDEMPOTENCY_RETENTION_HOURS", 24)?.saturating_mul(3600),
+                env.parse_or::<u64>("IDEMPOTENCY_RETENTION_HOURS", 24)?
+                    .saturating_mul(3600),
             ),
-            prune_interval: std::time::Duration::from_secs(
-                parse_or::<u64>(&lookup, "PRUNE_INTERVAL_SECS", 3600)?.max(1),
-            ),
-            rate_limits: conversations_web::RateLimitConfig::from_lookup(&lookup)
-                .map_err(|e| ConfigError(e.to_string()))?,
+            prune_interval: env.secs("PRUNE_INTERVAL_SECS", 3600, 1)?,
+            rate_limits: conversations_web::RateLimitConfig::from_lookup(&|name: &str| {
+                env.text(name)
+            })
+            .map_err(|e| ConfigError(e.to_string()))?,
             database_url: conversations_web::SecretUrl::new(database_url),
         })
     }
@@ -165,20 +137,6 @@ impl Config {
         self.token_secret
             .as_ref()
             .map(|s| s.expose_secret().as_slice())
-    }
-}
-
-fn parse_or<T: std::str::FromStr>(
-    lookup: &impl Fn(&str) -> Option<String>,
-    name: &str,
-    default: T,
-) -> Result<T, ConfigError>
-where
-    T::Err: std::fmt::Display,
-{
-    match lookup(name) {
-        Some(raw) => raw.parse().map_err(|e| ConfigError(format!("{name}: {e}"))),
-        None => Ok(default),
     }
 }
 

@@ -1,11 +1,9 @@
 //! The API's one error type and its mapping to RFC 9457 `application/problem+json`.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use conversations_domain::DomainError;
 use conversations_store::StoreError;
-use serde::Serialize;
 
 /// Everything a request can fail with. Each variant has one status and one problem type.
 #[derive(Debug, thiserror::Error)]
@@ -78,19 +76,8 @@ impl From<actix_web::error::BlockingError> for ApiError {
     }
 }
 
-/// RFC 9457 problem details.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Problem {
-    /// A URI reference naming the kind of problem.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Short summary of the kind of problem.
-    pub title: &'static str,
-    /// The HTTP status.
-    pub status: u16,
-    /// What went wrong with this request, for a human.
-    pub detail: String,
-}
+/// RFC 9457 problem details (the OpenAPI documents refer to it here).
+pub use conversations_web::Problem;
 
 impl ApiError {
     fn slug_and_title(&self) -> (&'static str, &'static str) {
@@ -152,30 +139,14 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let status = self.status_code();
         match self {
             Self::Internal(detail) => tracing::error!(error = %detail, "request failed"),
             Self::Unavailable(detail) => tracing::warn!(error = %detail, "dependency unavailable"),
             _ => {}
         }
         let (slug, title) = self.slug_and_title();
-        let problem = Problem {
-            kind: format!("/problems/{slug}"),
-            title,
-            status: status.as_u16(),
-            detail: self.to_string(),
-        };
-        let mut response = HttpResponse::build(status);
-        response.insert_header((
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        ));
-        if matches!(self, Self::Unauthorized) {
-            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
-        }
-        if matches!(self, Self::Unavailable(_) | Self::Busy) {
-            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
-        }
-        response.body(serde_json::to_string(&problem).unwrap_or_default())
+        conversations_web::problem(self.status_code(), slug, title, self.to_string())
+            .retry_after(matches!(self, Self::Unavailable(_) | Self::Busy).then_some(1))
+            .into()
     }
 }

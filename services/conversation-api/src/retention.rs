@@ -19,14 +19,7 @@ pub struct Retention {
     pub interval: Duration,
 }
 
-/// The moment `age` ago (the beginning of time when that is before it).
-pub fn ago(age: Duration) -> chrono::DateTime<chrono::Utc> {
-    let now = chrono::Utc::now();
-    chrono::Duration::from_std(age)
-        .ok()
-        .and_then(|age| now.checked_sub_signed(age))
-        .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
-}
+pub use conversations_bus::retention::ago;
 
 /// Prunes once: returns (events, responses) deleted. `floor`: see
 /// [`conversations_bus::retention::PruneFloor`].

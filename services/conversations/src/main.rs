@@ -13,47 +13,76 @@
 
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
 use conversation_api::Config;
 use conversations::AllInOne;
 
-const USAGE: &str = "usage:
-  conversations [serve]                         run the all-in-one server
-  conversations admin migrate                   apply database migrations
-  conversations admin create-app --name NAME    create an application; prints its API key
-  conversations admin create-key --app ID [--label LABEL]
-                                                another key for the application (rotation);
-                                                prints it
-  conversations admin list-keys --app ID        its keys: prefix, label, created, last used,
-                                                revoked
-  conversations admin revoke-key --app ID --key PREFIX
-                                                revoke a key (not the last working one)
+/// The all-in-one server and its admin tool. Configuration comes from environment
+/// variables (README.md, "Configuration"): DATABASE_URL, AMQP_URL, HTTP_ADDR, PUBLIC_URL,
+/// REPLY_DOMAIN, REPLY_SECRET, SMTP_URL, …
+#[derive(Parser)]
+#[command(name = "conversations", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
 
-configuration comes from environment variables (see README.md): DATABASE_URL, AMQP_URL,
-HTTP_ADDR, PUBLIC_URL, REPLY_DOMAIN, REPLY_SECRET, SMTP_URL, …";
+#[derive(Subcommand)]
+enum Command {
+    /// Run the all-in-one server (the default).
+    Serve,
+    /// Administration.
+    #[command(subcommand)]
+    Admin(Admin),
+}
+
+#[derive(Subcommand)]
+enum Admin {
+    /// Apply the database migrations.
+    Migrate,
+    /// Create an application; prints its API key.
+    CreateApp {
+        /// The application's name (shown in notifications: "Fred via NAME").
+        #[arg(long)]
+        name: String,
+    },
+    /// Another key for the application (rotation); prints it.
+    CreateKey {
+        /// The application's id.
+        #[arg(long)]
+        app: String,
+        /// What the key is for.
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// The application's keys: prefix, label, created, last used, revoked.
+    ListKeys {
+        /// The application's id.
+        #[arg(long)]
+        app: String,
+    },
+    /// Revoke a key (not the last working one).
+    RevokeKey {
+        /// The application's id.
+        #[arg(long)]
+        app: String,
+        /// The key's prefix, as `list-keys` shows it.
+        #[arg(long)]
+        key: String,
+    },
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let cli = Cli::parse();
     let _telemetry = conversations_telemetry::init("conversations", "info");
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let result = match args.as_slice() {
-        [] | ["serve"] => serve().await,
-        ["admin", "migrate"] => migrate(),
-        ["admin", "create-app", "--name", name] => create_app(name),
-        ["admin", "create-key", "--app", app] => create_key(app, None),
-        ["admin", "create-key", "--app", app, "--label", label]
-        | ["admin", "create-key", "--label", label, "--app", app] => create_key(app, Some(label)),
-        ["admin", "list-keys", "--app", app] => list_keys(app),
-        ["admin", "revoke-key", "--app", app, "--key", key]
-        | ["admin", "revoke-key", "--key", key, "--app", app] => revoke_key(app, key),
-        ["-h" | "--help" | "help"] => {
-            println!("{USAGE}");
-            Ok(())
-        }
-        _ => {
-            eprintln!("{USAGE}");
-            return ExitCode::from(64);
-        }
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve().await,
+        Command::Admin(Admin::Migrate) => migrate(),
+        Command::Admin(Admin::CreateApp { name }) => create_app(&name),
+        Command::Admin(Admin::CreateKey { app, label }) => create_key(&app, label.as_deref()),
+        Command::Admin(Admin::ListKeys { app }) => list_keys(&app),
+        Command::Admin(Admin::RevokeKey { app, key }) => revoke_key(&app, &key),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use conversations_web::settings::Settings;
+
 /// Settings of the inbound-mail service.
 #[derive(Debug, Clone)]
 pub struct InboundConfig {
@@ -65,83 +67,55 @@ pub struct InboundConfig {
     pub rate_limits: conversations_web::RateLimitConfig,
 }
 
-/// A setting that cannot be used.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
+pub use conversations_web::settings::ConfigError;
 
 impl InboundConfig {
     /// Reads the environment.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        Self::from_lookup(|name| std::env::var(name).ok())
     }
 
     /// Reads settings through `lookup` (the environment, or a map in tests).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let number = |name: &str, default: u64| -> Result<u64, ConfigError> {
-            lookup(name).map_or(Ok(default), |v| {
-                v.trim()
-                    .parse()
-                    .map_err(|e| ConfigError(format!("{name}: {e}")))
+        let env = Settings::new(lookup);
+        let required = |name: &str| -> Result<String, ConfigError> {
+            env.secret(name, 32)?.ok_or_else(|| {
+                ConfigError(format!(
+                    "{name} is required (the same ≥ 32 characters as conversation-api's)"
+                ))
             })
         };
-        let database_url = lookup("INBOUND_DATABASE_URL").unwrap_or_else(|| {
-            let shared = lookup("DATABASE_URL")
-                .unwrap_or_else(|| "sqlite://./data/conversations.db".to_owned());
-            conversations_db::own_database_url(&shared, "inbound.db")
-        });
-        let reply_secret = match lookup("REPLY_SECRET") {
-            Some(secret) if secret.len() >= 32 => secret.into_bytes(),
-            _ => {
-                return Err(ConfigError(
-                    "REPLY_SECRET is required (the same ≥ 32 characters as conversation-api's)"
-                        .into(),
-                ));
-            }
-        };
-        let internal_token = match lookup("INTERNAL_TOKEN") {
-            Some(token) if token.len() >= 32 => token,
-            _ => {
-                return Err(ConfigError(
-                    "INTERNAL_TOKEN is required (the same ≥ 32 characters as conversation-api's)"
-                        .into(),
-                ));
-            }
-        };
-        let secs = |name: &str, default: u64| number(name, default).map(Duration::from_secs);
         Ok(Self {
-            rate_limits: conversations_web::RateLimitConfig::from_lookup(&lookup)
-                .map_err(|e| ConfigError(e.to_string()))?,
-            database_url: conversations_web::SecretUrl::new(database_url),
-            pool_size: u32::try_from(number("INBOUND_DATABASE_POOL_SIZE", 8)?).unwrap_or(8),
-            http_addr: lookup("INBOUND_HTTP_ADDR")
-                .unwrap_or_else(|| "127.0.0.1:8083".to_owned())
-                .parse()
-                .map_err(|e| ConfigError(format!("INBOUND_HTTP_ADDR: {e}")))?,
-            inbound_secret: lookup("INBOUND_SECRET").map(secrecy::SecretString::from),
-            mailgun_signing_key: lookup("MAILGUN_SIGNING_KEY").map(secrecy::SecretString::from),
-            max_bytes: usize::try_from(number("INBOUND_MAX_BYTES", 25 * 1024 * 1024)?)
-                .unwrap_or(usize::MAX),
-            reply_domain: lookup("REPLY_DOMAIN").unwrap_or_else(|| "reply.localhost".to_owned()),
-            reply_secret: secrecy::SecretSlice::from(reply_secret),
-            conversation_api_url: lookup("CONVERSATION_API_URL")
-                .unwrap_or_else(|| "http://127.0.0.1:8080".to_owned()),
-            internal_token: secrecy::SecretString::from(internal_token),
-            api_timeout: Duration::from_millis(number("CONVERSATION_API_TIMEOUT_MS", 10_000)?),
-            authserv_id: lookup("INBOUND_AUTHSERV_ID"),
-            loop_limit: i64::try_from(number("INBOUND_LOOP_LIMIT", 20)?).unwrap_or(i64::MAX),
-            loop_window: secs("INBOUND_LOOP_WINDOW_SECS", 600)?,
-            transient_limit: i64::try_from(number("BOUNCE_TRANSIENT_LIMIT", 3)?)
-                .unwrap_or(i64::MAX)
-                .max(1),
-            bounce_window: secs("BOUNCE_WINDOW_DAYS", 7)?.saturating_mul(86_400),
-            retention: secs("INBOUND_RETENTION_DAYS", 30)?.saturating_mul(86_400),
-            prune_interval: secs("PRUNE_INTERVAL_SECS", 3600)?.max(Duration::from_secs(1)),
-            amqp_url: lookup("AMQP_URL").map(conversations_web::SecretUrl::new),
-            amqp_exchange: lookup("AMQP_EXCHANGE")
-                .unwrap_or_else(|| "conversations.events".to_owned()),
-            queue: lookup("INBOUND_QUEUE").unwrap_or_else(|| "inbound-mail".to_owned()),
-            delivery_limit: u32::try_from(number("INBOUND_DELIVERY_LIMIT", 5)?).unwrap_or(5),
+            rate_limits: conversations_web::RateLimitConfig::from_lookup(&|name: &str| {
+                env.text(name)
+            })
+            .map_err(|e| ConfigError(e.to_string()))?,
+            database_url: conversations_web::SecretUrl::new(
+                env.database_url("INBOUND_DATABASE_URL", "inbound.db"),
+            ),
+            pool_size: env.parse_or("INBOUND_DATABASE_POOL_SIZE", 8)?,
+            http_addr: env.parse_or("INBOUND_HTTP_ADDR", ([127, 0, 0, 1], 8083).into())?,
+            inbound_secret: env.text("INBOUND_SECRET").map(secrecy::SecretString::from),
+            mailgun_signing_key: env
+                .text("MAILGUN_SIGNING_KEY")
+                .map(secrecy::SecretString::from),
+            max_bytes: env.parse_or("INBOUND_MAX_BYTES", 25 * 1024 * 1024)?,
+            reply_domain: env.text_or("REPLY_DOMAIN", "reply.localhost"),
+            reply_secret: secrecy::SecretSlice::from(required("REPLY_SECRET")?.into_bytes()),
+            conversation_api_url: env.text_or("CONVERSATION_API_URL", "http://127.0.0.1:8080"),
+            internal_token: secrecy::SecretString::from(required("INTERNAL_TOKEN")?),
+            api_timeout: env.millis("CONVERSATION_API_TIMEOUT_MS", 10_000)?,
+            authserv_id: env.text("INBOUND_AUTHSERV_ID"),
+            loop_limit: env.parse_or("INBOUND_LOOP_LIMIT", 20)?,
+            loop_window: env.secs("INBOUND_LOOP_WINDOW_SECS", 600, 0)?,
+            transient_limit: env.parse_or::<i64>("BOUNCE_TRANSIENT_LIMIT", 3)?.max(1),
+            bounce_window: env.days("BOUNCE_WINDOW_DAYS", 7)?,
+            retention: env.days("INBOUND_RETENTION_DAYS", 30)?,
+            prune_interval: env.secs("PRUNE_INTERVAL_SECS", 3600, 1)?,
+            amqp_url: env.text("AMQP_URL").map(conversations_web::SecretUrl::new),
+            amqp_exchange: env.text_or("AMQP_EXCHANGE", conversations_bus::DEFAULT_EXCHANGE),
+            queue: env.text_or("INBOUND_QUEUE", "inbound-mail"),
+            delivery_limit: env.parse_or("INBOUND_DELIVERY_LIMIT", 5)?,
         })
     }
 }

@@ -6,16 +6,11 @@
 
 use std::time::Duration;
 
-use conversations_bus::ConsumerQueue;
+use conversations_bus::{ConsumerSettings, Disposition, Handler, Received, SinkHealth};
 use conversations_db::{DbError, Outbox};
 use conversations_events::v1::envelope::Payload;
-use futures_util::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
-};
-use lapin::types::FieldTable;
-use lapin::{Connection, ConnectionProperties};
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use crate::store::InboundStore;
 
@@ -84,7 +79,7 @@ impl Eraser {
         }
     }
 
-    async fn handle(&self, payload: Vec<u8>) -> Result<(), HandleError> {
+    async fn erase(&self, payload: Vec<u8>) -> Result<(), HandleError> {
         let envelope = conversations_events::decode(&payload)
             .map_err(|e| HandleError::Poison(e.to_string()))?;
         let Some(Payload::ConversationDeleted(_)) = envelope.payload else {
@@ -105,22 +100,13 @@ impl Eraser {
         Ok(())
     }
 
-    async fn follow(self, outbox: Outbox, mut head: watch::Receiver<i64>) {
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            match self.follow_once(&outbox).await {
-                Ok(true) => backoff = Duration::from_millis(100),
-                Ok(false) => {
-                    backoff = Duration::from_millis(100);
-                    let _ = tokio::time::timeout(Duration::from_secs(1), head.changed()).await;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "inbound-mail could not read conversation-api's outbox; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-            }
-        }
+    async fn follow(self, outbox: Outbox, head: watch::Receiver<i64>) {
+        conversations_bus::in_process::follow(
+            "inbound-mail: conversation-api's outbox",
+            head,
+            || self.follow_once(&outbox),
+        )
+        .await;
     }
 
     /// One page of the outbox; true when there may be more.
@@ -141,7 +127,7 @@ impl Eraser {
             if !HANDLED.contains(&row.event_type.as_str()) {
                 continue;
             }
-            match self.handle(row.payload).await {
+            match self.erase(row.payload).await {
                 Ok(()) => {}
                 Err(HandleError::Poison(reason)) => {
                     tracing::error!(position = row.position, %reason, "skipping event that can never be processed");
@@ -156,89 +142,41 @@ impl Eraser {
         Ok(full)
     }
 
+    /// Consumes inbound-mail's queue with the shared loop of `conversations_bus` until
+    /// aborted (an erasure interrupted by the abort is redelivered and done again: erasing
+    /// twice erases nothing more).
     async fn run_amqp(self, settings: &QueueSettings) {
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            match self.consume_once(settings).await {
-                Ok(()) => backoff = Duration::from_millis(100),
-                Err(e) => {
-                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "inbound-mail lost its broker; reconnecting");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-            }
-        }
-    }
-
-    async fn consume_once(&self, settings: &QueueSettings) -> Result<(), lapin::Error> {
-        let connection = tokio::time::timeout(
-            Duration::from_secs(10),
-            Connection::connect(&settings.url, ConnectionProperties::default()),
-        )
-        .await
-        .unwrap_or_else(|_| {
-            Err(lapin::Error::from(
-                lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Closed),
-            ))
-        })?;
-        let lost = conversations_bus::connection_lost(&connection);
-        tokio::select! {
-            result = self.consume_on(&connection, settings) => result,
-            error = lost => Err(error),
-        }
-    }
-
-    async fn consume_on(
-        &self,
-        connection: &Connection,
-        settings: &QueueSettings,
-    ) -> Result<(), lapin::Error> {
-        let channel = connection.create_channel().await?;
-        let queue = settings.queue.as_str();
-        ConsumerQueue {
-            exchange: &settings.exchange,
-            queue,
+        let consumer = ConsumerSettings {
+            name: "inbound-mail",
+            url: settings.url.clone(),
+            exchange: settings.exchange.clone(),
+            queue: settings.queue.clone(),
             routing_keys: HANDLED,
             delivery_limit: settings.delivery_limit,
+            prefetch: 16,
+            batch_size: 1,
+            connect_timeout: Duration::from_secs(10),
+        };
+        let (_never, stop) = watch::channel(false);
+        let health = SinkHealth::default();
+        conversations_bus::consume::run(&consumer, &self, &health, stop).await;
+    }
+}
+
+impl Handler for Eraser {
+    async fn handle(&self, batch: &[Received<'_>]) -> Vec<Disposition> {
+        let mut dispositions = Vec::with_capacity(batch.len());
+        for event in batch {
+            let erased = self
+                .erase(event.data.to_vec())
+                .instrument(event.span.clone())
+                .await;
+            dispositions.push(match erased {
+                Ok(()) => Disposition::Processed,
+                Err(HandleError::Poison(reason)) => Disposition::DeadLetter(reason),
+                Err(HandleError::Store(e)) => Disposition::Retry(e.to_string()),
+            });
         }
-        .declare(&channel)
-        .await?;
-        channel.basic_qos(16, BasicQosOptions::default()).await?;
-        let mut consumer = channel
-            .basic_consume(
-                queue.into(),
-                "inbound-mail".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-        tracing::info!(queue, "inbound-mail consuming deletions");
-        while let Some(delivery) = consumer.next().await {
-            let delivery = delivery?;
-            match self.handle(delivery.data.clone()).await {
-                Ok(()) => {
-                    delivery.ack(BasicAckOptions::default()).await?;
-                }
-                Err(HandleError::Poison(reason)) => {
-                    tracing::error!(%reason, "dead-lettering event that can never be processed");
-                    delivery
-                        .reject(BasicRejectOptions { requeue: false })
-                        .await?;
-                }
-                Err(HandleError::Store(e)) => {
-                    tracing::warn!(error = %e, "event will be redelivered");
-                    delivery
-                        .nack(BasicNackOptions {
-                            requeue: true,
-                            ..Default::default()
-                        })
-                        .await?;
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-            }
-        }
-        Err(lapin::Error::from(
-            lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Closed),
-        ))
+        dispositions
     }
 }

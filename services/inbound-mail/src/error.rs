@@ -1,9 +1,7 @@
 //! inbound-mail's one error type and its mapping to RFC 9457 `application/problem+json`.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
 
 /// Everything a request can fail with.
 #[derive(Debug, thiserror::Error)]
@@ -66,23 +64,6 @@ impl From<actix_web::error::BlockingError> for InboundError {
     }
 }
 
-/// RFC 9457 problem details.
-#[derive(Debug, Serialize)]
-pub struct Problem {
-    /// A URI reference naming the kind of problem.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Short summary.
-    pub title: &'static str,
-    /// The HTTP status.
-    pub status: u16,
-    /// What went wrong with this request.
-    pub detail: String,
-    /// The incoming log entry, when the mail was recorded.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub inbound_id: Option<String>,
-}
-
 impl InboundError {
     fn slug_and_title(&self) -> (&'static str, &'static str) {
         match self {
@@ -121,31 +102,18 @@ impl ResponseError for InboundError {
             tracing::warn!(error = %self, "request deferred");
         }
         let (slug, title) = self.slug_and_title();
-        let problem = Problem {
-            kind: format!("/problems/{slug}"),
-            title,
-            status: status.as_u16(),
-            detail: self.to_string(),
-            inbound_id: match self {
+        let inbound_id = match self {
+            Self::UnknownAddress { inbound_id, .. } => Some(inbound_id.clone()),
+            Self::NotAcceptable(inner) => match inner.as_ref() {
                 Self::UnknownAddress { inbound_id, .. } => Some(inbound_id.clone()),
-                Self::NotAcceptable(inner) => match inner.as_ref() {
-                    Self::UnknownAddress { inbound_id, .. } => Some(inbound_id.clone()),
-                    _ => None,
-                },
                 _ => None,
             },
+            _ => None,
         };
-        let mut response = HttpResponse::build(status);
-        response.insert_header((
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        ));
-        if matches!(self, Self::Unauthorized(_)) {
-            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
-        }
-        if matches!(self, Self::Unavailable(_)) {
-            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("30")));
-        }
-        response.body(serde_json::to_string(&problem).unwrap_or_default())
+        conversations_web::problem(status, slug, title, self.to_string())
+            // The mail pipe retries later; so should any other client.
+            .retry_after(matches!(self, Self::Unavailable(_)).then_some(30))
+            .extension("inbound_id", inbound_id)
+            .into()
     }
 }

@@ -3,45 +3,70 @@
 use std::io::Write;
 use std::sync::Arc;
 
+use clap::{Parser, Subcommand};
 use inbound_mail::deliver::{self, DeliverArgs, EX_DATAERR, EX_TEMPFAIL};
 use inbound_mail::{Inbound, InboundConfig, InboundStore};
 
-const USAGE: &str = "usage: inbound-mail [serve]
-       inbound-mail deliver [--url URL] [--secret-file FILE] [--recipient ADDRESS] [--max-bytes N] [--timeout-secs N]
-       inbound-mail inspect [--recipient ADDRESS]   (one mail on stdin; JSON on stdout)
-       inbound-mail admin migrate";
+/// Receives replies by mail. Configuration comes from environment variables (README.md,
+/// "Configuration", inbound-mail).
+#[derive(Parser)]
+#[command(name = "inbound-mail", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service (the default).
+    Serve,
+    /// The MTA's pipe program: one mail on stdin, handed to the service. Exits 0, 75
+    /// (try again later) or a permanent sysexits code; options: --url URL,
+    /// --secret-file FILE, --recipient ADDRESS, --max-bytes N, --timeout-secs N.
+    Deliver {
+        /// Passed on as they are: any problem with them must exit 75, never a usage error
+        /// an MTA would take for a bounce.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        args: Vec<String>,
+    },
+    /// What would happen to the mail on stdin (JSON on stdout), changing nothing.
+    Inspect {
+        /// The envelope recipient (the reply address), when not in the mail's headers.
+        #[arg(long)]
+        recipient: Option<String>,
+    },
+    /// Administration.
+    #[command(subcommand)]
+    Admin(Admin),
+}
+
+#[derive(Subcommand)]
+enum Admin {
+    /// Apply the database migrations.
+    Migrate,
+}
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let command = args.first().map(String::as_str).unwrap_or("serve");
-    let rest = args.get(1..).unwrap_or_default();
-    let code = match command {
+    let cli = Cli::parse();
+    let code = match cli.command.unwrap_or(Command::Serve) {
         // The pipe program must never exit with anything an MTA takes for a bounce by
         // accident: a panic or any error becomes 75 (try again later).
-        "deliver" => {
+        Command::Deliver { args } => {
             std::panic::set_hook(Box::new(|info| {
                 let _ = writeln!(
                     std::io::stderr(),
                     "inbound-mail deliver: internal error: {info}"
                 );
             }));
-            std::panic::catch_unwind(|| run_deliver(rest)).unwrap_or(EX_TEMPFAIL)
+            std::panic::catch_unwind(|| run_deliver(&args)).unwrap_or(EX_TEMPFAIL)
         }
-        "serve" | "inspect" | "admin" => match run_async(command, rest) {
+        command => match run_async(command) {
             Ok(()) => 0,
             Err(e) => {
-                eprintln!("inbound-mail {command}: {e:#}");
+                eprintln!("inbound-mail: {e:#}");
                 1
             }
         },
-        "-h" | "--help" | "help" => {
-            println!("{USAGE}");
-            0
-        }
-        other => {
-            eprintln!("inbound-mail: unknown command {other}\n{USAGE}");
-            2
-        }
     };
     std::process::exit(code);
 }
@@ -84,7 +109,7 @@ fn run_deliver(args: &[String]) -> i32 {
     code
 }
 
-fn run_async(command: &str, args: &[String]) -> anyhow::Result<()> {
+fn run_async(command: Command) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
@@ -92,8 +117,8 @@ fn run_async(command: &str, args: &[String]) -> anyhow::Result<()> {
         // Held until the command ends: dropping it sends the spans still buffered.
         let _telemetry = conversations_telemetry::init("inbound-mail", "info");
         let config = InboundConfig::from_env()?;
-        match (command, args.first().map(String::as_str)) {
-            ("serve", _) => {
+        match command {
+            Command::Serve => {
                 let listener = std::net::TcpListener::bind(config.http_addr)
                     .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.http_addr))?;
                 tracing::info!(addr = %config.http_addr, "inbound-mail starting");
@@ -103,25 +128,20 @@ fn run_async(command: &str, args: &[String]) -> anyhow::Result<()> {
                     .await?;
                 Ok(())
             }
-            ("admin", Some("migrate")) => {
+            Command::Admin(Admin::Migrate) => {
                 let url = config.database_url.clone();
                 tokio::task::spawn_blocking(move || InboundStore::open(&url, 1)).await??;
                 println!("inbound-mail: migrations applied");
                 Ok(())
             }
-            ("inspect", _) => inspect(config, args).await,
-            _ => anyhow::bail!("{USAGE}"),
+            Command::Inspect { recipient } => inspect(config, recipient).await,
+            Command::Deliver { .. } => anyhow::bail!("deliver runs without the service"),
         }
     })
 }
 
 /// Prints what would happen to the mail on stdin, changing nothing.
-async fn inspect(config: InboundConfig, args: &[String]) -> anyhow::Result<()> {
-    let recipient = match args {
-        [flag, value] if flag == "--recipient" => Some(value.clone()),
-        [] => None,
-        _ => anyhow::bail!("{USAGE}"),
-    };
+async fn inspect(config: InboundConfig, recipient: Option<String>) -> anyhow::Result<()> {
     let raw = deliver::read_bounded(std::io::stdin().lock(), config.max_bytes)?
         .ok_or_else(|| anyhow::anyhow!("larger than INBOUND_MAX_BYTES"))?;
     let url = config.database_url.clone();

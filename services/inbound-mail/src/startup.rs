@@ -63,10 +63,7 @@ impl InboundService {
             prune_floor.clone(),
             "raw inbound mails and published inbound events",
             Arc::new(move |floor| {
-                let before = chrono::Duration::from_std(retention)
-                    .ok()
-                    .and_then(|age| chrono::Utc::now().checked_sub_signed(age))
-                    .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+                let before = conversations_bus::retention::ago(retention);
                 let raw = pruning.prune_raw(before).map_err(|e| e.to_string())?;
                 let events = pruning
                     .outbox()

@@ -3,6 +3,8 @@
 
 use std::net::SocketAddr;
 
+use conversations_web::settings::Settings;
+
 /// Settings of metadata-query.
 #[derive(Debug, Clone)]
 pub struct MetadataConfig {
@@ -64,84 +66,57 @@ fn contact_key_from_token_secret(token_secret: &[u8]) -> Vec<u8> {
     }
 }
 
-/// A setting that is missing or malformed.
-#[derive(Debug, thiserror::Error)]
-#[error("configuration: {0}")]
-pub struct ConfigError(pub String);
+pub use conversations_web::settings::ConfigError;
 
 impl MetadataConfig {
     /// Reads the process environment.
     pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        Self::from_lookup(|name| std::env::var(name).ok())
     }
 
     /// Reads settings through `lookup`.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let number = |name: &str, default: u64| -> Result<u64, ConfigError> {
-            match lookup(name) {
-                Some(raw) => raw.parse().map_err(|e| ConfigError(format!("{name}: {e}"))),
-                None => Ok(default),
-            }
-        };
-        let database_url = match lookup("METADATA_DATABASE_URL") {
-            Some(url) => url,
-            None => conversations_db::own_database_url(
-                &lookup("DATABASE_URL")
-                    .unwrap_or_else(|| "sqlite://./data/conversations.db".to_owned()),
-                "metadata.db",
-            ),
-        };
-        let http_addr: SocketAddr = lookup("METADATA_HTTP_ADDR")
-            .unwrap_or_else(|| "127.0.0.1:8081".to_owned())
-            .parse()
-            .map_err(|e| ConfigError(format!("METADATA_HTTP_ADDR: {e}")))?;
-        let token_secret = match lookup("TOKEN_SECRET") {
-            Some(s) if s.len() >= 32 => Some(s.into_bytes()),
-            Some(_) => {
-                return Err(ConfigError(
-                    "TOKEN_SECRET must be at least 32 characters".into(),
-                ));
-            }
-            None => None,
-        };
-        let contact_id_secret = match lookup("CONTACT_ID_SECRET") {
-            Some(s) if s.len() >= 32 => Some(s.into_bytes()),
-            Some(_) => {
-                return Err(ConfigError(
-                    "CONTACT_ID_SECRET must be at least 32 characters".into(),
-                ));
-            }
+        let env = Settings::new(lookup);
+        let database_url = env.database_url("METADATA_DATABASE_URL", "metadata.db");
+        let http_addr: SocketAddr =
+            env.parse_or("METADATA_HTTP_ADDR", ([127, 0, 0, 1], 8081).into())?;
+        let token_secret = env.secret("TOKEN_SECRET", 32)?.map(String::into_bytes);
+        let contact_id_secret = match env.secret("CONTACT_ID_SECRET", 32)? {
+            Some(secret) => Some(secret.into_bytes()),
             None => token_secret.as_deref().map(contact_key_from_token_secret),
         };
-        let batch_size = number("METADATA_BATCH_SIZE", 256)?;
+        let batch_size: usize = env.parse_or("METADATA_BATCH_SIZE", 256)?;
         if batch_size == 0 || batch_size > 10_000 {
             return Err(ConfigError("METADATA_BATCH_SIZE is 1 to 10000".into()));
         }
         Ok(Self {
             database_url: conversations_web::SecretUrl::new(database_url),
-            pool_size: u32::try_from(number("METADATA_DATABASE_POOL_SIZE", 10)?)
-                .map_err(|e| ConfigError(format!("METADATA_DATABASE_POOL_SIZE: {e}")))?,
-            public_url: lookup("PUBLIC_URL")
+            pool_size: env.parse_or("METADATA_DATABASE_POOL_SIZE", 10)?,
+            public_url: env
+                .text("PUBLIC_URL")
                 .unwrap_or_else(|| format!("http://{http_addr}"))
                 .trim_end_matches('/')
                 .to_owned(),
             http_addr,
-            amqp_url: lookup("AMQP_URL").map(conversations_web::SecretUrl::new),
-            exchange: lookup("AMQP_EXCHANGE").unwrap_or_else(|| "conversations.events".to_owned()),
-            queue: lookup("METADATA_QUEUE").unwrap_or_else(|| "metadata-query".to_owned()),
-            delivery_limit: u32::try_from(number("METADATA_DELIVERY_LIMIT", 5)?)
-                .map_err(|e| ConfigError(format!("METADATA_DELIVERY_LIMIT: {e}")))?,
-            batch_size: usize::try_from(batch_size).unwrap_or(256),
+            amqp_url: env.text("AMQP_URL").map(conversations_web::SecretUrl::new),
+            exchange: env.text_or("AMQP_EXCHANGE", conversations_bus::DEFAULT_EXCHANGE),
+            queue: env.text_or("METADATA_QUEUE", "metadata-query"),
+            delivery_limit: env.parse_or("METADATA_DELIVERY_LIMIT", 5)?,
+            batch_size,
             token_secret: token_secret.map(secrecy::SecretSlice::from),
             contact_id_secret: contact_id_secret.map(secrecy::SecretSlice::from),
             cors_allowed_origins: conversations_web::AllowedOrigins::parse(
-                lookup("CORS_ALLOWED_ORIGINS").as_deref(),
+                env.text("CORS_ALLOWED_ORIGINS").as_deref(),
             )
             .map_err(|e| ConfigError(e.to_string()))?,
-            feed_url: lookup("FEED_URL").map(|u| u.trim_end_matches('/').to_owned()),
-            feed_token: lookup("FEED_TOKEN").map(secrecy::SecretString::from),
-            rate_limits: conversations_web::RateLimitConfig::from_lookup(&lookup)
-                .map_err(|e| ConfigError(e.to_string()))?,
+            feed_url: env
+                .text("FEED_URL")
+                .map(|u| u.trim_end_matches('/').to_owned()),
+            feed_token: env.text("FEED_TOKEN").map(secrecy::SecretString::from),
+            rate_limits: conversations_web::RateLimitConfig::from_lookup(&|name: &str| {
+                env.text(name)
+            })
+            .map_err(|e| ConfigError(e.to_string()))?,
         })
     }
 }

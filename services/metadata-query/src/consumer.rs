@@ -11,13 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use conversations_bus::{ConsumerQueue, SinkHealth};
-use futures_util::{FutureExt, StreamExt};
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
-};
-use lapin::types::FieldTable;
-use lapin::{Connection, ConnectionProperties};
+use conversations_bus::{ConsumerSettings, Disposition, Handler, Received, SinkHealth};
 use tokio::sync::{Mutex, watch};
 
 use crate::error::MetadataError;
@@ -113,149 +107,75 @@ impl Projector {
         }
     }
 
-    /// Production: consumes the durable queue, reconnecting with capped backoff.
-    pub async fn run_amqp(self, settings: AmqpSettings, health: Arc<SinkHealth>) {
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            match self.consume_once(&settings, &health).await {
-                Ok(()) => backoff = Duration::from_millis(100),
-                Err(e) => {
-                    health.set(false);
-                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "metadata-query lost its broker; reconnecting");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-            }
-        }
-    }
-
-    async fn consume_once(
-        &self,
-        settings: &AmqpSettings,
-        health: &SinkHealth,
-    ) -> Result<(), lapin::Error> {
-        let connection = connect(&settings.url).await?;
-        // A dead connection does not always end the consumer stream: race it.
-        let lost = conversations_bus::connection_lost(&connection);
-        tokio::select! {
-            result = self.consume_on(&connection, settings, health) => result,
-            error = lost => Err(error),
-        }
-    }
-
-    async fn consume_on(
-        &self,
-        connection: &Connection,
-        settings: &AmqpSettings,
-        health: &SinkHealth,
-    ) -> Result<(), lapin::Error> {
-        let channel = connection.create_channel().await?;
-        ConsumerQueue {
-            exchange: &settings.exchange,
-            queue: &settings.queue,
+    /// Production: consumes the durable queue (the shared loop of `conversations_bus`)
+    /// until `stop` turns true; the batch being applied then is committed and
+    /// acknowledged first.
+    pub async fn run_amqp(
+        self,
+        settings: AmqpSettings,
+        health: Arc<SinkHealth>,
+        stop: watch::Receiver<bool>,
+    ) {
+        let consumer = ConsumerSettings {
+            name: "metadata-query",
+            url: settings.url,
+            exchange: settings.exchange,
+            queue: settings.queue,
             routing_keys: &["#"],
             delivery_limit: settings.delivery_limit,
-        }
-        .declare(&channel)
-        .await?;
-        let prefetch = u16::try_from(settings.batch_size.saturating_mul(2)).unwrap_or(u16::MAX);
-        channel
-            .basic_qos(prefetch, BasicQosOptions::default())
-            .await?;
-        let mut consumer = channel
-            .basic_consume(
-                settings.queue.as_str().into(),
-                "metadata-query".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-        health.set(true);
-        tracing::info!(queue = %settings.queue, "metadata-query consuming");
-        loop {
-            let Some(first) = consumer.next().await else {
-                break;
-            };
-            let mut deliveries = vec![first?];
-            while deliveries.len() < settings.batch_size {
-                match consumer.next().now_or_never() {
-                    Some(Some(delivery)) => deliveries.push(delivery?),
-                    _ => break,
+            prefetch: u16::try_from(settings.batch_size.saturating_mul(2)).unwrap_or(u16::MAX),
+            batch_size: settings.batch_size,
+            connect_timeout: Duration::from_secs(10),
+        };
+        conversations_bus::consume::run(&consumer, &self, &health, stop).await;
+    }
+}
+
+impl Handler for Projector {
+    /// Plans every event (an undecodable one is dead-lettered) and applies the batch in
+    /// one transaction. Should the database answer and the batch still fail, its events
+    /// are applied one by one to find the culprit(s): they go back to the queue (and,
+    /// after the delivery limit, to the dead-letter queue), the rest is kept.
+    async fn handle(&self, batch: &[Received<'_>]) -> Vec<Disposition> {
+        let mut dispositions = vec![Disposition::Processed; batch.len()];
+        let mut planned = Vec::with_capacity(batch.len());
+        let mut planned_at = Vec::with_capacity(batch.len());
+        for (i, event) in batch.iter().enumerate() {
+            match self.plan_payload(event.data) {
+                Ok(update) => {
+                    planned.push(Planned {
+                        update,
+                        // Only once the first catch-up is done: before, a restarted
+                        // catch-up would skip history the queue never had.
+                        feed_position: self
+                            .caught_up
+                            .load(Ordering::Relaxed)
+                            .then(|| feed_position_of(event.properties))
+                            .flatten(),
+                    });
+                    planned_at.push(i);
                 }
-            }
-            let mut planned = Vec::with_capacity(deliveries.len());
-            let mut good = Vec::with_capacity(deliveries.len());
-            // One consumer span per traced event, open until its batch is acknowledged.
-            let mut _spans = Vec::new();
-            for delivery in deliveries {
-                _spans.push(conversations_bus::process_span(
-                    &settings.queue,
-                    delivery.routing_key.as_str(),
-                    delivery
-                        .properties
-                        .message_id()
-                        .as_ref()
-                        .map(|id| id.as_str())
-                        .unwrap_or_default(),
-                    conversations_bus::traceparent_header(&delivery.properties).as_deref(),
-                ));
-                match self.plan_payload(&delivery.data) {
-                    Ok(update) => {
-                        planned.push(Planned {
-                            update,
-                            // Only once the first catch-up is done: before, a restarted
-                            // catch-up would skip history the queue never had.
-                            feed_position: self
-                                .caught_up
-                                .load(Ordering::Relaxed)
-                                .then(|| feed_position_of(&delivery.properties))
-                                .flatten(),
-                        });
-                        good.push(delivery);
+                Err(e) => {
+                    if let Some(d) = dispositions.get_mut(i) {
+                        *d = Disposition::DeadLetter(format!("cannot be projected: {e}"));
                     }
-                    Err(e) => {
-                        tracing::error!(error = %e, "dead-lettering event that can never be projected");
-                        delivery
-                            .reject(BasicRejectOptions { requeue: false })
-                            .await?;
-                    }
-                }
-            }
-            let Some(last) = good.last() else {
-                continue;
-            };
-            match self.apply(planned.clone()).await {
-                Ok(()) => {
-                    last.ack(BasicAckOptions { multiple: true }).await?;
-                }
-                Err(batch_error) => {
-                    // The database answers, yet the batch failed: find the culprit(s)
-                    // one by one; they go back to the queue (and, after the delivery
-                    // limit, to the dead-letter queue), the rest is kept.
-                    tracing::warn!(error = %batch_error, "batch failed; applying its events one by one");
-                    for (delivery, one) in good.iter().zip(planned) {
-                        match self.apply(vec![one]).await {
-                            Ok(()) => {
-                                delivery.ack(BasicAckOptions::default()).await?;
-                            }
-                            Err(e) => {
-                                tracing::error!(error = %e, "event not projected; redelivering");
-                                delivery
-                                    .nack(BasicNackOptions {
-                                        requeue: true,
-                                        ..Default::default()
-                                    })
-                                    .await?;
-                            }
-                        }
-                    }
-                    tokio::time::sleep(Duration::from_millis(200)).await;
                 }
             }
         }
-        Err(lapin::Error::from(
-            lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Closed),
-        ))
+        if planned.is_empty() {
+            return dispositions;
+        }
+        if let Err(batch_error) = self.apply(planned.clone()).await {
+            tracing::warn!(error = %batch_error, "batch failed; applying its events one by one");
+            for (i, one) in planned_at.into_iter().zip(planned) {
+                if let Err(e) = self.apply(vec![one]).await
+                    && let Some(d) = dispositions.get_mut(i)
+                {
+                    *d = Disposition::Retry(format!("not projected: {e}"));
+                }
+            }
+        }
+        dispositions
     }
 }
 
@@ -296,19 +216,4 @@ pub struct AmqpSettings {
     pub delivery_limit: u32,
     /// Events per transaction at most.
     pub batch_size: usize,
-}
-
-/// Connects to RabbitMQ, giving up after 10 s (an unreachable broker must not hang the
-/// reconnect loop).
-async fn connect(url: &str) -> Result<Connection, lapin::Error> {
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        Connection::connect(url, ConnectionProperties::default()),
-    )
-    .await
-    .unwrap_or_else(|_| {
-        Err(lapin::Error::from(
-            lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Closed),
-        ))
-    })
 }

@@ -1,9 +1,7 @@
 //! metadata-query's one error type and its mapping to RFC 9457 problem details.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
-use serde::Serialize;
 
 /// Everything that can fail here: requests, projection, catch-up.
 #[derive(Debug, thiserror::Error)]
@@ -59,19 +57,8 @@ impl From<actix_web::error::BlockingError> for MetadataError {
     }
 }
 
-/// RFC 9457 problem details.
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Problem {
-    /// A URI reference naming the kind of problem.
-    #[serde(rename = "type")]
-    pub kind: String,
-    /// Short summary.
-    pub title: &'static str,
-    /// The HTTP status.
-    pub status: u16,
-    /// What went wrong with this request.
-    pub detail: String,
-}
+/// RFC 9457 problem details (the OpenAPI documents refer to it here).
+pub use conversations_web::Problem;
 
 impl MetadataError {
     fn slug_and_title(&self) -> (&'static str, &'static str) {
@@ -115,23 +102,8 @@ impl ResponseError for MetadataError {
         } else {
             self.to_string()
         };
-        let problem = Problem {
-            kind: format!("/problems/{slug}"),
-            title,
-            status: status.as_u16(),
-            detail,
-        };
-        let mut response = HttpResponse::build(status);
-        response.insert_header((
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        ));
-        if matches!(self, Self::Unauthorized) {
-            response.insert_header((header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer")));
-        }
-        if matches!(self, Self::Unavailable(_)) {
-            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("1")));
-        }
-        response.body(serde_json::to_string(&problem).unwrap_or_default())
+        conversations_web::problem(status, slug, title, detail)
+            .retry_after(matches!(self, Self::Unavailable(_)).then_some(1))
+            .into()
     }
 }

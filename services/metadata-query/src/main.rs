@@ -8,36 +8,47 @@
 
 use std::process::ExitCode;
 
+use clap::{Parser, Subcommand};
 use metadata_query::consumer::Projector;
 use metadata_query::{Application, Feed, InboxStore, MetadataConfig};
 
-const USAGE: &str = "usage:
-  metadata-query [serve]          run the service
-  metadata-query admin migrate    apply the projection's database migrations
-  metadata-query admin rebuild    empty the projection and rebuild it from the event feed
-                                  (stop the service first; needs FEED_URL and FEED_TOKEN)
+/// The inbox read service. Configuration comes from environment variables (README.md,
+/// "Configuration", metadata-query): METADATA_DATABASE_URL, AMQP_URL, METADATA_HTTP_ADDR,
+/// METADATA_QUEUE, TOKEN_SECRET, FEED_URL, FEED_TOKEN, …
+#[derive(Parser)]
+#[command(name = "metadata-query", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
 
-configuration comes from environment variables (see README.md): METADATA_DATABASE_URL,
-AMQP_URL, METADATA_HTTP_ADDR, METADATA_QUEUE, TOKEN_SECRET, FEED_URL, FEED_TOKEN, …";
+#[derive(Subcommand)]
+enum Command {
+    /// Run the service (the default): RabbitMQ, catch-up from FEED_URL.
+    Serve,
+    /// Administration.
+    #[command(subcommand)]
+    Admin(Admin),
+}
+
+#[derive(Subcommand)]
+enum Admin {
+    /// Apply the projection's database migrations.
+    Migrate,
+    /// Empty the projection and rebuild it from the event feed (stop the service first;
+    /// needs FEED_URL and FEED_TOKEN).
+    Rebuild,
+}
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let cli = Cli::parse();
     // Held until main returns: dropping it sends the spans still buffered.
     let _telemetry = conversations_telemetry::init("metadata-query", "info");
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let result = match args.as_slice() {
-        [] | ["serve"] => serve().await,
-        ["admin", "migrate"] => migrate(),
-        ["admin", "rebuild"] => rebuild().await,
-        ["-h" | "--help" | "help"] => {
-            println!("{USAGE}");
-            Ok(())
-        }
-        _ => {
-            eprintln!("{USAGE}");
-            return ExitCode::from(64);
-        }
+    let result = match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => serve().await,
+        Command::Admin(Admin::Migrate) => migrate(),
+        Command::Admin(Admin::Rebuild) => rebuild().await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -46,6 +46,9 @@ pub enum EventSource {
 pub struct Embedded {
     state: web::Data<AppState>,
     tasks: Vec<JoinHandle<()>>,
+    /// The AMQP consumer, stopped gracefully by [`Embedded::shutdown`].
+    consumer: Option<JoinHandle<()>>,
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl Embedded {
@@ -71,6 +74,8 @@ impl Embedded {
         let projector = Projector::new(store.clone());
         let bus_health = Arc::new(SinkHealth::default());
         let mut tasks = Vec::new();
+        let mut consumer = None;
+        let (stopping, stop) = tokio::sync::watch::channel(false);
         match source {
             EventSource::Amqp => {
                 let url = config
@@ -84,9 +89,11 @@ impl Embedded {
                     delivery_limit: config.delivery_limit,
                     batch_size: config.batch_size,
                 };
-                tasks.push(tokio::spawn(
-                    projector.clone().run_amqp(settings, bus_health.clone()),
-                ));
+                consumer = Some(tokio::spawn(projector.clone().run_amqp(
+                    settings,
+                    bus_health.clone(),
+                    stop,
+                )));
                 let catching_up = projector.clone();
                 let consuming = bus_health.clone();
                 tasks.push(tokio::spawn(async move {
@@ -121,7 +128,12 @@ impl Embedded {
             bus_health,
             caught_up: projector.caught_up.clone(),
         });
-        Ok(Self { state, tasks })
+        Ok(Self {
+            state,
+            tasks,
+            consumer,
+            stopping,
+        })
     }
 
     /// Registers the read API with this state; mount before any other `/api/v1` scope.
@@ -138,11 +150,28 @@ impl Embedded {
         self.state.store.clone()
     }
 
-    /// Stops consuming.
+    /// Stops consuming at once (an unacknowledged batch is redelivered).
     pub fn stop(&self) {
-        for task in &self.tasks {
+        for task in self.tasks.iter().chain(&self.consumer) {
             task.abort();
         }
+    }
+
+    /// Stops gracefully (SIGTERM): the consumer takes nothing new, and the batch it is
+    /// applying is committed and acknowledged within `grace`; then everything stops.
+    pub async fn shutdown(mut self, grace: std::time::Duration) {
+        let _ = self.stopping.send(true);
+        if let Some(consumer) = self.consumer.take() {
+            let overdue = consumer.abort_handle();
+            if tokio::time::timeout(grace, consumer).await.is_err() {
+                tracing::warn!(
+                    grace_secs = grace.as_secs(),
+                    "metadata-query: the batch in hand was not applied within the grace period; it is redelivered"
+                );
+                overdue.abort();
+            }
+        }
+        self.stop();
     }
 }
 
@@ -218,7 +247,9 @@ impl Application {
     /// Serves until stopped, then stops consuming.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;
-        self.embedded.stop();
+        self.embedded
+            .shutdown(std::time::Duration::from_secs(20))
+            .await;
         result
     }
 }

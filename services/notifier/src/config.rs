@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use conversations_web::settings::Settings;
+
 /// Settings of the notifier.
 #[derive(Debug, Clone)]
 pub struct NotifierConfig {
@@ -47,49 +49,42 @@ pub struct NotifierConfig {
     pub prune_interval: Duration,
 }
 
+pub use conversations_web::settings::ConfigError;
+
 impl NotifierConfig {
     /// Reads settings through `lookup` (the environment, or a map in tests).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
-        let number = |name: &str, default: u64| -> anyhow::Result<u64> {
-            lookup(name).map_or(Ok(default), |v| {
-                v.parse().map_err(|e| anyhow::anyhow!("{name}: {e}"))
-            })
-        };
-        let http_addr = lookup("HTTP_ADDR").unwrap_or_else(|| "127.0.0.1:8080".to_owned());
-        let reply_secret = lookup("REPLY_SECRET")
-            .filter(|s| s.len() >= 32)
-            .ok_or_else(|| anyhow::anyhow!("REPLY_SECRET (at least 32 characters, the same as conversation-api's) is required"))?;
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Settings::new(lookup);
+        let http_addr = env.text_or("HTTP_ADDR", "127.0.0.1:8080");
+        let reply_secret = env.secret("REPLY_SECRET", 32)?.ok_or_else(|| {
+            ConfigError(
+                "REPLY_SECRET (at least 32 characters, the same as conversation-api's) is required"
+                    .into(),
+            )
+        })?;
         Ok(Self {
             database_url: conversations_web::SecretUrl::new(
-                lookup("NOTIFIER_DATABASE_URL").unwrap_or_else(|| {
-                    conversations_db::own_database_url(
-                        &lookup("DATABASE_URL")
-                            .unwrap_or_else(|| "sqlite://./data/conversations.db".to_owned()),
-                        "notifier.db",
-                    )
-                }),
+                env.database_url("NOTIFIER_DATABASE_URL", "notifier.db"),
             ),
-            amqp_url: lookup("AMQP_URL").map(conversations_web::SecretUrl::new),
-            exchange: lookup("AMQP_EXCHANGE").unwrap_or_else(|| "conversations.events".to_owned()),
-            queue: lookup("NOTIFIER_QUEUE").unwrap_or_else(|| "notifier".to_owned()),
-            delivery_limit: u32::try_from(number("NOTIFIER_DELIVERY_LIMIT", 5)?)?,
-            smtp_url: lookup("SMTP_URL").map(conversations_web::SecretUrl::new),
-            mail_dir: lookup("MAIL_DIR")
-                .map_or_else(|| PathBuf::from("./data/mail"), PathBuf::from),
-            smtp_connections: usize::try_from(number("SMTP_CONNECTIONS", 8)?)?.max(1),
-            reply_domain: lookup("REPLY_DOMAIN").unwrap_or_else(|| "reply.localhost".to_owned()),
+            amqp_url: env.text("AMQP_URL").map(conversations_web::SecretUrl::new),
+            exchange: env.text_or("AMQP_EXCHANGE", conversations_bus::DEFAULT_EXCHANGE),
+            queue: env.text_or("NOTIFIER_QUEUE", "notifier"),
+            delivery_limit: env.parse_or("NOTIFIER_DELIVERY_LIMIT", 5)?,
+            smtp_url: env.text("SMTP_URL").map(conversations_web::SecretUrl::new),
+            mail_dir: PathBuf::from(env.text_or("MAIL_DIR", "./data/mail")),
+            smtp_connections: env.parse_or::<usize>("SMTP_CONNECTIONS", 8)?.max(1),
+            reply_domain: env.text_or("REPLY_DOMAIN", "reply.localhost"),
             reply_secret: secrecy::SecretSlice::from(reply_secret.into_bytes()),
-            public_url: lookup("PUBLIC_URL")
+            public_url: env
+                .text("PUBLIC_URL")
                 .unwrap_or_else(|| format!("http://{http_addr}"))
                 .trim_end_matches('/')
                 .to_owned(),
-            retry_base: Duration::from_millis(number("NOTIFIER_RETRY_BASE_MS", 30_000)?),
-            max_attempts: u32::try_from(number("NOTIFIER_MAX_ATTEMPTS", 10)?)?.max(1),
-            claim_timeout: Duration::from_secs(number("NOTIFIER_CLAIM_TIMEOUT_SECS", 120)?.max(1)),
-            feed_retention: Duration::from_secs(
-                number("FEED_RETENTION_DAYS", 7)?.saturating_mul(86_400),
-            ),
-            prune_interval: Duration::from_secs(number("PRUNE_INTERVAL_SECS", 3600)?.max(1)),
+            retry_base: env.millis("NOTIFIER_RETRY_BASE_MS", 30_000)?,
+            max_attempts: env.parse_or::<u32>("NOTIFIER_MAX_ATTEMPTS", 10)?.max(1),
+            claim_timeout: env.secs("NOTIFIER_CLAIM_TIMEOUT_SECS", 120, 1)?,
+            feed_retention: env.days("FEED_RETENTION_DAYS", 7)?,
+            prune_interval: env.secs("PRUNE_INTERVAL_SECS", 3600, 1)?,
         })
     }
 }

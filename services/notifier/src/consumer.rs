@@ -13,16 +13,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use conversations_bus::{ConsumerQueue, SinkHealth};
+use conversations_bus::{ConsumerSettings, Disposition, Handler, Received, SinkHealth};
 use conversations_db::{DbError, Outbox};
 use conversations_domain::reply_address::ReplyAddressCodec;
 use conversations_events::v1::envelope::Payload;
-use futures_util::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions, BasicRejectOptions,
-};
-use lapin::types::FieldTable;
-use lapin::{Connection, ConnectionProperties};
 use tokio::sync::{Notify, watch};
 
 use crate::compose::{ComposeContext, render};
@@ -205,7 +199,7 @@ pub struct Consumer {
 
 impl Consumer {
     /// Handles one event inside `span` (its consumer span, or `Span::none()`).
-    async fn handle(
+    async fn record_event(
         &self,
         payload: Vec<u8>,
         feed_position: Option<i64>,
@@ -228,23 +222,12 @@ impl Consumer {
     /// woken by its relay (and once a second regardless). An event is handled until it
     /// succeeds: the position only moves with what was recorded, so nothing is skipped; an
     /// event that can never be handled (undecodable) is logged and passed over.
-    pub async fn follow(self, outbox: Outbox, mut head: watch::Receiver<i64>) {
+    pub async fn follow(self, outbox: Outbox, head: watch::Receiver<i64>) {
         self.health.set(true);
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            match self.follow_once(&outbox).await {
-                Ok(true) => backoff = Duration::from_millis(100),
-                Ok(false) => {
-                    backoff = Duration::from_millis(100);
-                    let _ = tokio::time::timeout(Duration::from_secs(1), head.changed()).await;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "notifier could not handle the outbox feed; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-            }
-        }
+        conversations_bus::in_process::follow("notifier: conversation-api's outbox", head, || {
+            self.follow_once(&outbox)
+        })
+        .await;
     }
 
     /// Handles one page of the feed; true when there may be more.
@@ -273,7 +256,10 @@ impl Consumer {
                 &row.event_id,
                 row.trace_context.as_deref(),
             );
-            match self.handle(row.payload, Some(row.position), span).await {
+            match self
+                .record_event(row.payload, Some(row.position), span)
+                .await
+            {
                 Ok(_) => {}
                 Err(HandleError::Poison(reason)) => {
                     tracing::error!(position = row.position, event_id = %row.event_id, %reason, "skipping event that can never be processed");
@@ -293,22 +279,11 @@ impl Consumer {
     /// position recorded under [`crate::store::SUPPRESSIONS_CHECKPOINT`], woken by its
     /// relay. The events set state (suppressed or not), so applying one again after a
     /// crash between applying and recording the position changes nothing.
-    pub async fn follow_suppressions(self, outbox: Outbox, mut head: watch::Receiver<i64>) {
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            match self.follow_suppressions_once(&outbox).await {
-                Ok(true) => backoff = Duration::from_millis(100),
-                Ok(false) => {
-                    backoff = Duration::from_millis(100);
-                    let _ = tokio::time::timeout(Duration::from_secs(1), head.changed()).await;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "notifier could not read inbound-mail's events; retrying");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-            }
-        }
+    pub async fn follow_suppressions(self, outbox: Outbox, head: watch::Receiver<i64>) {
+        conversations_bus::in_process::follow("notifier: inbound-mail's outbox", head, || {
+            self.follow_suppressions_once(&outbox)
+        })
+        .await;
     }
 
     async fn follow_suppressions_once(&self, outbox: &Outbox) -> Result<bool, DbError> {
@@ -349,115 +324,49 @@ impl Consumer {
         Ok(more)
     }
 
-    /// Production: consumes the durable queue, reconnecting with capped backoff.
-    pub async fn run_amqp(self) {
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            match self.consume_once().await {
-                Ok(()) => backoff = Duration::from_millis(100),
-                Err(e) => {
-                    self.health.set(false);
-                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "notifier lost its broker; reconnecting");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
-                }
-            }
-        }
-    }
-
-    async fn consume_once(&self) -> Result<(), lapin::Error> {
-        let url = self
-            .config
-            .amqp_url
-            .as_ref()
-            .map(|u| u.expose().to_owned())
-            .unwrap_or_default();
-        let connection = connect(&url).await?;
-        // A dead connection does not always end the consumer stream: race it.
-        let lost = conversations_bus::connection_lost(&connection);
-        tokio::select! {
-            result = self.consume_on(&connection) => result,
-            error = lost => Err(error),
-        }
-    }
-
-    async fn consume_on(&self, connection: &Connection) -> Result<(), lapin::Error> {
-        let channel = connection.create_channel().await?;
-        let queue = self.config.queue.as_str();
-        ConsumerQueue {
-            exchange: &self.config.exchange,
-            queue,
+    /// Production: consumes the durable queue (the shared loop of `conversations_bus`:
+    /// reconnects, acks after the deliveries are recorded) until `stop` turns true; the
+    /// event being recorded then is finished and acknowledged first.
+    pub async fn run_amqp(self, stop: watch::Receiver<bool>) {
+        let settings = ConsumerSettings {
+            name: "notifier",
+            url: self
+                .config
+                .amqp_url
+                .as_ref()
+                .map(|u| u.expose().to_owned())
+                .unwrap_or_default(),
+            exchange: self.config.exchange.clone(),
+            queue: self.config.queue.clone(),
             routing_keys: HANDLED,
             delivery_limit: self.config.delivery_limit,
-        }
-        .declare(&channel)
-        .await?;
-        // Bounded work in flight per consumer; the rest stays in the queue for other replicas.
-        channel.basic_qos(32, BasicQosOptions::default()).await?;
-        let mut consumer = channel
-            .basic_consume(
-                queue.into(),
-                "notifier".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await?;
-        self.health.set(true);
-        tracing::info!(queue, "notifier consuming");
-        while let Some(delivery) = consumer.next().await {
-            let delivery = delivery?;
-            let event_id = delivery
-                .properties
-                .message_id()
-                .as_ref()
-                .map(|s| s.to_string())
-                .unwrap_or_default();
-            let span = conversations_bus::process_span(
-                queue,
-                delivery.routing_key.as_str(),
-                &event_id,
-                conversations_bus::traceparent_header(&delivery.properties).as_deref(),
-            );
-            match self.handle(delivery.data.clone(), None, span).await {
-                Ok(_) => {
-                    delivery.ack(BasicAckOptions::default()).await?;
-                    self.handled.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(HandleError::Poison(reason)) => {
-                    tracing::error!(%event_id, %reason, "dead-lettering event that can never be processed");
-                    delivery
-                        .reject(BasicRejectOptions { requeue: false })
-                        .await?;
-                }
-                Err(HandleError::Store(e)) => {
-                    tracing::warn!(%event_id, error = %e, "event will be redelivered");
-                    delivery
-                        .nack(BasicNackOptions {
-                            requeue: true,
-                            ..Default::default()
-                        })
-                        .await?;
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-            }
-        }
-        Err(lapin::Error::from(
-            lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Closed),
-        ))
+            // Bounded work in flight per consumer; the rest stays in the queue for other
+            // replicas.
+            prefetch: 32,
+            batch_size: 1,
+            connect_timeout: Duration::from_secs(10),
+        };
+        let health = self.health.clone();
+        conversations_bus::consume::run(&settings, &self, &health, stop).await;
     }
 }
 
-/// Connects to RabbitMQ, giving up after 10 s (an unreachable broker must not hang the
-/// reconnect loop).
-async fn connect(url: &str) -> Result<Connection, lapin::Error> {
-    tokio::time::timeout(
-        Duration::from_secs(10),
-        Connection::connect(url, ConnectionProperties::default()),
-    )
-    .await
-    .unwrap_or_else(|_| {
-        Err(lapin::Error::from(
-            lapin::ErrorKind::InvalidConnectionState(lapin::ConnectionState::Closed),
-        ))
-    })
+impl Handler for Consumer {
+    async fn handle(&self, batch: &[Received<'_>]) -> Vec<Disposition> {
+        let mut dispositions = Vec::with_capacity(batch.len());
+        for event in batch {
+            let handled = self
+                .record_event(event.data.to_vec(), None, event.span.clone())
+                .await;
+            dispositions.push(match handled {
+                Ok(_) => {
+                    self.handled.fetch_add(1, Ordering::Relaxed);
+                    Disposition::Processed
+                }
+                Err(HandleError::Poison(reason)) => Disposition::DeadLetter(reason),
+                Err(HandleError::Store(e)) => Disposition::Retry(e.to_string()),
+            });
+        }
+        dispositions
+    }
 }

@@ -51,7 +51,9 @@ pub enum EventSource {
 /// The running notifier's tasks; dropping it does not stop them, [`Notifier::stop`] does.
 pub struct Notifier {
     tasks: Vec<JoinHandle<()>>,
-    /// The sender, stopped gracefully (see [`Notifier::shutdown`]).
+    /// The AMQP consumer, stopped gracefully (see [`Notifier::shutdown`]).
+    consume: Option<JoinHandle<()>>,
+    /// The sender, stopped gracefully.
     send: Option<JoinHandle<()>>,
     stopping: tokio::sync::watch::Sender<bool>,
     /// Whether the consumer is connected to its broker.
@@ -87,9 +89,17 @@ impl Notifier {
             health: health.clone(),
             handled: handled.clone(),
         };
-        let consume = match source {
-            EventSource::Amqp => tokio::spawn(consumer.run_amqp()),
-            EventSource::Outbox { outbox, head } => tokio::spawn(consumer.follow(outbox, head)),
+        let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
+        let (consume, tasks) = match source {
+            EventSource::Amqp => (
+                Some(tokio::spawn(consumer.run_amqp(stopping_rx.clone()))),
+                Vec::new(),
+            ),
+            // Stopped by aborting: the position read moves in the same transaction as
+            // the deliveries, so an interrupted event is simply read again.
+            EventSource::Outbox { outbox, head } => {
+                (None, vec![tokio::spawn(consumer.follow(outbox, head))])
+            }
         };
         let relay = Relay::new(
             store.outbox(),
@@ -106,16 +116,12 @@ impl Notifier {
             prune_floor.clone(),
             "notifier outbox",
             Arc::new(move |floor| {
-                let before = chrono::Duration::from_std(retention)
-                    .ok()
-                    .and_then(|age| chrono::Utc::now().checked_sub_signed(age))
-                    .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+                let before = conversations_bus::retention::ago(retention);
                 outbox
                     .prune(before, floor.unwrap_or(i64::MAX))
                     .map_err(|e| e.to_string())
             }),
         ));
-        let (stopping, stopping_rx) = tokio::sync::watch::channel(false);
         let sender = sender::Sender {
             config: config.clone(),
             store: store.clone(),
@@ -126,7 +132,8 @@ impl Notifier {
         };
         let send = tokio::spawn(sender.run());
         Ok(Self {
-            tasks: vec![consume, relay, pruner],
+            tasks: tasks.into_iter().chain([relay, pruner]).collect(),
+            consume,
             send: Some(send),
             stopping,
             health,
@@ -167,25 +174,45 @@ impl Notifier {
     /// Stops consuming, sending and relaying at once; unfinished work is picked up at the
     /// next start (a mail sent but not yet recorded is sent again then).
     pub fn stop(&self) {
-        for task in self.tasks.iter().chain(&self.send) {
+        for task in self.tasks.iter().chain(&self.consume).chain(&self.send) {
             task.abort();
         }
     }
 
-    /// Stops gracefully (SIGTERM): no new round of mails starts, the one in progress is
-    /// finished (sent and recorded) within `grace`, then everything stops (an event being
-    /// consumed at that moment is redelivered to the next start). So a stop repeats no
-    /// mail unless the grace period runs out.
+    /// Stops gracefully (SIGTERM): the consumer takes no new event and finishes
+    /// (records and acknowledges) the one it has; no new round of mails starts, the one in
+    /// progress is finished (sent and recorded); both within `grace`, then everything
+    /// stops. So a stop repeats no mail and redelivers no event unless the grace period
+    /// runs out.
     pub async fn shutdown(mut self, grace: std::time::Duration) {
         let _ = self.stopping.send(true);
         self.send_wake.notify_waiters();
-        if let Some(send) = self.send.take() {
-            match tokio::time::timeout(grace, send).await {
-                Ok(_) => tracing::info!("notifier: mails in flight sent and recorded"),
-                Err(_) => tracing::warn!(
+        let consume = self.consume.take();
+        let send = self.send.take();
+        let overdue: Vec<_> = consume
+            .iter()
+            .chain(&send)
+            .map(JoinHandle::abort_handle)
+            .collect();
+        let finished = tokio::time::timeout(grace, async move {
+            if let Some(consume) = consume {
+                let _ = consume.await;
+            }
+            if let Some(send) = send {
+                let _ = send.await;
+            }
+        })
+        .await;
+        match finished {
+            Ok(()) => tracing::info!(
+                "notifier: event in hand recorded, mails in flight sent and recorded"
+            ),
+            Err(_) => {
+                tracing::warn!(
                     grace_secs = grace.as_secs(),
-                    "notifier: mails still in flight after the grace period; they are sent again at the next start"
-                ),
+                    "notifier: work still in flight after the grace period; it is done again at the next start"
+                );
+                overdue.iter().for_each(tokio::task::AbortHandle::abort);
             }
         }
         self.stop();

@@ -568,6 +568,15 @@ async fn muted_participants_get_nothing_and_poison_events_are_dead_lettered() {
         .unwrap()
         .expect("the poison event is in the dead-letter queue");
     assert_eq!(dead.delivery.data, b"\x00\x01 this is not an event");
+    let metrics = prometheus::TextEncoder::new()
+        .encode_to_string(&prometheus::gather())
+        .unwrap();
+    assert!(
+        metrics.lines().any(|l| l.starts_with(
+            r#"conversations_consumer_events_total{consumer="notifier",result="dead_lettered"}"#
+        ) && !l.ends_with(" 0")),
+        "the dead-lettered event is counted"
+    );
     w.cleanup().await;
 }
 

@@ -456,6 +456,45 @@ impl System {
         .unwrap()
     }
 
+    /// Publishes `payload` to the system's events exchange as an event of type
+    /// `routing_key`, straight to the broker (as a broken producer would).
+    pub async fn publish_raw(&self, routing_key: &str, payload: &[u8]) {
+        let connection =
+            lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default())
+                .await
+                .unwrap();
+        let channel = connection.create_channel().await.unwrap();
+        channel
+            .basic_publish(
+                self.exchange.as_str().into(),
+                routing_key.into(),
+                lapin::options::BasicPublishOptions::default(),
+                payload,
+                lapin::BasicProperties::default().with_delivery_mode(2),
+            )
+            .await
+            .unwrap()
+            .await
+            .unwrap();
+        let _ = connection.close(200, "ok".into()).await;
+    }
+
+    /// The value of the sample `sample` (name and labels exactly as exposed, e.g.
+    /// `x_total{consumer="a",result="b"}`) at `base`'s `/metrics`.
+    pub async fn metric(&self, base: &str, sample: &str) -> Option<f64> {
+        let text = self
+            .client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.lines()
+            .find_map(|line| line.strip_prefix(sample)?.trim().parse().ok())
+    }
+
     /// `n` two-person conversations (`create(0)` … `create(n - 1)`).
     pub async fn conversations(&self, n: usize) -> Vec<String> {
         let mut ids = Vec::with_capacity(n);

@@ -195,3 +195,51 @@ async fn without_an_endpoint_nothing_is_traced_and_no_context_is_stored() {
     );
     system.cleanup().await;
 }
+
+/// metadata-query's consumer reports what became of the events it took, how far behind
+/// it is, and what waits in its queues: a poison event shows as dead-lettered and in the
+/// dead-letter queue's depth.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumer_metrics_show_processed_and_dead_lettered_events_lag_and_queues() {
+    let system = System::start(Options::default()).await;
+    let base = system.metadata.base.clone().unwrap();
+    let processed =
+        r#"conversations_consumer_events_total{consumer="metadata-query",result="processed"}"#;
+    let dead_lettered =
+        r#"conversations_consumer_events_total{consumer="metadata-query",result="dead_lettered"}"#;
+    let dead_letter_queue =
+        r#"conversations_consumer_queue_messages{consumer="metadata-query",queue="dead_letter"}"#;
+    let lag = r#"conversations_consumer_lag_seconds{consumer="metadata-query"}"#;
+    assert_eq!(system.metric(&base, dead_lettered).await, Some(0.0));
+
+    let id = system.create(3).await;
+    eventually("the inbox", Duration::from_secs(20), || {
+        system.buyer_unread(3, &id)
+    })
+    .await;
+    let seen = system.metric(&base, processed).await.unwrap_or_default();
+    assert!(seen >= 1.0, "processed events counted: {seen}");
+    let behind = system.metric(&base, lag).await.expect("the lag gauge");
+    assert!(
+        (0.0..60.0).contains(&behind),
+        "lag from the outbox row's time: {behind}"
+    );
+
+    system
+        .publish_raw("message_posted", b"\x00\x01 not an event")
+        .await;
+    eventually(
+        "the poison event counted",
+        Duration::from_secs(20),
+        || async { (system.metric(&base, dead_lettered).await? >= 1.0).then_some(()) },
+    )
+    .await;
+    // The queues' depth is read every 15 s.
+    eventually(
+        "the dead-letter queue's depth",
+        Duration::from_secs(40),
+        || async { (system.metric(&base, dead_letter_queue).await? >= 1.0).then_some(()) },
+    )
+    .await;
+    system.cleanup().await;
+}
