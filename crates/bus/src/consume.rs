@@ -171,28 +171,38 @@ async fn open(settings: &ConsumerSettings) -> Result<(Session, Lost), lapin::Err
     )
     .await
     .unwrap_or_else(|_| Err(closed()))?;
-    // A dead connection does not always end the consumer stream: the loop races it.
-    let lost: Lost = Box::pin(connection_lost(&connection));
-    let channel = connection.create_channel().await?;
-    ConsumerQueue {
-        exchange: &settings.exchange,
-        queue: &settings.queue,
-        routing_keys: settings.routing_keys,
-        delivery_limit: settings.delivery_limit,
-    }
-    .declare(&channel)
-    .await?;
-    channel
-        .basic_qos(settings.prefetch, BasicQosOptions::default())
+    // A dead connection does not always fail what waits on it (a declaration, an ack,
+    // the consumer stream): everything below races it.
+    let mut lost: Lost = Box::pin(connection_lost(&connection));
+    let setup = async {
+        let channel = connection.create_channel().await?;
+        ConsumerQueue {
+            exchange: &settings.exchange,
+            queue: &settings.queue,
+            routing_keys: settings.routing_keys,
+            delivery_limit: settings.delivery_limit,
+        }
+        .declare(&channel)
         .await?;
-    let consumer = channel
-        .basic_consume(
-            settings.queue.as_str().into(),
-            settings.name.into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
+        channel
+            .basic_qos(settings.prefetch, BasicQosOptions::default())
+            .await?;
+        let consumer = channel
+            .basic_consume(
+                settings.queue.as_str().into(),
+                settings.name.into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        Ok::<_, lapin::Error>((channel, consumer))
+    };
+    let (channel, consumer) = tokio::select! {
+        set_up = tokio::time::timeout(settings.connect_timeout, setup) => {
+            set_up.unwrap_or_else(|_| Err(closed()))?
+        }
+        error = &mut lost => return Err(error),
+    };
     Ok((
         Session {
             connection,
@@ -259,12 +269,15 @@ async fn consume<H: Handler>(
         let first = tokio::select! {
             biased;
             () = stopped(stop) => {
-                close(settings, &session).await;
+                let _ = tokio::time::timeout(Duration::from_secs(5), close(settings, &session)).await;
                 return Ok(());
             }
             error = &mut lost => return Err(error),
             _ = depth.tick() => {
-                report_depth(settings, &session.channel).await;
+                tokio::select! {
+                    () = report_depth(settings, &session.channel) => {}
+                    error = &mut lost => return Err(error),
+                }
                 continue;
             }
             next = session.consumer.next() => next.ok_or_else(closed)??,
@@ -280,9 +293,15 @@ async fn consume<H: Handler>(
             .iter()
             .map(|d| received(&settings.queue, d))
             .collect();
+        // The handler runs to its end (its work is the database's, and a stop waits for
+        // it); the acks race the connection: on a dead one they may never complete, and
+        // the broker redelivers what was not acknowledged anyway.
         let dispositions = handler.handle(&received).await;
         drop(received);
-        settle(settings, &deliveries, dispositions).await?;
+        tokio::select! {
+            settled = settle(settings, &deliveries, dispositions) => settled?,
+            error = &mut lost => return Err(error),
+        }
     }
 }
 

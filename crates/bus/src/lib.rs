@@ -10,6 +10,7 @@
 pub mod amqp;
 pub mod consume;
 pub mod consumer_span;
+pub mod event;
 pub mod in_process;
 pub mod relay;
 pub mod retention;
@@ -21,6 +22,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 pub use amqp::{AmqpConfig, AmqpSink, CREATED_AT_HEADER, OUTBOX_HEADER, POSITION_HEADER};
 pub use consume::{ConsumerSettings, Disposition, Handler, Received};
 pub use consumer_span::{process_span, traceparent_header};
+pub use event::{EventHeader, outbox_event};
 pub use in_process::InProcessBus;
 pub use relay::{Relay, RelayConfig};
 pub use topology::{ConsumerQueue, connection_lost};

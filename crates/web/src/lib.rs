@@ -16,6 +16,7 @@
 pub mod integer;
 mod method;
 pub mod metrics;
+pub mod middleware;
 pub mod openapi;
 mod problem;
 pub mod rate_limit;

@@ -5,7 +5,6 @@
 use chrono::Utc;
 use conversations_domain::AppId;
 use conversations_events::v1::{self, envelope::Payload};
-use conversations_events::{ProtoMessage, SCHEMA_VERSION};
 use conversations_store::{
     IssuedKey, NewApiKey, OutboxEvent, Revocation, RevokedKey, Store, StoreError,
 };
@@ -64,27 +63,14 @@ fn key_event(
     now: chrono::DateTime<Utc>,
     payload: Payload,
 ) -> OutboxEvent {
-    let event_id = uuid::Uuid::now_v7().to_string();
-    let envelope = v1::Envelope {
-        event_id: event_id.clone(),
-        r#type: event_type.to_owned(),
-        occurred_at: Some(prost_types::Timestamp {
-            seconds: now.timestamp(),
-            nanos: i32::try_from(now.timestamp_subsec_nanos()).unwrap_or(0),
-        }),
-        app_id: app_id.to_string(),
-        conversation_id: String::new(),
-        conversation_seq: 0,
-        schema_version: SCHEMA_VERSION,
-        payload: Some(payload),
-    };
-    OutboxEvent {
-        event_id,
-        app_id: app_id.to_string(),
-        conversation_id: String::new(),
-        conversation_seq: 0,
-        event_type: event_type.to_owned(),
-        payload: envelope.encode_to_vec(),
-        trace_context: conversations_telemetry::traceparent(),
-    }
+    conversations_bus::outbox_event(
+        conversations_bus::EventHeader {
+            event_type,
+            app_id: &app_id.to_string(),
+            conversation_id: "",
+            conversation_seq: 0,
+        },
+        now,
+        payload,
+    )
 }

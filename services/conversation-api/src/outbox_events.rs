@@ -1,19 +1,12 @@
 //! Domain events become protobuf envelopes for the outbox. Each envelope carries the
 //! conversation's state after the event, so consumers never read our tables.
 
-use chrono::{DateTime, Utc};
 use conversations_domain::reply_address::ReplyAddressCodec;
 use conversations_domain::{Conversation, Event, EventKind, Participant, ParticipantId};
 use conversations_events::v1::{self, envelope::Payload};
-use conversations_events::{ProtoMessage, SCHEMA_VERSION};
 use conversations_store::OutboxEvent;
 
-pub(crate) fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: t.timestamp(),
-        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
+pub(crate) use conversations_bus::event::timestamp;
 
 pub(crate) fn info(c: &Conversation) -> v1::ConversationInfo {
     v1::ConversationInfo {
@@ -164,26 +157,16 @@ pub fn encode(
                 })
             }
         };
-        let event_id = uuid::Uuid::now_v7().to_string();
-        let envelope = v1::Envelope {
-            event_id: event_id.clone(),
-            r#type: event.kind.type_name().to_owned(),
-            occurred_at: Some(timestamp(event.occurred_at)),
-            app_id: c.app_id.to_string(),
-            conversation_id: c.id.to_string(),
-            conversation_seq: event.seq,
-            schema_version: SCHEMA_VERSION,
-            payload: Some(payload),
-        };
-        rows.push(OutboxEvent {
-            event_id,
-            app_id: c.app_id.to_string(),
-            conversation_id: c.id.to_string(),
-            conversation_seq: event.seq,
-            event_type: event.kind.type_name().to_owned(),
-            payload: envelope.encode_to_vec(),
-            trace_context: None,
-        });
+        rows.push(conversations_bus::outbox_event(
+            conversations_bus::EventHeader {
+                event_type: event.kind.type_name(),
+                app_id: &c.app_id.to_string(),
+                conversation_id: &c.id.to_string(),
+                conversation_seq: event.seq,
+            },
+            event.occurred_at,
+            payload,
+        ));
     }
     rows
 }

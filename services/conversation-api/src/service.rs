@@ -128,12 +128,9 @@ where
             }
             events.extend(decided);
         }
-        let mut outbox = outbox_events::encode(codec, &app_name, &before, &events);
-        // The events continue the request's trace: the relay and every consumer join it.
-        let trace_context = conversations_telemetry::traceparent();
-        for row in &mut outbox {
-            row.trace_context.clone_from(&trace_context);
-        }
+        // Inside the transaction's span: the events carry its trace context, which the
+        // relay and every consumer continue.
+        let outbox = outbox_events::encode(codec, &app_name, &before, &events);
         let outcome = Outcome {
             before,
             after,

@@ -51,6 +51,7 @@ pub struct Application {
     bus: Option<InProcessBus>,
     store: Store,
     relay_wake: Arc<Notify>,
+    sink_health: Arc<SinkHealth>,
 }
 
 impl Application {
@@ -130,6 +131,7 @@ impl Application {
         ));
 
         let port = listener.local_addr()?.port();
+        let broker = sink_health.clone();
         let state = web::Data::new(AppState {
             store: store.clone(),
             aliases: crate::redact::Aliases::new(config.reply_secret_bytes()),
@@ -147,37 +149,30 @@ impl Application {
         let limiter = conversations_web::RateLimiter::new(config.rate_limits.clone())?;
         tracing::info!(state = limiter.describe(), "rate limits");
         let server = HttpServer::new(move || {
-            App::new()
-                .app_data(state.clone())
-                .app_data(limit.clone())
-                .app_data(web::PathConfig::default().error_handler(|e, _| {
-                    ApiError::NotFound(format!("no such resource: {e}")).into()
-                }))
-                .app_data(web::QueryConfig::default().error_handler(|e, _| {
-                    ApiError::InvalidQuery(format!("invalid query string: {e}")).into()
-                }))
-                .configure(|cfg| {
-                    if let Some(extra) = &extra {
-                        extra(cfg);
-                    }
-                })
-                .configure(crate::routes::configure)
-                .default_service(web::to(|| async {
-                    Err::<actix_web::HttpResponse, _>(ApiError::NotFound("no such resource".into()))
-                }))
-                .wrap(actix_web::middleware::from_fn(
-                    conversations_web::refuse_nul_bytes,
-                ))
-                .wrap(actix_web::middleware::from_fn({
-                    let limiter = limiter.clone();
-                    move |req, next| limiter.clone().handle(req, next)
-                }))
-                .wrap(actix_web::middleware::from_fn(
-                    conversations_web::metrics::observe,
-                ))
-                .wrap(origins.cors())
-                .wrap(conversations_web::security_headers())
-                .wrap(conversations_web::request_tracing())
+            conversations_web::middleware::standard(
+                App::new()
+                    .app_data(state.clone())
+                    .app_data(limit.clone())
+                    .app_data(web::PathConfig::default().error_handler(|e, _| {
+                        ApiError::NotFound(format!("no such resource: {e}")).into()
+                    }))
+                    .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                        ApiError::InvalidQuery(format!("invalid query string: {e}")).into()
+                    }))
+                    .configure(|cfg| {
+                        if let Some(extra) = &extra {
+                            extra(cfg);
+                        }
+                    })
+                    .configure(crate::routes::configure)
+                    .default_service(web::to(|| async {
+                        Err::<actix_web::HttpResponse, _>(ApiError::NotFound(
+                            "no such resource".into(),
+                        ))
+                    })),
+                limiter.clone(),
+                Some(origins.clone()),
+            )
         })
         .listen(listener)?
         .shutdown_timeout(10)
@@ -191,6 +186,7 @@ impl Application {
             bus,
             store,
             relay_wake,
+            sink_health: broker,
         })
     }
 
@@ -218,6 +214,18 @@ impl Application {
     /// The store, for admin commands and tests.
     pub fn store(&self) -> Store {
         self.store.clone()
+    }
+
+    /// What a metrics server on `METRICS_ADDR` runs before each scrape: the outbox
+    /// backlog and broker gauges, read then.
+    pub fn metrics_refresh(&self) -> conversations_web::metrics::Refresh {
+        let (store, broker) = (self.store.clone(), self.sink_health.clone());
+        Arc::new(move || {
+            Box::pin(crate::routes::health::refresh_gauges(
+                store.clone(),
+                broker.clone(),
+            ))
+        })
     }
 
     /// Serves until the server stops (SIGINT/SIGTERM, handled by actix), then stops the

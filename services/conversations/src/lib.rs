@@ -222,6 +222,11 @@ impl AllInOne {
         self.app.port()
     }
 
+    /// What a metrics server on `METRICS_ADDR` runs before each scrape.
+    pub fn metrics_refresh(&self) -> conversations_web::metrics::Refresh {
+        self.app.metrics_refresh()
+    }
+
     /// The write store (tests and the admin tool create applications with it).
     pub fn store(&self) -> Store {
         self.app.store()

@@ -102,6 +102,7 @@ async fn serve() -> anyhow::Result<()> {
     let listener = std::net::TcpListener::bind(addr)
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     let server = AllInOne::start(env, listener).await?;
+    conversations_web::metrics::spawn_separate(Some(server.metrics_refresh()))?;
     tracing::info!(%addr, setup = %server.description, "conversations all-in-one listening");
     server.run_until_stopped().await
 }

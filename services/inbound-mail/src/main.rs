@@ -122,10 +122,9 @@ fn run_async(command: Command) -> anyhow::Result<()> {
                 let listener = std::net::TcpListener::bind(config.http_addr)
                     .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.http_addr))?;
                 tracing::info!(addr = %config.http_addr, "inbound-mail starting");
-                inbound_mail::Server::build(config, listener)
-                    .await?
-                    .run_until_stopped()
-                    .await?;
+                let server = inbound_mail::Server::build(config, listener).await?;
+                conversations_web::metrics::spawn_separate(None)?;
+                server.run_until_stopped().await?;
                 Ok(())
             }
             Command::Admin(Admin::Migrate) => {

@@ -169,38 +169,35 @@ impl Server {
         let port = listener.local_addr()?.port();
         let server = HttpServer::new(move || {
             let routes = routes.clone();
-            App::new()
-                .configure(move |cfg| routes(cfg))
-                .service(
-                    web::resource("/livez")
-                        .route(web::get().to(livez))
-                        .default_service(conversations_web::method_not_allowed("GET")),
-                )
-                .service(
-                    web::resource("/readyz")
-                        .route(web::get().to(readyz))
-                        .default_service(conversations_web::method_not_allowed("GET")),
-                )
-                .service(
-                    web::resource(conversations_web::metrics::PATH)
-                        .route(web::get().to(conversations_web::metrics::serve))
-                        .default_service(conversations_web::method_not_allowed("GET")),
-                )
-                .default_service(web::to(|| async {
-                    Err::<HttpResponse, _>(InboundError::NotFound("no such resource".into()))
-                }))
-                .wrap(actix_web::middleware::from_fn(
-                    conversations_web::refuse_nul_bytes,
-                ))
-                .wrap(actix_web::middleware::from_fn({
-                    let limiter = limiter.clone();
-                    move |req, next| limiter.clone().handle(req, next)
-                }))
-                .wrap(actix_web::middleware::from_fn(
-                    conversations_web::metrics::observe,
-                ))
-                .wrap(conversations_web::security_headers())
-                .wrap(conversations_web::request_tracing())
+            conversations_web::middleware::standard(
+                App::new()
+                    .configure(move |cfg| routes(cfg))
+                    .service(
+                        web::resource("/livez")
+                            .route(web::get().to(livez))
+                            .default_service(conversations_web::method_not_allowed("GET")),
+                    )
+                    .service(
+                        web::resource("/readyz")
+                            .route(web::get().to(readyz))
+                            .default_service(conversations_web::method_not_allowed("GET")),
+                    )
+                    .configure(|cfg| {
+                        // On METRICS_ADDR instead when that is set.
+                        if conversations_web::metrics::on_http_port() {
+                            cfg.service(
+                                web::resource(conversations_web::metrics::PATH)
+                                    .route(web::get().to(conversations_web::metrics::serve))
+                                    .default_service(conversations_web::method_not_allowed("GET")),
+                            );
+                        }
+                    })
+                    .default_service(web::to(|| async {
+                        Err::<HttpResponse, _>(InboundError::NotFound("no such resource".into()))
+                    })),
+                limiter.clone(),
+                None,
+            )
         })
         .listen(listener)?
         .shutdown_timeout(10)

@@ -70,6 +70,7 @@ async fn serve() -> anyhow::Result<()> {
     let listener = std::net::TcpListener::bind(addr)
         .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
     let app = Application::build(config, listener).await?;
+    conversations_web::metrics::spawn_separate(None)?;
     tracing::info!(%addr, "metadata-query listening");
     app.run_until_stopped().await?;
     Ok(())

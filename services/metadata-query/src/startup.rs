@@ -201,33 +201,24 @@ impl Application {
         let limiter = conversations_web::RateLimiter::new(config.rate_limits.clone())?;
         tracing::info!(state = limiter.describe(), "rate limits");
         let server = HttpServer::new(move || {
-            App::new()
-                .app_data(web::PathConfig::default().error_handler(|e, _| {
-                    MetadataError::NotFound(format!("no such resource: {e}")).into()
-                }))
-                .app_data(web::QueryConfig::default().error_handler(|e, _| {
-                    MetadataError::InvalidRequest(format!("invalid query string: {e}")).into()
-                }))
-                .configure(routes.clone())
-                .configure(crate::routes::configure_health)
-                .default_service(web::to(|| async {
-                    Err::<actix_web::HttpResponse, _>(MetadataError::NotFound(
-                        "no such resource".into(),
-                    ))
-                }))
-                .wrap(actix_web::middleware::from_fn(
-                    conversations_web::refuse_nul_bytes,
-                ))
-                .wrap(actix_web::middleware::from_fn({
-                    let limiter = limiter.clone();
-                    move |req, next| limiter.clone().handle(req, next)
-                }))
-                .wrap(actix_web::middleware::from_fn(
-                    conversations_web::metrics::observe,
-                ))
-                .wrap(origins.cors())
-                .wrap(conversations_web::security_headers())
-                .wrap(conversations_web::request_tracing())
+            conversations_web::middleware::standard(
+                App::new()
+                    .app_data(web::PathConfig::default().error_handler(|e, _| {
+                        MetadataError::NotFound(format!("no such resource: {e}")).into()
+                    }))
+                    .app_data(web::QueryConfig::default().error_handler(|e, _| {
+                        MetadataError::InvalidRequest(format!("invalid query string: {e}")).into()
+                    }))
+                    .configure(routes.clone())
+                    .configure(crate::routes::configure_health)
+                    .default_service(web::to(|| async {
+                        Err::<actix_web::HttpResponse, _>(MetadataError::NotFound(
+                            "no such resource".into(),
+                        ))
+                    })),
+                limiter.clone(),
+                Some(origins.clone()),
+            )
         })
         .listen(listener)?
         .shutdown_timeout(10)

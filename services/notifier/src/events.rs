@@ -6,7 +6,6 @@
 use chrono::{DateTime, Utc};
 use conversations_db::OutboxEvent;
 use conversations_events::v1::{self, envelope::Payload};
-use conversations_events::{ProtoMessage, SCHEMA_VERSION, Timestamp};
 
 /// One notification (a message to one recipient), as the events name it.
 #[derive(Debug, Clone, Copy)]
@@ -38,12 +37,7 @@ pub enum Outcome<'a> {
     Muted,
 }
 
-fn timestamp(t: DateTime<Utc>) -> Timestamp {
-    Timestamp {
-        seconds: t.timestamp(),
-        nanos: i32::try_from(t.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
+use conversations_bus::event::timestamp;
 
 /// The outbox event telling other services that `n` ended (for now) as `outcome`.
 pub fn notification_event(
@@ -52,7 +46,6 @@ pub fn notification_event(
     attempts: u32,
     now: DateTime<Utc>,
 ) -> OutboxEvent {
-    let event_id = uuid::Uuid::now_v7().to_string();
     let recipient = Some(v1::Participant {
         participant_id: n.participant_id.to_owned(),
         email: n.recipient.to_owned(),
@@ -95,25 +88,16 @@ pub fn notification_event(
             }),
         ),
     };
-    let envelope = v1::Envelope {
-        event_id: event_id.clone(),
-        r#type: event_type.to_owned(),
-        occurred_at: Some(timestamp(now)),
-        app_id: n.app_id.to_owned(),
-        conversation_id: n.conversation_id.to_owned(),
-        conversation_seq: 0,
-        schema_version: SCHEMA_VERSION,
-        payload: Some(payload),
-    };
-    OutboxEvent {
-        event_id,
-        app_id: n.app_id.to_owned(),
-        conversation_id: n.conversation_id.to_owned(),
-        conversation_seq: 0,
-        event_type: event_type.to_owned(),
-        payload: envelope.encode_to_vec(),
-        trace_context: conversations_telemetry::traceparent(),
-    }
+    conversations_bus::outbox_event(
+        conversations_bus::EventHeader {
+            event_type,
+            app_id: n.app_id,
+            conversation_id: n.conversation_id,
+            conversation_seq: 0,
+        },
+        now,
+        payload,
+    )
 }
 
 #[cfg(test)]

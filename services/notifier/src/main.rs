@@ -24,43 +24,12 @@ async fn main() -> anyhow::Result<()> {
     })));
     let notifier = Notifier::start(config, store, EventSource::Amqp, sink)?;
     tracing::info!("notifier started");
-    if let Some(addr) = std::env::var("METRICS_ADDR").ok().filter(|v| !v.is_empty()) {
-        tokio::spawn(metrics_server(&addr)?);
-        tracing::info!(%addr, "metrics served at /metrics");
-    }
+    // The notifier has no API: its metrics (and a liveness check) are on METRICS_ADDR.
+    conversations_web::metrics::spawn_separate(None)?;
     shutdown_signal().await?;
     tracing::info!("stopping: finishing the mails in flight");
     notifier.shutdown(std::time::Duration::from_secs(20)).await;
     Ok(())
-}
-
-/// `METRICS_ADDR`: the notifier has no API, so its metrics (and a liveness check) get a
-/// small HTTP server of their own.
-fn metrics_server(addr: &str) -> anyhow::Result<actix_web::dev::Server> {
-    use actix_web::{App, HttpResponse, HttpServer, web};
-    let addr: std::net::SocketAddr = addr
-        .parse()
-        .map_err(|e| anyhow::anyhow!("METRICS_ADDR `{addr}`: {e}"))?;
-    Ok(HttpServer::new(|| {
-        App::new()
-            .route(
-                conversations_web::metrics::PATH,
-                web::get().to(conversations_web::metrics::serve),
-            )
-            .route(
-                "/livez",
-                web::get().to(|| async {
-                    HttpResponse::Ok()
-                        .content_type("application/json")
-                        .body(r#"{"status":"ok"}"#)
-                }),
-            )
-    })
-    .workers(1)
-    .disable_signals()
-    .bind(addr)
-    .map_err(|e| anyhow::anyhow!("cannot listen on METRICS_ADDR {addr}: {e}"))?
-    .run())
 }
 
 /// SIGINT or SIGTERM (what docker and Kubernetes send).

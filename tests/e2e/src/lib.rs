@@ -70,6 +70,10 @@ pub struct System {
     pub broker: TcpProxy,
     /// The application's API key.
     pub key: String,
+    /// metadata-query's metrics server (`METRICS_ADDR`; not on its HTTP port then).
+    pub metadata_metrics: String,
+    /// The notifier's metrics server (`METRICS_ADDR`).
+    pub notifier_metrics: String,
     /// An HTTP client.
     pub client: reqwest::Client,
     exchange: String,
@@ -154,6 +158,8 @@ impl System {
             Some(format!("http://{inbound_addr}")),
         );
         let metadata_addr = free_addr();
+        let metadata_metrics = free_addr();
+        let notifier_metrics = free_addr();
         let metadata = Service::new(
             "metadata-query",
             &logs,
@@ -164,6 +170,7 @@ impl System {
                 ("AMQP_URL", amqp.clone()),
                 ("AMQP_EXCHANGE", exchange.clone()),
                 ("METADATA_QUEUE", metadata_queue.clone()),
+                ("METRICS_ADDR", metadata_metrics.clone()),
                 ("FEED_URL", api_base),
                 ("FEED_TOKEN", FEED_TOKEN.to_owned()),
                 ("TOKEN_SECRET", TOKEN_SECRET.to_owned()),
@@ -181,6 +188,7 @@ impl System {
                 ("AMQP_URL", amqp),
                 ("AMQP_EXCHANGE", exchange.clone()),
                 ("NOTIFIER_QUEUE", notifier_queue.clone()),
+                ("METRICS_ADDR", notifier_metrics.clone()),
                 ("SMTP_URL", sink.url()),
                 ("SMTP_CONNECTIONS", options.smtp_connections.to_string()),
                 ("REPLY_SECRET", REPLY_SECRET.to_owned()),
@@ -203,6 +211,8 @@ impl System {
             sink,
             broker,
             key,
+            metadata_metrics: format!("http://{metadata_metrics}"),
+            notifier_metrics: format!("http://{notifier_metrics}"),
             client: reqwest::Client::new(),
             exchange,
             queues: vec![notifier_queue, metadata_queue, inbound_queue],

@@ -1,8 +1,8 @@
 //! The gateway tested for real: Debian's nginx with `deploy/nginx/gateway.conf` (only the
 //! upstream addresses and the listen port changed) in front of the running services. Each
 //! path reaches the service that owns it; what must stay inside (`/internal/`, `/metrics`)
-//! answers 404 from outside; the body-size limit answers 413. Skipped when nginx is not
-//! installed (scripts/test installs it).
+//! answers 404 from outside; the body-size limit answers 413; `traceparent` reaches the
+//! service. Skipped when nginx is not installed (scripts/test installs it).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -10,10 +10,13 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
+use e2e::otlp::OtlpReceiver;
 use e2e::{Options, System, eventually};
 use serde_json::{Value, json};
 
 const NGINX: &str = "/usr/sbin/nginx";
+const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
+const CLIENT_SPAN: &str = "b7ad6b7169203331";
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -63,7 +66,16 @@ async fn the_gateway_routes_each_path_to_its_service_and_keeps_internal_ones_ins
         eprintln!("skipped: {NGINX} is not installed (scripts/test installs it)");
         return;
     }
-    let system = System::start(Options::default()).await;
+    // Traces go to a receiver here, to see that the gateway passes `traceparent` on.
+    let traces = OtlpReceiver::start().await.unwrap();
+    let system = System::start(Options {
+        env: vec![
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", traces.endpoint()),
+            ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
+        ],
+        ..Options::default()
+    })
+    .await;
     let dir = std::env::temp_dir().join(format!("conversations-gateway-{}", free_port()));
     std::fs::create_dir_all(&dir).unwrap();
     let port = free_port();
@@ -96,10 +108,12 @@ async fn the_gateway_routes_each_path_to_its_service_and_keeps_internal_ones_ins
         async move { client.get(url).bearer_auth(key).send().await.unwrap() }
     };
 
-    // conversation-api: create a conversation through the gateway.
+    // conversation-api: create a conversation through the gateway, as part of a trace the
+    // client started.
     let created = client
         .post(format!("{gateway}/api/v1/conversations"))
         .bearer_auth(key)
+        .header("traceparent", format!("00-{TRACE_ID}-{CLIENT_SPAN}-01"))
         .json(
             &json!({"sender": "seller@example.com", "to": ["buyer@example.com"],
                       "subject": "Via the gateway", "text": "hello"}),
@@ -165,6 +179,18 @@ async fn the_gateway_routes_each_path_to_its_service_and_keeps_internal_ones_ins
             .unwrap()
             .starts_with("text/html")
     );
+
+    // The gateway passed the client's trace context on: conversation-api's server span
+    // is the child of the client's span.
+    let span = eventually("the request's span", Duration::from_secs(20), || async {
+        traces.spans().into_iter().find(|s| {
+            s.service == "conversation-api"
+                && s.trace_id == TRACE_ID
+                && s.name == "POST /api/v1/conversations"
+        })
+    })
+    .await;
+    assert_eq!(span.parent_span_id, CLIENT_SPAN);
 
     nginx.start_kill().unwrap();
     let _ = nginx.wait().await;

@@ -21,6 +21,21 @@ fn one<'a>(spans: &'a [ReceivedSpan], service: &str, name: &str) -> Option<&'a R
         .find(|s| s.service == service && s.name == name && s.trace_id == TRACE_ID)
 }
 
+/// Whether `ancestor` is `span`'s parent, grandparent, … among `spans`.
+fn spans_between(spans: &[ReceivedSpan], span: &ReceivedSpan, ancestor: &str) -> bool {
+    let mut parent = span.parent_span_id.clone();
+    for _ in 0..16 {
+        if parent == ancestor {
+            return true;
+        }
+        match spans.iter().find(|s| s.span_id == parent) {
+            Some(next) => parent = next.parent_span_id.clone(),
+            None => return false,
+        }
+    }
+    false
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_posted_message_is_one_trace_from_the_request_to_the_smtp_send() {
     let receiver = OtlpReceiver::start().await.unwrap();
@@ -156,6 +171,58 @@ async fn a_posted_message_is_one_trace_from_the_request_to_the_smtp_send() {
         assert!(!text.contains(TRACE_ID));
     }
 
+    // A reply by mail is one trace too: inbound-mail's intake request, and the post it
+    // makes to conversation-api as the child of it.
+    let notification = mails[mails_before..]
+        .iter()
+        .find(|m| m.rcpt_to.iter().any(|r| r == "buyer1@example.com"))
+        .expect("the buyer's notification");
+    let reply_to = notification.header("Reply-To").unwrap();
+    let answered = notification.header("Message-ID").unwrap();
+    let reply = format!(
+        "From: Buyer <buyer1@example.com>\r\nTo: <{reply_to}>\r\nSubject: Re: Order 1\r\n\
+         Message-ID: <traced-reply@example.com>\r\nIn-Reply-To: {answered}\r\n\
+         Date: Tue, 1 Dec 2026 10:00:00 +0000\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+         Replied by mail\r\n"
+    );
+    const MAIL_TRACE: &str = "5bf92f3577b34da6a3ce929d0e0e4736";
+    let taken = system
+        .client
+        .post(format!(
+            "{}/inbound/mail?recipient={reply_to}",
+            system.inbound.base.as_deref().unwrap()
+        ))
+        .header("content-type", "message/rfc822")
+        .header("traceparent", format!("00-{MAIL_TRACE}-{CLIENT_SPAN}-01"))
+        .body(reply)
+        .send()
+        .await
+        .unwrap();
+    assert!(taken.status().is_success(), "{}", taken.status());
+    let (intake, posted) = eventually("the reply's spans", Duration::from_secs(20), || async {
+        let spans = receiver.spans();
+        let intake = spans
+            .iter()
+            .find(|s| s.service == "inbound-mail" && s.trace_id == MAIL_TRACE && s.kind == 2)?
+            .clone();
+        let posted = spans
+            .iter()
+            .find(|s| {
+                s.service == "conversation-api"
+                    && s.trace_id == MAIL_TRACE
+                    && s.kind == 2
+                    && s.name.starts_with("POST ")
+            })?
+            .clone();
+        Some((intake, posted))
+    })
+    .await;
+    assert_eq!(intake.parent_span_id, CLIENT_SPAN);
+    assert!(
+        spans_between(&receiver.spans(), &posted, &intake.span_id),
+        "conversation-api's span descends from inbound-mail's intake"
+    );
+
     // JSON log lines written while serving the request name its trace.
     let logged = system.api.log();
     let line = logged
@@ -198,11 +265,20 @@ async fn without_an_endpoint_nothing_is_traced_and_no_context_is_stored() {
 
 /// metadata-query's consumer reports what became of the events it took, how far behind
 /// it is, and what waits in its queues: a poison event shows as dead-lettered and in the
-/// dead-letter queue's depth.
+/// dead-letter queue's depth. Metrics are served on METRICS_ADDR, as configured here.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn consumer_metrics_show_processed_and_dead_lettered_events_lag_and_queues() {
     let system = System::start(Options::default()).await;
-    let base = system.metadata.base.clone().unwrap();
+    // METRICS_ADDR is set: the metrics are there, and not on the HTTP port.
+    let base = system.metadata_metrics.clone();
+    let http_port = system.metadata.base.clone().unwrap();
+    let on_http_port = system
+        .client
+        .get(format!("{http_port}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(on_http_port.status(), 404);
     let processed =
         r#"conversations_consumer_events_total{consumer="metadata-query",result="processed"}"#;
     let dead_lettered =
@@ -232,6 +308,25 @@ async fn consumer_metrics_show_processed_and_dead_lettered_events_lag_and_queues
         "the poison event counted",
         Duration::from_secs(20),
         || async { (system.metric(&base, dead_lettered).await? >= 1.0).then_some(()) },
+    )
+    .await;
+    // The notifier's own metrics server counts what it consumed and sent.
+    let notifier = system.notifier_metrics.clone();
+    eventually(
+        "the notifier's counters",
+        Duration::from_secs(20),
+        || async {
+            let sent = system
+                .metric(&notifier, r#"notifier_mails_total{outcome="sent"}"#)
+                .await?;
+            let consumed = system
+            .metric(
+                &notifier,
+                r#"conversations_consumer_events_total{consumer="notifier",result="processed"}"#,
+            )
+            .await?;
+            (sent >= 1.0 && consumed >= 1.0).then_some(())
+        },
     )
     .await;
     // The queues' depth is read every 15 s.

@@ -12,17 +12,26 @@ pub async fn livez() -> HttpResponse {
 }
 
 /// `GET /metrics`: every metric of the process (in the all-in-one, of every component),
-/// with the outbox backlog read at scrape time: `conversations_outbox_unpublished` events
-/// and `conversations_outbox_oldest_unpublished_age_seconds` (alert when it grows: events
-/// are not reaching the broker), and `conversations_broker_connected` (0 or 1).
+/// with the outbox gauges read at scrape time ([`refresh_gauges`]).
 pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    refresh_gauges(state.store.clone(), state.sink_health.clone()).await;
+    conversations_web::metrics::render()
+}
+
+/// Reads the outbox backlog into `conversations_outbox_unpublished` (events) and
+/// `conversations_outbox_oldest_unpublished_age_seconds` (alert when it grows: events are
+/// not reaching the broker), and the relay's broker link into
+/// `conversations_broker_connected` (0 or 1).
+pub async fn refresh_gauges(
+    store: conversations_store::Store,
+    broker: std::sync::Arc<conversations_bus::SinkHealth>,
+) {
     use conversations_web::metrics::gauge;
     use prometheus::IntGaugeVec;
     use std::sync::OnceLock;
     static WAITING: OnceLock<Option<IntGaugeVec>> = OnceLock::new();
     static AGE: OnceLock<Option<IntGaugeVec>> = OnceLock::new();
     static BROKER: OnceLock<Option<IntGaugeVec>> = OnceLock::new();
-    let store = state.store.clone();
     if let Ok(Ok((waiting, oldest))) = web::block(move || store.outbox().backlog()).await {
         let age = oldest.map_or(0, |t| (chrono::Utc::now() - t).num_seconds().max(0));
         if let Some(g) = gauge(
@@ -49,9 +58,8 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         &[],
     ) {
         g.with_label_values::<&str>(&[])
-            .set(i64::from(state.sink_health.is_connected()));
+            .set(i64::from(broker.is_connected()));
     }
-    conversations_web::metrics::render()
 }
 
 /// `GET /readyz`: ready means able to serve requests, which needs the database and not

@@ -129,10 +129,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource("/readyz")
             .route(web::get().to(health::readyz))
             .default_service(method_not_allowed("GET")),
-    )
-    .service(
-        web::resource(conversations_web::metrics::PATH)
-            .route(web::get().to(health::metrics))
-            .default_service(method_not_allowed("GET")),
     );
+    // On METRICS_ADDR instead when that is set.
+    if conversations_web::metrics::on_http_port() {
+        cfg.service(
+            web::resource(conversations_web::metrics::PATH)
+                .route(web::get().to(health::metrics))
+                .default_service(method_not_allowed("GET")),
+        );
+    }
 }

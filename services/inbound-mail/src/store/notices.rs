@@ -4,8 +4,8 @@
 
 use chrono::{DateTime, Utc};
 use conversations_db::{DbError, OutboxEvent};
+use conversations_events::v1::RejectionNotice;
 use conversations_events::v1::envelope::Payload;
-use conversations_events::v1::{Envelope, RejectionNotice};
 use diesel::prelude::*;
 
 use super::schema::im_notices as notices;
@@ -29,34 +29,21 @@ pub struct Notice {
 }
 
 fn event(notice: &Notice, now: DateTime<Utc>) -> OutboxEvent {
-    let event_id = uuid::Uuid::now_v7().to_string();
-    let envelope = Envelope {
-        event_id: event_id.clone(),
-        r#type: "rejection_notice".to_owned(),
-        occurred_at: Some(conversations_events::Timestamp {
-            seconds: now.timestamp(),
-            nanos: i32::try_from(now.timestamp_subsec_nanos()).unwrap_or(0),
-        }),
-        app_id: notice.app_id.clone(),
-        conversation_id: notice.conversation_id.clone(),
-        conversation_seq: 0,
-        schema_version: conversations_events::SCHEMA_VERSION,
-        payload: Some(Payload::RejectionNotice(RejectionNotice {
+    conversations_bus::outbox_event(
+        conversations_bus::EventHeader {
+            event_type: "rejection_notice",
+            app_id: &notice.app_id,
+            conversation_id: &notice.conversation_id,
+            conversation_seq: 0,
+        },
+        now,
+        Payload::RejectionNotice(RejectionNotice {
             email: notice.email.clone(),
             reason: notice.reason.clone(),
             subject: notice.subject.clone(),
             inbound_id: notice.inbound_id.clone(),
-        })),
-    };
-    OutboxEvent {
-        event_id,
-        app_id: notice.app_id.clone(),
-        conversation_id: notice.conversation_id.clone(),
-        conversation_seq: 0,
-        event_type: "rejection_notice".to_owned(),
-        payload: conversations_events::ProtoMessage::encode_to_vec(&envelope),
-        trace_context: conversations_telemetry::traceparent(),
-    }
+        }),
+    )
 }
 
 impl InboundStore {

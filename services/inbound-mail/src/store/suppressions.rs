@@ -6,7 +6,7 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use conversations_db::{DbError, OutboxEvent};
 use conversations_events::v1::envelope::Payload;
-use conversations_events::v1::{AddressSuppressed, AddressUnsuppressed, Envelope};
+use conversations_events::v1::{AddressSuppressed, AddressUnsuppressed};
 use diesel::prelude::*;
 use serde::Serialize;
 
@@ -48,29 +48,16 @@ fn event(app_id: &str, payload: Payload, now: DateTime<Utc>) -> OutboxEvent {
         Payload::AddressSuppressed(_) => "address_suppressed",
         _ => "address_unsuppressed",
     };
-    let event_id = uuid::Uuid::now_v7().to_string();
-    let envelope = Envelope {
-        event_id: event_id.clone(),
-        r#type: event_type.to_owned(),
-        occurred_at: Some(conversations_events::Timestamp {
-            seconds: now.timestamp(),
-            nanos: i32::try_from(now.timestamp_subsec_nanos()).unwrap_or(0),
-        }),
-        app_id: app_id.to_owned(),
-        conversation_id: String::new(),
-        conversation_seq: 0,
-        schema_version: conversations_events::SCHEMA_VERSION,
-        payload: Some(payload),
-    };
-    OutboxEvent {
-        event_id,
-        app_id: app_id.to_owned(),
-        conversation_id: String::new(),
-        conversation_seq: 0,
-        event_type: event_type.to_owned(),
-        payload: conversations_events::ProtoMessage::encode_to_vec(&envelope),
-        trace_context: conversations_telemetry::traceparent(),
-    }
+    conversations_bus::outbox_event(
+        conversations_bus::EventHeader {
+            event_type,
+            app_id,
+            conversation_id: "",
+            conversation_seq: 0,
+        },
+        now,
+        payload,
+    )
 }
 
 impl InboundStore {
