@@ -13,6 +13,7 @@
 //!   `Referrer-Policy: no-referrer`, and `Cache-Control: no-store` (every answer is about
 //!   someone's conversations, fetched with a key or a token; no shared cache may keep it).
 
+mod bearer;
 pub mod integer;
 mod method;
 pub mod metrics;
@@ -25,6 +26,7 @@ pub mod schema;
 mod secret_url;
 pub mod settings;
 
+pub use bearer::bearer;
 pub use method::method_not_allowed;
 pub use openapi::ApiConventions;
 pub use problem::{Problem, ProblemResponse, problem};

@@ -39,10 +39,7 @@ where
     app.wrap(from_fn(crate::refuse_nul_bytes))
         .wrap(from_fn(move |req, next| limiter.clone().handle(req, next)))
         .wrap(from_fn(crate::metrics::observe))
-        .wrap(Condition::new(
-            cors.is_some(),
-            cors.unwrap_or_default(),
-        ))
+        .wrap(Condition::new(cors.is_some(), cors.unwrap_or_default()))
         .wrap(crate::security_headers())
         .wrap(crate::request_tracing())
 }

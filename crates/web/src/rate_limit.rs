@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use actix_web::Error;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use data_encoding::HEXLOWER;
 use sha2::{Digest, Sha256};
@@ -383,13 +383,7 @@ impl RateLimiter {
         {
             return None;
         }
-        let credential = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, credential)| credential.trim());
+        let credential = crate::bearer(req.headers());
         let hashed = |c: &str| HEXLOWER.encode(&Sha256::digest(c.as_bytes())[..16]);
         let (policy, id, quota) = match credential {
             Some(c) if c.starts_with(conversations_domain::participant_token::TOKEN_PREFIX) => {

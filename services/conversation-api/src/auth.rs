@@ -4,7 +4,6 @@
 //! own conversations, nothing else). Every query is then scoped to the application.
 
 use actix_web::dev::Payload;
-use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 use conversations_domain::participant_token::TOKEN_PREFIX;
 use conversations_domain::{AppId, Conversation, EmailAddress};
@@ -61,17 +60,9 @@ impl Caller {
     }
 }
 
-/// The credential of `Authorization: Bearer <credential>` (scheme case-insensitive).
+/// The credential of `Authorization: Bearer <credential>`.
 pub fn bearer(req: &HttpRequest) -> Option<String> {
-    req.headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, key) = v.trim().split_once(' ')?;
-            scheme
-                .eq_ignore_ascii_case("bearer")
-                .then(|| key.trim().to_owned())
-        })
+    conversations_web::bearer(req.headers()).map(str::to_owned)
 }
 
 async fn resolve(req: &HttpRequest) -> Result<Caller, ApiError> {

@@ -7,7 +7,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use actix_web::dev::Payload;
-use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 use data_encoding::HEXLOWER;
 use sha2::{Digest, Sha256};
@@ -58,14 +57,9 @@ impl Keys {
     }
 }
 
-/// The credential of `Authorization: Bearer <credential>` (scheme case-insensitive).
+/// The credential of `Authorization: Bearer <credential>`.
 pub fn bearer(req: &HttpRequest) -> Option<&str> {
-    req.headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, credential)| credential.trim())
+    conversations_web::bearer(req.headers())
 }
 
 /// The application whose API key the request carries.

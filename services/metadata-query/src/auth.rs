@@ -3,7 +3,6 @@
 //! participant token (one contact only, verified with `TOKEN_SECRET`).
 
 use actix_web::dev::Payload;
-use actix_web::http::header;
 use actix_web::{FromRequest, HttpRequest, web};
 use conversations_domain::participant_token::TOKEN_PREFIX;
 
@@ -82,16 +81,7 @@ impl FromRequest for Viewer {
     type Future = futures_util::future::LocalBoxFuture<'static, Result<Self, MetadataError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let credential = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                let (scheme, key) = v.trim().split_once(' ')?;
-                scheme
-                    .eq_ignore_ascii_case("bearer")
-                    .then(|| key.trim().to_owned())
-            });
+        let credential = conversations_web::bearer(req.headers()).map(str::to_owned);
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
             let (Some(credential), Some(state)) = (credential, state) else {
