@@ -53,10 +53,24 @@ pub fn source_pattern() -> String {
     )
 }
 
+/// A character of a conversation URL: visible, and no brace (only the placeholder has
+/// braces).
+const URL_CHAR: &str = r"[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000{}]";
+/// A character of its host (and port): a URL character that does not end the host.
+const HOST_CHAR: &str =
+    r"[^\x00-\x20\x7F-\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000{}/?#]";
+
+/// An application's conversation URL as [`crate::ConversationUrl::parse`] takes it, or
+/// the empty string (which removes it); surrounding white space ignored; at most 2000
+/// characters (give it as `maxLength`).
+pub fn conversation_url_pattern() -> String {
+    format!(r"^{WS}*(https?://{HOST_CHAR}+[/?#]{URL_CHAR}*\{{conversation_id\}}{URL_CHAR}*)?{WS}*$")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{DisplayName, EmailAddress, MessageText, Source};
+    use crate::{ConversationUrl, DisplayName, EmailAddress, MessageText, Source};
     use regex::Regex;
 
     fn re(pattern: &str) -> Regex {
@@ -127,6 +141,31 @@ mod tests {
                 MessageText::parse("t", probe).is_ok(),
                 "{probe:?}"
             );
+        }
+    }
+
+    #[test]
+    fn the_conversation_url_pattern_agrees_with_the_parser() {
+        let pattern = re(&conversation_url_pattern());
+        let urls = [
+            "https://shop.example/messages/{conversation_id}",
+            " http://localhost:3000/c?id={conversation_id}&x=1 ",
+            "https://shop.example#{conversation_id}",
+            "https://shop.example{conversation_id}",
+            "https://{conversation_id}/x",
+            "https:///{conversation_id}",
+            "https://shop.example/{conversation_id}/{conversation_id}",
+            "https://shop.example/{x}/{conversation_id}",
+            "https://shop.example/a b/{conversation_id}",
+            "https://shop.example/\u{2003}/{conversation_id}",
+            "ftp://shop.example/{conversation_id}",
+            "https://shop.example/messages",
+            "{conversation_id}",
+        ];
+        for probe in PROBES.iter().copied().chain(urls) {
+            // The empty value (after trimming) is the API's "remove it", not a URL.
+            let parsed = probe.trim().is_empty() || ConversationUrl::parse("u", probe).is_ok();
+            assert_eq!(pattern.is_match(probe), parsed, "{probe:?}");
         }
     }
 

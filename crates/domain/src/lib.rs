@@ -15,7 +15,7 @@ pub mod participant_token;
 pub mod reply_address;
 pub mod values;
 
-pub use application::ApplicationSettings;
+pub use application::{ApplicationSettings, ConversationUrl};
 pub use conversation::{
     Command, Conversation, ConversationKind, Event, EventKind, Message, NewParticipant,
     Participant, ParticipantChanges, decide,

@@ -3,7 +3,7 @@
 //! enough).
 
 use chrono::{DateTime, Utc};
-use conversations_domain::{AppId, ApplicationSettings};
+use conversations_domain::{AppId, ApplicationSettings, ConversationUrl};
 use diesel::prelude::*;
 
 use crate::api_keys::{IssuedKey, NewApiKey, insert_key};
@@ -38,32 +38,75 @@ impl Store {
     }
 }
 
+/// How long a process keeps an application's [`AppProfile`]: a changed conversation URL
+/// reaches every replica's notifications within this time.
+pub const PROFILE_TTL: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What every post needs of its application.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppProfile {
+    /// Its name (shown in notification senders: "Fred via <name>").
+    pub name: String,
+    /// Where it shows a conversation (a template with `{conversation_id}`), if it set one.
+    pub conversation_url: Option<String>,
+}
+
 impl Store {
-    /// The application's name (shown in notification senders: "Fred via <name>"). Names
-    /// never change, so each is read from the database once per process.
+    /// The application's name.
     pub fn application_name(&self, app: AppId) -> Result<Option<String>, StoreError> {
+        Ok(self.application_profile(app)?.map(|p| p.name))
+    }
+
+    /// The application's [`AppProfile`], read from the database at most once per
+    /// [`PROFILE_TTL`] per process (every post needs it).
+    pub fn application_profile(&self, app: AppId) -> Result<Option<AppProfile>, StoreError> {
         let cached = self
-            .app_names
+            .app_profiles
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(&app)
-            .cloned();
+            .filter(|(_, read)| read.elapsed() < PROFILE_TTL)
+            .map(|(profile, _)| profile.clone());
         if cached.is_some() {
             return Ok(cached);
         }
         let mut conn = self.conn()?;
-        let name: Option<String> = applications::table
+        let row: Option<(String, Option<String>)> = applications::table
             .filter(applications::id.eq(app.to_string()))
-            .select(applications::name)
+            .select((applications::name, applications::conversation_url))
             .first(&mut *conn)
             .optional()?;
-        if let Some(name) = &name {
-            self.app_names
+        let profile = row.map(|(name, conversation_url)| AppProfile {
+            name,
+            conversation_url,
+        });
+        if let Some(profile) = &profile {
+            self.app_profiles
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .insert(app, name.clone());
+                .insert(app, (profile.clone(), std::time::Instant::now()));
         }
-        Ok(name)
+        Ok(profile)
+    }
+
+    /// Sets (or, with `None`, removes) where the application shows a conversation; false
+    /// when it does not exist.
+    pub fn set_conversation_url(
+        &self,
+        app: AppId,
+        url: Option<&ConversationUrl>,
+    ) -> Result<bool, StoreError> {
+        let _guard = self.write_guard();
+        let mut conn = self.conn()?;
+        let updated = diesel::update(applications::table)
+            .filter(applications::id.eq(app.to_string()))
+            .set(applications::conversation_url.eq(url.map(ConversationUrl::as_str)))
+            .execute(&mut *conn)?;
+        self.app_profiles
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&app);
+        Ok(updated > 0)
     }
 
     /// The application a conversation belongs to, whoever asks (for signed links such as
@@ -135,18 +178,20 @@ impl Store {
     pub fn application_settings(
         &self,
         app: AppId,
-    ) -> Result<Option<(String, ApplicationSettings)>, StoreError> {
+    ) -> Result<Option<(String, ApplicationSettings, Option<String>)>, StoreError> {
         let mut conn = self.conn()?;
-        let row: Option<(String, bool)> = applications::table
+        let row: Option<(String, bool, Option<String>)> = applications::table
             .filter(applications::id.eq(app.to_string()))
-            .select((applications::name, applications::mask_phone_numbers))
+            .select((
+                applications::name,
+                applications::mask_phone_numbers,
+                applications::conversation_url,
+            ))
             .first(&mut *conn)
             .optional()?;
-        Ok(
-            row.map(|(name, mask_phone_numbers)| {
-                (name, ApplicationSettings { mask_phone_numbers })
-            }),
-        )
+        Ok(row.map(|(name, mask_phone_numbers, url)| {
+            (name, ApplicationSettings { mask_phone_numbers }, url)
+        }))
     }
 
     /// Stores the application's settings; false when it does not exist.

@@ -25,10 +25,16 @@ const OUTBOX_LEASE: &str = "outbox_lease";
 #[derive(Clone, Debug)]
 pub struct Store {
     db: Db,
-    /// Application names by id: read on every post (for the notification's "Fred via
-    /// <name>") and never changed once created, so kept after the first read.
-    pub(crate) app_names: std::sync::Arc<
-        std::sync::RwLock<std::collections::HashMap<conversations_domain::AppId, String>>,
+    /// What every post needs of its application (the name for "Fred via <name>", the
+    /// conversation URL for the notification's link), kept for
+    /// [`crate::applications::PROFILE_TTL`] after a read.
+    pub(crate) app_profiles: std::sync::Arc<
+        std::sync::RwLock<
+            std::collections::HashMap<
+                conversations_domain::AppId,
+                (crate::applications::AppProfile, std::time::Instant),
+            >,
+        >,
     >,
     /// When each key's use was last written (`api_keys.last_used_at`), by key hash.
     pub(crate) key_uses:
@@ -40,7 +46,7 @@ impl Store {
     pub fn open(database_url: &str, pool_size: u32) -> Result<Self, StoreError> {
         Ok(Self {
             db: Db::open(database_url, pool_size, MIGRATIONS)?,
-            app_names: std::sync::Arc::default(),
+            app_profiles: std::sync::Arc::default(),
             key_uses: std::sync::Arc::default(),
         })
     }

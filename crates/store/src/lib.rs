@@ -22,7 +22,7 @@ pub use api_keys::{
     IssuedKey, KeyInfo, LAST_USED_RESOLUTION, MAX_LABEL_CHARS, NewApiKey, PREFIX_LEN, Revocation,
     RevokedKey,
 };
-pub use applications::ReplyTargetRow;
+pub use applications::{AppProfile, PROFILE_TTL, ReplyTargetRow};
 pub use connection::{MIGRATIONS, OUTBOX_TABLE, Store, migrate, redo_all_migrations};
 pub use conversations::Commit;
 pub use conversations_db::{AnyConnection, Backend, OutboxEvent, OutboxRow};

@@ -6,6 +6,7 @@ diesel::table! {
         name -> Text,
         created_at -> Timestamp,
         mask_phone_numbers -> Bool,
+        conversation_url -> Nullable<Text>,
     }
 }
 

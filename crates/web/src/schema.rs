@@ -106,3 +106,15 @@ pub fn source_list(max: usize) -> utoipa::openapi::Array {
         .max_items(Some(max))
         .build()
 }
+
+/// An application's conversation URL (a template with `{conversation_id}`), `""` to
+/// remove it, or `null` (like absent) to leave it as it is.
+pub fn conversation_url() -> Object {
+    string(true)
+        .pattern(Some(formats::conversation_url_pattern()))
+        .max_length(Some(conversations_domain::ConversationUrl::MAX_CHARS))
+        .description(Some(
+            "Where the application shows a conversation, e.g. `https://shop.example/messages/{conversation_id}`; `\"\"` removes it; `null` leaves it as it is.",
+        ))
+        .build()
+}

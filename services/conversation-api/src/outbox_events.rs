@@ -2,7 +2,9 @@
 //! conversation's state after the event, so consumers never read our tables.
 
 use conversations_domain::reply_address::ReplyAddressCodec;
-use conversations_domain::{Conversation, Event, EventKind, Participant, ParticipantId};
+use conversations_domain::{
+    Conversation, ConversationUrl, Event, EventKind, Participant, ParticipantId,
+};
 use conversations_events::v1::{self, envelope::Payload};
 use conversations_store::OutboxEvent;
 
@@ -66,11 +68,12 @@ fn participant_by_id(
         .map(|p| participant(codec, c, p))
 }
 
-/// Encodes `events` (decided against `before`) as outbox rows, in order. `app_name` is
-/// the application's name, carried for notification senders ("Fred via <app>").
+/// Encodes `events` (decided against `before`) as outbox rows, in order. `app` is what
+/// notifications need of the application: its name for senders ("Fred via <app>") and
+/// where it shows a conversation, for their link.
 pub fn encode(
     codec: &ReplyAddressCodec,
-    app_name: &str,
+    app: &conversations_store::AppProfile,
     before: &Conversation,
     events: &[Event],
 ) -> Vec<OutboxEvent> {
@@ -104,7 +107,12 @@ pub fn encode(
                     .iter()
                     .filter_map(|r| participant_by_id(codec, c, r.participant_id))
                     .collect(),
-                application_name: app_name.to_owned(),
+                application_name: app.name.clone(),
+                conversation_url: app
+                    .conversation_url
+                    .as_deref()
+                    .map(|url| url.replace(ConversationUrl::PLACEHOLDER, &c.id.to_string()))
+                    .unwrap_or_default(),
             }),
             EventKind::ParticipantRemoved {
                 participant: p,

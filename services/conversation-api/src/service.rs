@@ -103,7 +103,13 @@ where
     P: Fn(&Conversation) -> Result<Vec<Command>, ApiError>,
     R: Fn(&Store, &Outcome) -> Result<Reply, ApiError>,
 {
-    let app_name = store.application_name(app)?.unwrap_or_default();
+    let profile =
+        store
+            .application_profile(app)?
+            .unwrap_or_else(|| conversations_store::AppProfile {
+                name: String::new(),
+                conversation_url: None,
+            });
     for _ in 0..MAX_ATTEMPTS {
         let now = Utc::now()
             .duration_trunc(TimeDelta::microseconds(1))
@@ -130,7 +136,7 @@ where
         }
         // Inside the transaction's span: the events carry its trace context, which the
         // relay and every consumer continue.
-        let outbox = outbox_events::encode(codec, &app_name, &before, &events);
+        let outbox = outbox_events::encode(codec, &profile, &before, &events);
         let outcome = Outcome {
             before,
             after,

@@ -73,6 +73,8 @@ fn message_event(
             recipients: Vec::new(),
             application_name: app_name.to_owned(),
             inbound_id: m.inbound_id.map(|id| id.to_string()).unwrap_or_default(),
+            // Nobody is notified of a snapshot: no link needed.
+            conversation_url: String::new(),
         }),
     )
 }

@@ -61,6 +61,16 @@ enum Admin {
         #[arg(long)]
         app: String,
     },
+    /// Where the application shows a conversation: notifications link there
+    /// (`{conversation_id}` is replaced by the id). An empty URL removes it.
+    SetConversationUrl {
+        /// The application's id.
+        #[arg(long)]
+        app: String,
+        /// e.g. `https://shop.example/messages/{conversation_id}`, or "".
+        #[arg(long)]
+        url: String,
+    },
     /// Revoke a key (not the last working one).
     RevokeKey {
         /// The application's id.
@@ -83,6 +93,7 @@ async fn main() -> ExitCode {
         Command::Admin(Admin::CreateKey { app, label }) => create_key(&app, label.as_deref()),
         Command::Admin(Admin::ListKeys { app }) => list_keys(&app),
         Command::Admin(Admin::RevokeKey { app, key }) => revoke_key(&app, &key),
+        Command::Admin(Admin::SetConversationUrl { app, url }) => set_conversation_url(&app, &url),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -184,6 +195,22 @@ fn list_keys(app: &str) -> anyhow::Result<()> {
             time(k.revoked_at),
             k.label
         );
+    }
+    Ok(())
+}
+
+fn set_conversation_url(app: &str, url: &str) -> anyhow::Result<()> {
+    let app = app_id(app)?;
+    let url = match url.trim() {
+        "" => None,
+        raw => Some(conversations_domain::ConversationUrl::parse("--url", raw)?),
+    };
+    if !open_store()?.set_conversation_url(app, url.as_ref())? {
+        anyhow::bail!("no application {app}");
+    }
+    match url {
+        Some(url) => eprintln!("notifications of {app} now link to {}", url.as_str()),
+        None => eprintln!("notifications of {app} now link to this server's own page"),
     }
     Ok(())
 }

@@ -232,7 +232,7 @@ fn main() {
                 created: Some(ts(clock)),
                 recipients: vec![recipient],
                 application_name: "Bench".into(),
-                inbound_id: String::new(),
+                ..Default::default()
             }),
         ));
         if pending.len() >= BATCH * 4 {

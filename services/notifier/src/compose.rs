@@ -131,7 +131,12 @@ pub fn render(
         .codec
         .code(CodeKind::Unsubscribe, app, conversation, participant);
     let unsubscribe = format!("{}/api/v1/unsubscribe/{token}", ctx.public_url);
-    let link = format!("{}/conversations/{conversation}", ctx.public_url);
+    // The application's own page for the conversation when it set one, ours otherwise.
+    let link = if message.conversation_url.is_empty() {
+        format!("{}/conversations/{conversation}", ctx.public_url)
+    } else {
+        message.conversation_url.clone()
+    };
     let who = sender_name(&sender);
     let created = info.created_at.map_or(0, |t| t.seconds);
 
