@@ -62,20 +62,20 @@ async fn a_posted_message_is_one_trace_from_the_request_to_the_smtp_send() {
         .unwrap();
     assert_eq!(posted.status(), 201);
 
-    // Every span of the chain, or (after 30 s) what arrived, for the assertions to name
-    // what is missing.
-    let complete = |spans: &[ReceivedSpan]| {
-        one(spans, "notifier", "smtp send").is_some()
-            && spans
-                .iter()
-                .any(|s| s.service == "metadata-query" && s.trace_id == TRACE_ID)
-    };
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let mut spans = receiver.spans();
-    while !complete(&spans) && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        spans = receiver.spans();
-    }
+    // Every span of the chain: the SMTP send and metadata-query's consumer span are last.
+    let spans = eventually(
+        "the spans of the whole chain",
+        Duration::from_secs(30),
+        || async {
+            let spans = receiver.spans();
+            let complete = one(&spans, "notifier", "smtp send").is_some()
+                && spans
+                    .iter()
+                    .any(|s| s.service == "metadata-query" && s.trace_id == TRACE_ID);
+            complete.then_some(spans)
+        },
+    )
+    .await;
     let all: Vec<String> = spans
         .iter()
         .filter(|s| s.trace_id == TRACE_ID)
