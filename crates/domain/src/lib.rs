@@ -13,6 +13,7 @@ pub mod ids;
 pub mod limits;
 pub mod participant_token;
 pub mod reply_address;
+pub mod sign_in_link;
 pub mod values;
 
 pub use application::{ApplicationSettings, ConversationUrl};

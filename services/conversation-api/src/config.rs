@@ -56,6 +56,10 @@ pub struct Config {
     pub idempotency_retention: std::time::Duration,
     /// `PRUNE_INTERVAL_SECS`: how often both are pruned. Default 3600.
     pub prune_interval: std::time::Duration,
+    /// `SIGN_IN_SESSION_SECS`: lifetime of the participant token a notification's sign-in
+    /// link is exchanged for (1 to 86400). Default 3600; the page asks for the link again
+    /// after it.
+    pub sign_in_session: std::time::Duration,
     /// Rate limits (`RATE_LIMIT_PER_KEY`, `RATE_LIMIT_PER_TOKEN`, `RATE_LIMIT_PER_ADDRESS`,
     /// `RATE_LIMIT_TRUST_FORWARDED`) and where their state lives (`REDIS_URL`).
     pub rate_limits: conversations_web::RateLimitConfig,
@@ -119,6 +123,18 @@ impl Config {
                     .saturating_mul(3600),
             ),
             prune_interval: env.secs("PRUNE_INTERVAL_SECS", 3600, 1)?,
+            sign_in_session: {
+                let session = env.secs("SIGN_IN_SESSION_SECS", 3600, 1)?;
+                if session.as_secs()
+                    > conversations_domain::participant_token::MAX_TOKEN_TTL_SECONDS as u64
+                {
+                    return Err(ConfigError(
+                        "SIGN_IN_SESSION_SECS is at most 86400 (a participant token lives a day at most)"
+                            .into(),
+                    ));
+                }
+                session
+            },
             rate_limits: conversations_web::RateLimitConfig::from_lookup(&|name: &str| {
                 env.text(name)
             })

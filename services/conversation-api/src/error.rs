@@ -19,6 +19,16 @@ pub enum ApiError {
     /// `TOKEN_SECRET`).
     #[error("{0}")]
     NotConfigured(&'static str),
+    /// A sign-in link's code that is not ours (altered, cut off, another deployment's).
+    #[error(
+        "this sign-in link is not valid: it may have been cut off or changed; open it from the email again"
+    )]
+    LinkInvalid,
+    /// A genuine sign-in link past its lifetime.
+    #[error(
+        "this sign-in link has expired: open the link in the newest notification, or reply to one of its emails to get a fresh one"
+    )]
+    LinkExpired,
     /// The resource does not exist, or belongs to another application.
     #[error("{0}")]
     NotFound(String),
@@ -84,6 +94,8 @@ impl ApiError {
         match self {
             Self::Unauthorized => ("unauthorized", "Unauthorized"),
             Self::NotFound(_) => ("not-found", "Not found"),
+            Self::LinkInvalid => ("link-invalid", "Sign-in link not valid"),
+            Self::LinkExpired => ("link-expired", "Sign-in link expired"),
             Self::Forbidden(_) => ("forbidden", "Forbidden"),
             Self::NotConfigured(_) => ("not-configured", "Not configured"),
             Self::MalformedJson(_) => ("malformed-json", "Malformed JSON"),
@@ -116,12 +128,14 @@ impl ApiError {
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            // The code is the credential: one that is not ours is refused like a bad key.
+            Self::Unauthorized | Self::LinkInvalid => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotConfigured(_) => StatusCode::NOT_IMPLEMENTED,
             Self::NotFound(_) | Self::Domain(DomainError::NotAParticipant(_)) => {
                 StatusCode::NOT_FOUND
             }
+            Self::LinkExpired => StatusCode::GONE,
             Self::MalformedJson(_) | Self::InvalidQuery(_) | Self::InvalidIdempotencyKey => {
                 StatusCode::BAD_REQUEST
             }

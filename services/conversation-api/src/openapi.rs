@@ -28,6 +28,7 @@ use utoipa::OpenApi;
         crate::routes::participants::remove,
         crate::routes::read::mark_read,
         crate::routes::tokens::mint,
+        crate::routes::sign_in::sign_in,
         crate::routes::unsubscribe::confirm_page,
         crate::routes::unsubscribe::unsubscribe,
         crate::routes::health::livez,

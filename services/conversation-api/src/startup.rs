@@ -31,6 +31,10 @@ pub struct AppState {
     pub aliases: crate::redact::Aliases,
     /// Verifies participant tokens and mints them; `None` when `TOKEN_SECRET` is unset.
     pub tokens: Option<ParticipantTokenCodec>,
+    /// Verifies the sign-in codes of notification links (key derived from `REPLY_SECRET`).
+    pub links: conversations_domain::sign_in_link::LinkCodec,
+    /// Lifetime of the tokens sign-in links are exchanged for (`SIGN_IN_SESSION_SECS`).
+    pub sign_in_session: std::time::Duration,
     /// Bearer token of the internal event feed; `None` disables the feed.
     pub feed_token: Option<secrecy::SecretString>,
     /// Bearer token of the internal routes inbound-mail calls; `None` disables them.
@@ -135,6 +139,8 @@ impl Application {
         let state = web::Data::new(AppState {
             store: store.clone(),
             aliases: crate::redact::Aliases::new(config.reply_secret_bytes()),
+            links: conversations_domain::sign_in_link::LinkCodec::new(config.reply_secret_bytes()),
+            sign_in_session: config.sign_in_session,
             codec,
             tokens: config
                 .token_secret_bytes()

@@ -182,7 +182,9 @@ impl AllInOne {
                 // Both services' APIs in one document, in place of conversation-api's own.
                 metadata_query::openapi::configure_combined(cfg, document.clone());
                 inbound_routes(cfg);
-                routes(cfg)
+                routes(cfg);
+                // The pages behind the link in every notification, on the same port.
+                conversations_pages::configure(cfg);
             })),
         )
         .await?;

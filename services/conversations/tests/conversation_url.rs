@@ -1,6 +1,7 @@
 //! An application that shows conversations on its own site sets its conversation URL, and
 //! the link in every notification then opens there; without one (or after clearing it),
-//! the link opens our own page under PUBLIC_URL. A malformed template is refused.
+//! the link opens our own page under PUBLIC_URL, signing its recipient in. A malformed
+//! template is refused.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -109,12 +110,15 @@ async fn notifications_link_to_the_applications_own_conversation_page_when_it_ha
         assert_eq!(status, 422, "{bad}: {problem}");
     }
 
-    // Without a template: our own page.
+    // Without a template: our own page, with the recipient's sign-in code in the fragment.
     let ours = post("Order one").await;
+    let link = link_in(&mail_dir, "Order one").await;
+    let (page, code) = link.split_once("#code=").unwrap();
     assert_eq!(
-        link_in(&mail_dir, "Order one").await,
+        page,
         format!("https://conversations.example/conversations/{ours}")
     );
+    assert!(code.len() > 100, "{link}");
 
     // With one: the application's page, id filled in; the setting shows in the view.
     let (status, view) = patch(json!({
@@ -137,8 +141,11 @@ async fn notifications_link_to_the_applications_own_conversation_page_when_it_ha
     assert_eq!(status, 200);
     assert_eq!(view["settings"]["conversation_url"], Value::Null);
     let again = post("Order three").await;
-    assert_eq!(
-        link_in(&mail_dir, "Order three").await,
-        format!("https://conversations.example/conversations/{again}")
+    assert!(
+        link_in(&mail_dir, "Order three")
+            .await
+            .starts_with(&format!(
+                "https://conversations.example/conversations/{again}#code="
+            ))
     );
 }

@@ -28,6 +28,8 @@ pub struct Projector {
     lock: Arc<Mutex<()>>,
     /// False until the first catch-up finished (for `/readyz`).
     pub caught_up: Arc<AtomicBool>,
+    /// Told what each committed batch changed, for the live streams.
+    pub live: crate::live::Live,
 }
 
 impl Projector {
@@ -37,6 +39,7 @@ impl Projector {
             store,
             lock: Arc::new(Mutex::new(())),
             caught_up: Arc::new(AtomicBool::new(false)),
+            live: crate::live::Live::new(),
         }
     }
 
@@ -59,7 +62,15 @@ impl Projector {
                 .await
                 .map_err(|e| MetadataError::Unavailable(e.to_string()))?;
             match result {
-                Ok(()) => return Ok(()),
+                Ok(()) => {
+                    // After the commit: a client that fetches on a signal sees the change.
+                    self.live.publish(
+                        batch
+                            .iter()
+                            .flat_map(|p| crate::live::signals_of(&p.update)),
+                    );
+                    return Ok(());
+                }
                 Err(e) => {
                     let store = self.store.clone();
                     let reachable = tokio::task::spawn_blocking(move || store.ping())

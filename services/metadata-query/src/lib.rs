@@ -10,6 +10,7 @@ pub mod consumer;
 pub mod cursor;
 pub mod error;
 pub mod feed;
+pub mod live;
 pub mod metrics;
 pub mod openapi;
 pub mod projection;

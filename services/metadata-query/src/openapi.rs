@@ -26,6 +26,7 @@ pub const PATH: &str = "/api/v1/openapi/metadata-query.json";
         crate::routes::contacts::find,
         crate::routes::contacts::view,
         crate::routes::inbox::list,
+        crate::routes::events::stream,
         crate::routes::recent::recent_messages,
         crate::routes::participants::by_conversation_ids,
         crate::routes::deliveries::list,

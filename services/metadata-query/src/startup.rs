@@ -31,6 +31,8 @@ pub struct AppState {
     pub bus_health: Arc<SinkHealth>,
     /// Whether the first catch-up finished.
     pub caught_up: Arc<AtomicBool>,
+    /// The live signals of what the projection commits (`…/events`).
+    pub live: crate::live::Live,
 }
 
 /// Where events come from.
@@ -127,6 +129,7 @@ impl Embedded {
             public_url: config.public_url.clone(),
             bus_health,
             caught_up: projector.caught_up.clone(),
+            live: projector.live.clone(),
         });
         Ok(Self {
             state,

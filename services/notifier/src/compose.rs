@@ -5,7 +5,9 @@
 //! body names the sender by display name (or the part of the address before the `@`), so
 //! no participant's address reaches anyone else.
 
+use chrono::{DateTime, Utc};
 use conversations_domain::reply_address::{CodeKind, ReplyAddressCodec};
+use conversations_domain::sign_in_link::{LinkClaims, LinkCodec};
 use conversations_domain::{AppId, ConversationId, ParticipantId};
 use conversations_events::v1::{Envelope, MessagePosted, Participant};
 use data_encoding::BASE64;
@@ -29,6 +31,10 @@ pub struct ComposeContext<'a> {
     pub reply_domain: &'a str,
     /// `PUBLIC_URL`.
     pub public_url: &'a str,
+    /// Signs the sign-in code of each recipient's link to our conversation page.
+    pub links: &'a LinkCodec,
+    /// When links written now stop working (`SIGN_IN_LINK_TTL_DAYS` from now).
+    pub links_expire_at: DateTime<Utc>,
 }
 
 /// A rendered notification.
@@ -131,9 +137,21 @@ pub fn render(
         .codec
         .code(CodeKind::Unsubscribe, app, conversation, participant);
     let unsubscribe = format!("{}/api/v1/unsubscribe/{token}", ctx.public_url);
-    // The application's own page for the conversation when it set one, ours otherwise.
+    // The application's own page for the conversation when it set one (it signs its users
+    // in itself), ours otherwise, with this recipient's sign-in code in the fragment: a
+    // fragment never reaches a server's access log, and the page removes it from the
+    // address bar before it exchanges it.
     let link = if message.conversation_url.is_empty() {
-        format!("{}/conversations/{conversation}", ctx.public_url)
+        let code = ctx.links.mint(&LinkClaims {
+            app_id: app,
+            conversation_id: conversation,
+            participant_id: participant,
+            expires_at: ctx.links_expire_at,
+        });
+        format!(
+            "{}/conversations/{conversation}#code={code}",
+            ctx.public_url
+        )
     } else {
         message.conversation_url.clone()
     };

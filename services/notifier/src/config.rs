@@ -33,6 +33,8 @@ pub struct NotifierConfig {
     pub reply_secret: secrecy::SecretSlice<u8>,
     /// `PUBLIC_URL`: base of conversation links and unsubscribe URLs.
     pub public_url: String,
+    /// `SIGN_IN_LINK_TTL_DAYS`: how long the sign-in link in a notification works. Default 7.
+    pub link_ttl: Duration,
     /// `NOTIFIER_RETRY_BASE_MS`: first retry delay after a transient failure; doubles per
     /// attempt. Default 30000.
     pub retry_base: Duration,
@@ -62,6 +64,12 @@ impl NotifierConfig {
                     .into(),
             )
         })?;
+        let link_ttl = env.days("SIGN_IN_LINK_TTL_DAYS", 7)?;
+        if link_ttl.is_zero() {
+            return Err(ConfigError(
+                "SIGN_IN_LINK_TTL_DAYS is at least 1: a link must work for a while".into(),
+            ));
+        }
         Ok(Self {
             database_url: conversations_web::SecretUrl::new(
                 env.database_url("NOTIFIER_DATABASE_URL", "notifier.db"),
@@ -80,6 +88,7 @@ impl NotifierConfig {
                 .unwrap_or_else(|| format!("http://{http_addr}"))
                 .trim_end_matches('/')
                 .to_owned(),
+            link_ttl,
             retry_base: env.millis("NOTIFIER_RETRY_BASE_MS", 30_000)?,
             max_attempts: env.parse_or::<u32>("NOTIFIER_MAX_ATTEMPTS", 10)?.max(1),
             claim_timeout: env.secs("NOTIFIER_CLAIM_TIMEOUT_SECS", 120, 1)?,

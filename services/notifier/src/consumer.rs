@@ -116,10 +116,19 @@ pub fn handle_event(
         secrecy::ExposeSecret::expose_secret(&config.reply_secret).to_vec(),
         config.reply_domain.clone(),
     );
+    let links = conversations_domain::sign_in_link::LinkCodec::new(
+        secrecy::ExposeSecret::expose_secret(&config.reply_secret),
+    );
     let ctx = ComposeContext {
         codec: &codec,
         reply_domain: &config.reply_domain,
         public_url: &config.public_url,
+        links: &links,
+        links_expire_at: chrono::DateTime::from_timestamp(
+            chrono::Utc::now().timestamp() + config.link_ttl.as_secs() as i64,
+            0,
+        )
+        .unwrap_or_else(chrono::Utc::now),
     };
     let mut rows = Vec::with_capacity(message.recipients.len());
     let trace_context = conversations_telemetry::traceparent();

@@ -10,6 +10,7 @@ pub mod keys;
 pub mod messages;
 pub mod participants;
 pub mod read;
+pub mod sign_in;
 pub mod tokens;
 pub mod unsubscribe;
 
@@ -90,6 +91,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .service(
                 web::resource("/conversations/{id}/read")
                     .route(web::post().to(read::mark_read))
+                    .default_service(method_not_allowed("POST")),
+            )
+            .service(
+                web::resource("/sign-in")
+                    .route(web::post().to(sign_in::sign_in))
                     .default_service(method_not_allowed("POST")),
             )
             .service(

@@ -6,7 +6,7 @@ use conversations_domain::conversation::ParticipantChanges;
 use conversations_domain::{Command, Conversation, EmailAddress};
 use serde::Serialize;
 
-use crate::auth::Authenticated;
+use crate::auth::{Authenticated, Caller};
 use crate::body::JsonBody;
 use crate::dto::{ParticipantInput, UpdateParticipant};
 use crate::error::ApiError;
@@ -97,19 +97,35 @@ fn path_email(raw: &str) -> Result<EmailAddress, ApiError> {
         .map_err(|_| ApiError::NotFound(format!("{raw} is not a participant")))
 }
 
+/// Whose view a participant route changes: the named participant for an API key; for a
+/// participant token only its own contact, named by address or as `me`.
+fn own_view(caller: &Caller, raw: &str) -> Result<EmailAddress, ApiError> {
+    match caller.contact() {
+        Some(me) if raw == "me" || path_email(raw).is_ok_and(|e| &e == me) => Ok(me.clone()),
+        Some(_) => Err(ApiError::Forbidden(
+            "a participant token changes only its own view of a conversation (`me`)".into(),
+        )),
+        None => path_email(raw),
+    }
+}
+
 /// `PATCH /api/v1/conversations/{id}/participants/{email}`: mute, pin, archive, opened.
+/// With a participant token, `{email}` is `me` (or the token's own address).
 #[utoipa::path(patch, path = "/api/v1/conversations/{id}/participants/{email}",
-    params(("id" = String, Path), ("email" = String, Path)), request_body = Option<UpdateParticipant>,
-    responses((status = 200, body = ParticipantView), (status = 404, body = crate::error::Problem)))]
+    params(("id" = String, Path), ("email" = String, Path, description = "The participant's address, or `me` with a participant token")),
+    request_body = Option<UpdateParticipant>,
+    responses((status = 200, body = ParticipantView), (status = 403, body = crate::error::Problem),
+        (status = 404, body = crate::error::Problem)))]
 pub async fn update(
     state: web::Data<AppState>,
-    Authenticated(app): Authenticated,
+    caller: Caller,
     path: web::Path<(String, String)>,
     body: JsonBody<UpdateParticipant>,
 ) -> Result<HttpResponse, ApiError> {
     let (raw_id, raw_email) = path.into_inner();
     let id = conversation_id(&raw_id)?;
-    let email = path_email(&raw_email)?;
+    let email = own_view(&caller, &raw_email)?;
+    let app = caller.app();
     let b = body.value;
     let changes = ParticipantChanges {
         muted: b.muted,
@@ -119,7 +135,8 @@ pub async fn update(
     };
     let codec = state.codec.clone();
     let target = email.clone();
-    let plan = move |_: &Conversation| {
+    let plan = move |c: &Conversation| {
+        caller.check_member(c)?;
         Ok(vec![Command::UpdateParticipant {
             email: target.clone(),
             changes: changes.clone(),

@@ -15,4 +15,5 @@ mod metrics;
 mod outbox_relay;
 mod rate_limits;
 mod seed_samples;
+mod sign_in;
 mod tenant_isolation;

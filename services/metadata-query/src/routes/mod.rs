@@ -3,6 +3,7 @@
 
 pub mod contacts;
 pub mod deliveries;
+pub mod events;
 pub mod health;
 pub mod inbox;
 pub mod participants;
@@ -28,6 +29,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource("/api/v1/contacts/{contact}/conversations")
             .route(web::get().to(inbox::list))
+            .default_service(method_not_allowed("GET")),
+    )
+    .service(
+        web::resource("/api/v1/contacts/{contact}/events")
+            .route(web::get().to(events::stream))
             .default_service(method_not_allowed("GET")),
     )
     .service(
