@@ -152,6 +152,17 @@ mod tests {
     }
 
     #[test]
+    fn the_gateway_serves_the_pages_under_the_same_policy() {
+        let gateway = include_str!("../../../deploy/nginx/gateway.conf");
+        assert!(
+            gateway.contains(&format!(
+                "add_header Content-Security-Policy \"{CONTENT_SECURITY_POLICY}\" always;"
+            )),
+            "deploy/nginx/gateway.conf must send CONTENT_SECURITY_POLICY with the pages"
+        );
+    }
+
+    #[test]
     fn pages_hold_no_inline_script_or_style() {
         for (name, body) in files().filter(|(n, _)| n.ends_with(".html")) {
             for forbidden in ["<script>", "style=\"", " onclick=", " onload="] {

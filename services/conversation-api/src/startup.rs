@@ -171,6 +171,9 @@ impl Application {
                         }
                     })
                     .configure(crate::routes::configure)
+                    // The pages behind the link in every notification, beside the API
+                    // they call (a gateway may serve the same files itself).
+                    .configure(conversations_pages::configure)
                     .default_service(web::to(|| async {
                         Err::<actix_web::HttpResponse, _>(ApiError::NotFound(
                             "no such resource".into(),

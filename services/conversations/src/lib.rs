@@ -182,9 +182,7 @@ impl AllInOne {
                 // Both services' APIs in one document, in place of conversation-api's own.
                 metadata_query::openapi::configure_combined(cfg, document.clone());
                 inbound_routes(cfg);
-                routes(cfg);
-                // The pages behind the link in every notification, on the same port.
-                conversations_pages::configure(cfg);
+                routes(cfg)
             })),
         )
         .await?;
