@@ -8,6 +8,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod browser;
+pub mod gateway;
 mod inspect;
 pub mod otlp;
 pub mod postfix;
@@ -29,7 +31,8 @@ pub use conversations_test_support::eventually;
 use service::free_addr;
 pub use service::{Service, binary};
 
-const REPLY_SECRET: &str = "e2e-reply-secret-e2e-reply-secret-e2e-reply";
+/// The services' `REPLY_SECRET` (tests sign their own links and addresses with it).
+pub const REPLY_SECRET: &str = "e2e-reply-secret-e2e-reply-secret-e2e-reply";
 const TOKEN_SECRET: &str = "e2e-token-secret-e2e-token-secret-e2e-token";
 const FEED_TOKEN: &str = "e2e-feed-token-e2e-feed-token-e2e-feed-token";
 const INTERNAL_TOKEN: &str = "e2e-internal-token-e2e-internal-token-e2e";

@@ -2,68 +2,24 @@
 //! upstream addresses and the listen port changed) in front of the running services. Each
 //! path reaches the service that owns it; what must stay inside (`/internal/`, `/metrics`)
 //! answers 404 from outside; the body-size limit answers 413; `traceparent` reaches the
-//! service. Skipped when nginx is not installed (scripts/test installs it).
+//! service; the pages are served as files under the strict policy. Skipped when nginx is not installed (scripts/test installs it).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
+use e2e::gateway::Gateway;
 use e2e::otlp::OtlpReceiver;
 use e2e::{Options, System, eventually};
 use serde_json::{Value, json};
 
-const NGINX: &str = "/usr/sbin/nginx";
 const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
 const CLIENT_SPAN: &str = "b7ad6b7169203331";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn host_port(base: &str) -> &str {
-    base.trim_start_matches("http://")
-}
-
-/// The gateway configuration as shipped, pointed at this test's services.
-fn configuration(system: &System, port: u16, dir: &Path) -> String {
-    let shipped = std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/nginx/gateway.conf"),
-    )
-    .unwrap();
-    let api = host_port(system.api.base.as_deref().unwrap());
-    let metadata = host_port(system.metadata.base.as_deref().unwrap());
-    let inbound = host_port(system.inbound.base.as_deref().unwrap());
-    let gateway = shipped
-        .replace("server conversation-api:8080;", &format!("server {api};"))
-        .replace(
-            "server metadata-query:8081;",
-            &format!("server {metadata};"),
-        )
-        .replace("server inbound-mail:8083;", &format!("server {inbound};"))
-        .replace("listen 80;", &format!("listen 127.0.0.1:{port};"));
-    assert!(
-        !gateway.contains("conversation-api:8080"),
-        "upstreams not replaced"
-    );
-    let d = dir.display();
-    format!(
-        "daemon off;\nmaster_process off;\npid {d}/nginx.pid;\nerror_log {d}/error.log;\n\
-         events {{}}\nhttp {{\n  access_log off;\n  client_body_temp_path {d}/body;\n  \
-         proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n  \
-         scgi_temp_path {d}/scgi;\n{gateway}\n}}\n"
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateway_routes_each_path_to_its_service_and_keeps_internal_ones_inside() {
-    if !Path::new(NGINX).exists() {
-        eprintln!("skipped: {NGINX} is not installed (scripts/test installs it)");
+    if !Gateway::available() {
+        eprintln!("skipped: nginx is not installed (scripts/test installs it)");
         return;
     }
     // Traces go to a receiver here, to see that the gateway passes `traceparent` on.
@@ -76,33 +32,10 @@ async fn the_gateway_routes_each_path_to_its_service_and_keeps_internal_ones_ins
         ..Options::default()
     })
     .await;
-    let dir = std::env::temp_dir().join(format!("conversations-gateway-{}", free_port()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let port = free_port();
-    let conf = dir.join("nginx.conf");
-    std::fs::write(&conf, configuration(&system, port, &dir)).unwrap();
-    let mut nginx = tokio::process::Command::new(NGINX)
-        .arg("-c")
-        .arg(&conf)
-        .arg("-p")
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let gateway = format!("http://127.0.0.1:{port}");
+    let gw = Gateway::start(&system, e2e::gateway::free_port()).await;
+    let gateway = gw.base.clone();
     let client = &system.client;
     let key = &system.key;
-    eventually("the gateway", Duration::from_secs(10), || async {
-        client
-            .get(format!("{gateway}/livez"))
-            .send()
-            .await
-            .ok()
-            .map(|_| ())
-    })
-    .await;
     let get = |path: &str| {
         let url = format!("{gateway}{path}");
         async move { client.get(url).bearer_auth(key).send().await.unwrap() }
@@ -150,6 +83,37 @@ async fn the_gateway_routes_each_path_to_its_service_and_keeps_internal_ones_ins
         200
     );
 
+    // The pages are the gateway's own files, under the strict policy; sign-in reaches
+    // conversation-api.
+    for (path, kind) in [
+        ("/".to_owned(), "text/html"),
+        ("/inbox".to_owned(), "text/html"),
+        (format!("/conversations/{id}"), "text/html"),
+        ("/assets/conversation.js".to_owned(), "text/javascript"),
+        ("/assets/app.css".to_owned(), "text/css"),
+    ] {
+        let page = client.get(format!("{gateway}{path}")).send().await.unwrap();
+        assert_eq!(page.status(), 200, "{path}");
+        let header = |name: &str| page.headers()[name].to_str().unwrap().to_owned();
+        assert!(header("content-type").starts_with(kind), "{path}");
+        assert!(
+            header("content-security-policy").starts_with("default-src 'none'; script-src 'self';"),
+            "{path}"
+        );
+        assert_eq!(header("referrer-policy"), "no-referrer");
+    }
+    let sign_in = client
+        .post(format!("{gateway}/api/v1/sign-in"))
+        .json(&json!({"code": "not.ours"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sign_in.status(), 401);
+    assert_eq!(
+        sign_in.json::<Value>().await.unwrap()["type"],
+        "/problems/link-invalid"
+    );
+
     // What stays inside answers 404 from outside, whatever the credential.
     for path in [
         "/internal/v1/events?after=0",
@@ -192,8 +156,6 @@ async fn the_gateway_routes_each_path_to_its_service_and_keeps_internal_ones_ins
     .await;
     assert_eq!(span.parent_span_id, CLIENT_SPAN);
 
-    nginx.start_kill().unwrap();
-    let _ = nginx.wait().await;
-    let _ = std::fs::remove_dir_all(&dir);
+    gw.stop().await;
     system.cleanup().await;
 }
