@@ -64,10 +64,11 @@ impl Projector {
             match result {
                 Ok(()) => {
                     // After the commit: a client that fetches on a signal sees the change.
-                    self.live.publish(
+                    self.live.announce(
                         batch
                             .iter()
-                            .flat_map(|p| crate::live::signals_of(&p.update)),
+                            .flat_map(|p| crate::live::signals_of(&p.update))
+                            .collect(),
                     );
                     return Ok(());
                 }

@@ -11,6 +11,7 @@ pub mod cursor;
 pub mod error;
 pub mod feed;
 pub mod live;
+pub mod live_relay;
 pub mod metrics;
 pub mod openapi;
 pub mod projection;

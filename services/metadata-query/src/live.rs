@@ -9,6 +9,10 @@
 //! `Last-Event-ID` gets exactly what it missed. When that is not possible (the id is
 //! older than the backlog, or from another process or an earlier run), the client gets a
 //! `reset` signal instead: refetch everything. Either way nothing is silently lost.
+//!
+//! Replicas share one queue as competing consumers, so each applies only part of the
+//! events; with RabbitMQ the signals of every batch therefore go through a fanout exchange
+//! to every replica ([`crate::live_relay`]), and each replica's streams see them all.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -31,7 +35,12 @@ pub enum SignalKind {
     /// The contact's own state in a conversation changed (read marker, archive, pin,
     /// mute, joined, left), or the conversation did (subject, deletion).
     Inbox,
+    /// Signals may have been lost (the replicas' relay was cut): everyone refetches.
+    Reset,
 }
+
+/// The contact of a signal meant for every stream.
+pub const EVERYONE: &str = "*";
 
 /// One signal, as kept and sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,6 +63,7 @@ impl Signal {
         match self.kind {
             SignalKind::Message { .. } => "message",
             SignalKind::Inbox => "inbox",
+            SignalKind::Reset => "reset",
         }
     }
 
@@ -65,14 +75,23 @@ impl Signal {
                 "seq": seq,
             }),
             SignalKind::Inbox => serde_json::json!({ "conversation_id": self.conversation_id }),
+            SignalKind::Reset => serde_json::json!({}),
         }
         .to_string()
     }
+
+    /// Whether the stream of `contact` in `app` gets it.
+    pub fn is_for(&self, app: &str, contact: &str) -> bool {
+        self.contact == EVERYONE || (self.app == app && self.contact == contact)
+    }
 }
+
+/// A signal before it is numbered: (application, contact, conversation, kind).
+pub type Unnumbered = (String, String, String, SignalKind);
 
 /// The signals one update means: a posted message for every active participant, any
 /// other change of a conversation for every participant it names.
-pub fn signals_of(update: &Update) -> Vec<(String, String, String, SignalKind)> {
+pub fn signals_of(update: &Update) -> Vec<Unnumbered> {
     let Update::Conversation(c) = update else {
         return Vec::new();
     };
@@ -115,6 +134,9 @@ pub struct Live {
     epoch: Arc<str>,
     backlog: Arc<Mutex<Backlog>>,
     sender: broadcast::Sender<Arc<Signal>>,
+    /// With RabbitMQ: where [`Live::announce`] sends signals so that every replica gets
+    /// them; `None` publishes here only (the all-in-one's single process).
+    relay: Arc<Mutex<Option<tokio::sync::mpsc::Sender<Vec<Unnumbered>>>>>,
 }
 
 impl Default for Live {
@@ -136,7 +158,43 @@ impl Live {
                 kept: VecDeque::with_capacity(1024),
             })),
             sender: broadcast::channel(4096).0,
+            relay: Arc::new(Mutex::new(None)),
         }
+    }
+
+    /// Sends announced signals through `relay` from now on (see [`crate::live_relay`]).
+    pub fn relay_through(&self, relay: tokio::sync::mpsc::Sender<Vec<Unnumbered>>) {
+        if let Ok(mut slot) = self.relay.lock() {
+            *slot = Some(relay);
+        }
+    }
+
+    /// What the projector calls after a commit: to every replica through the relay when
+    /// there is one, here otherwise. Should the relay's buffer be full (the broker is
+    /// away), the signals are dropped and the relay resets every stream once it is back.
+    pub fn announce(&self, signals: Vec<Unnumbered>) {
+        if signals.is_empty() {
+            return;
+        }
+        let relay = self.relay.lock().ok().and_then(|r| r.clone());
+        match relay {
+            Some(relay) => {
+                if relay.try_send(signals).is_err() {
+                    tracing::warn!("live signals dropped: the relay is not keeping up");
+                }
+            }
+            None => self.publish(signals),
+        }
+    }
+
+    /// Tells every stream to refetch (signals may have been lost).
+    pub fn reset_everyone(&self) {
+        self.publish([(
+            String::new(),
+            EVERYONE.to_owned(),
+            String::new(),
+            SignalKind::Reset,
+        )]);
     }
 
     /// The SSE `id:` of a signal.
@@ -145,7 +203,7 @@ impl Live {
     }
 
     /// Publishes the signals of a committed batch.
-    pub fn publish(&self, updates: impl IntoIterator<Item = (String, String, String, SignalKind)>) {
+    pub fn publish(&self, updates: impl IntoIterator<Item = Unnumbered>) {
         let Ok(mut backlog) = self.backlog.lock() else {
             return;
         };
@@ -198,7 +256,7 @@ impl Live {
                     backlog
                         .kept
                         .iter()
-                        .filter(|s| s.n > n && s.app == app && s.contact == contact)
+                        .filter(|s| s.n > n && s.is_for(app, contact))
                         .cloned()
                         .collect(),
                 ),
@@ -244,7 +302,7 @@ mod tests {
             .iter()
             .map(|s| match s.kind {
                 SignalKind::Message { seq } => seq,
-                SignalKind::Inbox => 0,
+                SignalKind::Inbox | SignalKind::Reset => 0,
             })
             .collect();
         assert_eq!(seqs, [3, 4]);

@@ -91,6 +91,15 @@ impl Embedded {
                     delivery_limit: config.delivery_limit,
                     batch_size: config.batch_size,
                 };
+                // Every replica hears of every batch's changes, whichever replica applied it.
+                tasks.push(crate::live_relay::start(
+                    &projector.live,
+                    crate::live_relay::RelaySettings {
+                        url: settings.url.clone(),
+                        exchange: format!("{}.live", settings.exchange),
+                    },
+                    stop.clone(),
+                ));
                 consumer = Some(tokio::spawn(projector.clone().run_amqp(
                     settings,
                     bus_health.clone(),

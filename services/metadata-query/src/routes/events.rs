@@ -58,10 +58,7 @@ impl Stream {
                 received = self.receiver.recv() => match received {
                     Ok(signal) => {
                         // Already replayed from the backlog, or someone else's.
-                        if signal.n <= self.last_sent
-                            || signal.app != self.app
-                            || signal.contact != self.contact
-                        {
+                        if signal.n <= self.last_sent || !signal.is_for(&self.app, &self.contact) {
                             continue;
                         }
                         self.last_sent = signal.n;

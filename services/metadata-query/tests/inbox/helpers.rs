@@ -100,11 +100,27 @@ impl World {
         let n = self.replicas.len();
         let queue = format!("test.metadata.{n}.{}", self.suffix);
         let db = create_database("conv_inbox_mq").await;
+        let address = self.start_replica(db.url(), &queue).await;
+        self.replicas.push(Replica { address, queue, db });
+        n
+    }
+
+    /// Starts a replica that shares replica `of`'s database and queue, as the replicas of
+    /// one deployment do (competing consumers); its base URL.
+    pub async fn add_competing_replica(&self, of: usize) -> String {
+        let (url, queue) = (
+            self.replicas[of].db.url().to_owned(),
+            self.replicas[of].queue.clone(),
+        );
+        self.start_replica(&url, &queue).await
+    }
+
+    async fn start_replica(&self, database_url: &str, queue: &str) -> String {
         let env: HashMap<&str, String> = HashMap::from([
-            ("METADATA_DATABASE_URL", db.url().to_owned()),
+            ("METADATA_DATABASE_URL", database_url.to_owned()),
             ("AMQP_URL", amqp_url()),
             ("AMQP_EXCHANGE", self.exchange.clone()),
-            ("METADATA_QUEUE", queue.clone()),
+            ("METADATA_QUEUE", queue.to_owned()),
             ("TOKEN_SECRET", TOKEN_SECRET.to_owned()),
             // Each replica keeps its own projection database: they share the key.
             (
@@ -124,16 +140,14 @@ impl World {
                 .unwrap();
         let address = format!("http://127.0.0.1:{}", app.port());
         tokio::spawn(app.run_until_stopped());
-        let replica = Replica { address, queue, db };
         // Ready = database up, consuming, caught up.
-        let url = format!("{}/readyz", replica.address);
+        let url = format!("{address}/readyz");
         eventually(|| async {
             let r = self.client.get(&url).send().await.ok()?;
             r.status().is_success().then_some(())
         })
         .await;
-        self.replicas.push(replica);
-        n
+        address
     }
 
     pub fn inbox_url(&self, replica: usize) -> &str {

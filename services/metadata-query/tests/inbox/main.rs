@@ -7,6 +7,7 @@
 mod bad_input;
 mod catch_up;
 mod helpers;
+mod live;
 mod migrations;
 mod privacy;
 mod projection_order;
