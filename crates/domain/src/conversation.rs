@@ -136,6 +136,9 @@ pub struct Message {
     pub source: Source,
     /// The incoming-log entry of a message that came by email.
     pub inbound_id: Option<InboundId>,
+    /// What reply extraction cut from a message that came by email (quoted history,
+    /// signature), addresses masked; shown on request beside the message.
+    pub trimmed_text: Option<MessageText>,
     /// When it was posted.
     pub created_at: DateTime<Utc>,
     /// Everyone it was addressed to.
@@ -419,6 +422,7 @@ pub fn decide(
             text,
             source,
             inbound_id,
+            trimmed_text,
         } => {
             require_created(is_created)?;
             let sender_id = d.ensure_participant(&sender)?;
@@ -452,6 +456,7 @@ pub fn decide(
                 text,
                 source,
                 inbound_id,
+                trimmed_text,
                 created_at: d.ctx.now,
                 recipients,
             };

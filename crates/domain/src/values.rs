@@ -179,6 +179,18 @@ impl Subject {
 pub struct MessageText(String);
 
 impl MessageText {
+    /// Text kept as well as possible rather than refused, for what accompanies a message
+    /// (the part of an email reply that extraction cut): control characters other than
+    /// tab and line breaks dropped, cut to [`MAX_TEXT_CHARS`]; `None` when nothing is left.
+    pub fn lossy(raw: &str) -> Option<Self> {
+        let kept: String = raw
+            .chars()
+            .filter(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'))
+            .take(MAX_TEXT_CHARS)
+            .collect();
+        (!kept.trim().is_empty()).then_some(Self(kept))
+    }
+
     /// Accepts non-blank text up to [`MAX_TEXT_CHARS`]; NUL and other control characters
     /// except tab and line breaks are refused.
     pub fn parse(field: &'static str, raw: &str) -> Result<Self, DomainError> {

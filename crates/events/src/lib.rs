@@ -137,6 +137,9 @@ pub mod internal {
         /// The mail's entry in inbound-mail's log, shown with the message.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub inbound_id: Option<String>,
+        /// What extraction cut from the mail (addresses masked), shown on request.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub trimmed_text: Option<String>,
     }
 
     /// What was posted.

@@ -122,7 +122,13 @@ function renderMessage(m) {
   if (!human) meta.append(' ', el('span', { class: 'badge source' }, source));
   else if (source === 'email') meta.append(' ', el('span', { class: 'via' }, 'by email'));
   meta.append(' ', timeEl(m.created));
-  return el('li', { class: classes.join(' '), 'data-seq': m.seq }, meta, el('p', { class: 'text' }, m.text ?? ''));
+  // A reply by email: what extraction cut (quoted history, signature), on request.
+  const trimmed = m.trimmed_text
+    ? el('details', { class: 'trimmed' },
+        el('summary', {}, 'Show trimmed text'),
+        el('p', { class: 'text trimmed-text' }, m.trimmed_text))
+    : null;
+  return el('li', { class: classes.join(' '), 'data-seq': m.seq }, meta, el('p', { class: 'text' }, m.text ?? ''), trimmed);
 }
 
 /** Adds messages not shown yet, in order. Returns the ones added. */

@@ -157,6 +157,7 @@ fn write(conn: &mut AnyConnection, c: &Commit<'_>) -> Result<(), StoreError> {
                         created_at: naive(m.created_at),
                         recipients,
                         inbound_id: m.inbound_id.map(|id| id.to_string()),
+                        trimmed_text: m.trimmed_text.as_ref().map(|t| t.as_str().to_owned()),
                     })
                     .execute(conn)
                     .map_err(|e| {

@@ -37,6 +37,7 @@ impl MessageRow {
                 .inbound_id
                 .map(|id| parse_id("inbound id", &id))
                 .transpose()?,
+            trimmed_text: self.trimmed_text.map(MessageText::from_trusted),
             created_at: utc(self.created_at),
             recipients: recipients
                 .into_iter()

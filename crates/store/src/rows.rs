@@ -183,4 +183,5 @@ pub(crate) struct MessageRow {
     pub created_at: NaiveDateTime,
     pub recipients: String,
     pub inbound_id: Option<String>,
+    pub trimmed_text: Option<String>,
 }

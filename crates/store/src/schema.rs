@@ -67,6 +67,7 @@ diesel::table! {
         created_at -> Timestamp,
         recipients -> Text,
         inbound_id -> Nullable<Text>,
+        trimmed_text -> Nullable<Text>,
     }
 }
 

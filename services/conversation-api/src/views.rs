@@ -109,6 +109,10 @@ pub struct MessageView {
     /// (`GET /api/v1/inbound/{id}` shows what was trimmed from it).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub inbound_id: Option<String>,
+    /// For a message that came by email: what reply extraction cut from the mail (quoted
+    /// history, signature), participants' addresses masked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub trimmed_text: Option<String>,
 }
 
 /// A single message out of context (`GET /conversations/{id}/{n}`) or a freshly posted
@@ -214,6 +218,7 @@ impl Views<'_> {
             sender_name: m.sender_name.as_ref().map(|n| n.as_str().to_owned()),
             source: m.source.as_str().to_owned(),
             inbound_id: m.inbound_id.map(|id| id.to_string()),
+            trimmed_text: m.trimmed_text.as_ref().map(|t| t.as_str().to_owned()),
         }
     }
 

@@ -201,6 +201,7 @@ mod tests {
             idempotency_key: "k".into(),
             read_up_to: None,
             inbound_id: None,
+            trimmed_text: None,
         };
         assert!(matches!(
             client.post_reply("c", &reply).await,

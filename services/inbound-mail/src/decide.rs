@@ -318,12 +318,16 @@ pub fn masked(extracted: Extracted, facts: &TargetFacts) -> Extracted {
     }
     // Longer addresses first, so that one which contains another is replaced whole.
     people.sort_by_key(|p| std::cmp::Reverse(p.email.len()));
+    // The cut part too: it is shown beside the message on request.
     let mut reply_text = email_reply::mask(&extracted.reply_text, &people);
+    let mut elided_text = email_reply::mask(&extracted.elided_text, &people);
     if facts.mask_phone_numbers {
         reply_text = email_reply::mask_phone_numbers(&reply_text);
+        elided_text = email_reply::mask_phone_numbers(&elided_text);
     }
     Extracted {
         reply_text,
+        elided_text,
         ..extracted
     }
 }

@@ -473,6 +473,7 @@ impl Inbound {
             idempotency_key: e.dedupe_key.clone(),
             read_up_to: e.answers_seq,
             inbound_id: Some(id.to_owned()),
+            trimmed_text: e.elided_text.clone().filter(|t| !t.trim().is_empty()),
         };
         match self.client.post_reply(&conversation, &reply).await {
             Ok(posted) => {

@@ -23,6 +23,11 @@ use e2e::{Options, System, eventually};
 use fantoccini::Locator;
 use serde_json::{Value, json};
 
+/// WebDriver's keys: Control (held until [`RELEASE`]), Enter, release all.
+const CTRL: &str = "\u{E009}";
+const ENTER: &str = "\u{E007}";
+const RELEASE: &str = "\u{E000}";
+
 const HOSTILE: &str =
     "<script>window.__pwned = 1</script><img src=x onerror=\"window.__pwned = 2\"> bold?";
 
@@ -63,6 +68,34 @@ async fn post(system: &System, gateway: &Gateway, path: &str, body: Value) -> Va
     res.json().await.unwrap()
 }
 
+/// `who` answers the notification about `needle` by mail, through the gateway's intake,
+/// with a signature that reply extraction cuts.
+async fn reply_by_mail(system: &System, gateway: &Gateway, who: &str, needle: &str) {
+    let notification = system
+        .sink
+        .received()
+        .into_iter()
+        .find(|m| m.rcpt_to.iter().any(|r| r == who) && m.decoded_text().contains(needle))
+        .expect("the notification answered");
+    let reply_to = notification.header("Reply-To").unwrap();
+    let answered = notification.header("Message-ID").unwrap();
+    let mail = format!(
+        "From: Bob <{who}>\r\nTo: <{reply_to}>\r\nSubject: Re: Order 7\r\n\
+         Message-ID: <browser-reply@example.com>\r\nIn-Reply-To: {answered}\r\n\
+         Date: Tue, 1 Dec 2026 10:00:00 +0000\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+         Hi Ann, thanks!\r\n\r\n-- \r\nBob Builder\r\n{who}\r\n"
+    );
+    let taken = system
+        .client
+        .post(gateway.url(&format!("/inbound/mail?recipient={reply_to}")))
+        .header("content-type", "message/rfc822")
+        .body(mail)
+        .send()
+        .await
+        .unwrap();
+    assert!(taken.status().is_success(), "{}", taken.status());
+}
+
 fn screenshots() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/screenshots")
 }
@@ -92,8 +125,8 @@ async fn people_open_their_link_read_and_answer_live_and_see_nothing_of_others()
     .await;
     let gateway = Gateway::start(&system, port).await;
 
-    // Ann writes to Bob; one of her messages carries markup; Bob answers by API once, so
-    // that Ann has a notification (and a link) too.
+    // Ann writes to Bob; one of her messages carries markup; Bob answers by mail, so that
+    // Ann has a notification (and a link) too, and his signature is trimmed.
     let created = post(
         &system,
         &gateway,
@@ -121,14 +154,14 @@ async fn people_open_their_link_read_and_answer_live_and_see_nothing_of_others()
         json!({"sender": "ann@example.com", "text": HOSTILE}),
     )
     .await;
-    post(
+    let bob_link = link_for(&system, "bob@example.com", "your order has shipped").await;
+    reply_by_mail(
         &system,
         &gateway,
-        &path,
-        json!({"sender": "bob@example.com", "text": "Hi Ann, thanks!"}),
+        "bob@example.com",
+        "your order has shipped",
     )
     .await;
-    let bob_link = link_for(&system, "bob@example.com", "your order has shipped").await;
     let ann_link = link_for(&system, "ann@example.com", "thanks!").await;
     assert!(
         bob_link.starts_with(&gateway.url(&format!("/conversations/{id}#code="))),
@@ -172,6 +205,25 @@ async fn people_open_their_link_read_and_answer_live_and_see_nothing_of_others()
     let ann = driver.open(1280, 900).await;
     ann.goto(&ann_link).await;
     ann.shown("conversation").await;
+    // Bob's mail, its signature cut and shown on request, his address masked in it.
+    ann.client
+        .find(Locator::Css(".trimmed summary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let trimmed = ann
+        .until(
+            "the trimmed text shown",
+            "const t = document.querySelector('.trimmed-text'); \
+             return t && t.offsetParent !== null && t.innerText;",
+        )
+        .await;
+    assert!(
+        trimmed.as_str().unwrap().contains("Bob Builder"),
+        "{trimmed}"
+    );
     ann.js("window.__same_page = true; return true;", vec![])
         .await;
     assert!(
@@ -185,16 +237,11 @@ async fn people_open_their_link_read_and_answer_live_and_see_nothing_of_others()
         .find(Locator::Css("#reply-text"))
         .await
         .unwrap()
-        .send_keys(reply)
+        // Ctrl+Enter in the box sends, as the page says.
+        .send_keys(&format!("{reply}{CTRL}{ENTER}{RELEASE}"))
         .await
         .unwrap();
-    bob.client
-        .find(Locator::Css("#send"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+
     ann.until(
         "Bob's reply in Ann's open page",
         &format!(
@@ -223,11 +270,12 @@ async fn people_open_their_link_read_and_answer_live_and_see_nothing_of_others()
         .send_keys("One more thing")
         .await
         .unwrap();
+    // Keyboard only: Enter on the Send button (no pointer, no coordinates).
     bob.client
         .find(Locator::Css("#send"))
         .await
         .unwrap()
-        .click()
+        .send_keys(ENTER)
         .await
         .unwrap();
     ann.until(

@@ -46,6 +46,8 @@ pub enum Command {
         source: Source,
         /// The incoming-log entry, for a message that came by email.
         inbound_id: Option<InboundId>,
+        /// What reply extraction cut from it, for a message that came by email.
+        trimmed_text: Option<MessageText>,
     },
     /// Bring someone into the conversation (again, if they had left).
     AddParticipant(NewParticipant),

@@ -63,6 +63,7 @@ impl Harness {
                 text: text(body),
                 source: Source::api(),
                 inbound_id: None,
+                trimmed_text: None,
             })
             .unwrap();
         match events.into_iter().last().map(|e| e.kind) {
@@ -119,6 +120,7 @@ fn the_sender_and_recipients_join_the_conversation() {
             text: text("hello"),
             source: Source::api(),
             inbound_id: None,
+            trimmed_text: None,
         })
         .unwrap();
     let added = events
@@ -156,6 +158,7 @@ fn the_first_message_sets_the_subject_and_later_ones_do_not() {
         text: text("this is a message"),
         source: Source::api(),
         inbound_id: None,
+        trimmed_text: None,
     })
     .unwrap();
     h.run(Command::PostMessage {
@@ -165,6 +168,7 @@ fn the_first_message_sets_the_subject_and_later_ones_do_not() {
         text: text("again"),
         source: Source::api(),
         inbound_id: None,
+        trimmed_text: None,
     })
     .unwrap();
     assert_eq!(

@@ -110,6 +110,7 @@ fn parse_create(body: &CreateConversation) -> Result<ParsedCreate, ApiError> {
             text: dto::parse_text(text)?,
             source: dto::parse_source(body.source.as_deref())?,
             inbound_id: None,
+            trimmed_text: None,
         }),
         (None, None) => None,
         (Some(_), None) => return Err(ApiError::InvalidBody("`sender` needs a `text`".into())),
@@ -297,6 +298,7 @@ pub async fn post_message(
         text: dto::parse_text(&b.text)?,
         source: dto::parse_source(b.source.as_deref())?,
         inbound_id: None,
+        trimmed_text: None,
     };
     let codec = state.codec.clone();
     let aliases = state.aliases.clone();

@@ -127,6 +127,10 @@ pub async fn post_email_reply(
         .as_deref()
         .map(|id| id.parse().map_err(|_| invalid("inbound_id")))
         .transpose()?;
+    let trimmed_text = reply
+        .trimmed_text
+        .as_deref()
+        .and_then(conversations_domain::MessageText::lossy);
     let read_up_to = reply.read_up_to;
     let plan = move |c: &conversations_domain::Conversation| {
         let participant = c
@@ -147,6 +151,7 @@ pub async fn post_email_reply(
             text: text.clone(),
             source: Source::email(),
             inbound_id,
+            trimmed_text: trimmed_text.clone(),
         }];
         // Only forward: a reply to an old notification does not mark newer messages
         // unread, and the new message is the replier's own.

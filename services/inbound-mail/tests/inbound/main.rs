@@ -41,6 +41,15 @@ async fn a_reply_is_posted_once_the_others_are_notified_and_the_log_tells_what_w
         "the message names its log entry"
     );
     assert_eq!(conversation["messages"][0].get("inbound_id"), None);
+    // What was cut is kept with the message, for "show trimmed text", with the
+    // participants' addresses masked like the reply itself.
+    let trimmed = message["trimmed_text"].as_str().unwrap();
+    assert!(trimmed.contains("Bob Builder"), "{trimmed}");
+    assert!(
+        !trimmed.to_lowercase().contains("bob@example.com"),
+        "{trimmed}"
+    );
+    assert_eq!(conversation["messages"][0].get("trimmed_text"), None);
     assert_eq!(message["sender"], "bob@example.com");
     assert_eq!(message["text"], "Thanks, it arrived.\n\nBob");
     let bob = conversation["participant_details"]
