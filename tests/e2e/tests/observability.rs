@@ -67,11 +67,21 @@ async fn a_posted_message_is_one_trace_from_the_request_to_the_smtp_send() {
         "the spans of the whole chain",
         Duration::from_secs(30),
         || async {
+            // Each service exports in its own batches: wait for every span asserted below.
             let spans = receiver.spans();
+            let in_trace = |service: &str, routing_key: Option<&str>| {
+                spans.iter().any(|s| {
+                    s.service == service
+                        && s.trace_id == TRACE_ID
+                        && routing_key.is_none_or(|key| {
+                            s.attribute("messaging.rabbitmq.destination.routing_key") == Some(key)
+                        })
+                })
+            };
             let complete = one(&spans, "notifier", "smtp send").is_some()
-                && spans
-                    .iter()
-                    .any(|s| s.service == "metadata-query" && s.trace_id == TRACE_ID);
+                && in_trace("metadata-query", None)
+                && in_trace("conversation-api", Some("message_posted"))
+                && in_trace("notifier", Some("message_posted"));
             complete.then_some(spans)
         },
     )
