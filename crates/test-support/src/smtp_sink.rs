@@ -20,6 +20,8 @@ pub struct ReceivedMail {
     pub rcpt_to: Vec<String>,
     /// The message as transmitted (CRLF line ends, dot-unstuffed).
     pub data: Vec<u8>,
+    /// When the sink accepted it (benchmarks measure post → mail with it).
+    pub received_at: std::time::Instant,
 }
 
 impl ReceivedMail {
@@ -258,6 +260,7 @@ async fn serve(stream: TcpStream, shared: Arc<Mutex<Shared>>) {
                             mail_from: from.clone(),
                             rcpt_to: std::mem::take(&mut rcpt),
                             data,
+                            received_at: std::time::Instant::now(),
                         });
                         "250 2.0.0 queued".into()
                     }

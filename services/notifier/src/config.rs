@@ -21,6 +21,9 @@ pub struct NotifierConfig {
     pub queue: String,
     /// `NOTIFIER_DELIVERY_LIMIT`: redeliveries before an event is dead-lettered. Default 5.
     pub delivery_limit: u32,
+    /// `NOTIFIER_BATCH_SIZE`: events from the queue recorded in one transaction, at most
+    /// (what has arrived; a lone event is not held back). 1 to 1000, default 64.
+    pub batch_size: usize,
     /// `SMTP_URL`: `smtp://host:port`; unset means `.eml` files in `MAIL_DIR`.
     pub smtp_url: Option<conversations_web::SecretUrl>,
     /// `MAIL_DIR`: where mail goes without SMTP. Default `./data/mail`.
@@ -78,6 +81,10 @@ impl NotifierConfig {
             exchange: env.text_or("AMQP_EXCHANGE", conversations_bus::DEFAULT_EXCHANGE),
             queue: env.text_or("NOTIFIER_QUEUE", "notifier"),
             delivery_limit: env.parse_or("NOTIFIER_DELIVERY_LIMIT", 5)?,
+            batch_size: match env.parse_or::<usize>("NOTIFIER_BATCH_SIZE", 64)? {
+                n @ 1..=1000 => n,
+                _ => return Err(ConfigError("NOTIFIER_BATCH_SIZE is 1 to 1000".into())),
+            },
             smtp_url: env.text("SMTP_URL").map(conversations_web::SecretUrl::new),
             mail_dir: PathBuf::from(env.text_or("MAIL_DIR", "./data/mail")),
             smtp_connections: env.parse_or::<usize>("SMTP_CONNECTIONS", 8)?.max(1),

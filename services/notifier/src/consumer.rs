@@ -19,6 +19,7 @@ use conversations_domain::reply_address::ReplyAddressCodec;
 use conversations_events::v1::envelope::Payload;
 use tokio::sync::{Notify, watch};
 
+use crate::batch::{BatchEvent, Handled, handle_batch};
 use crate::compose::{ComposeContext, render};
 use crate::config::NotifierConfig;
 use crate::events::{Notification, Outcome, notification_event};
@@ -112,6 +113,24 @@ pub fn handle_event(
         }
         _ => return Ok(None),
     };
+    let rows = message_deliveries(config, store, &envelope, message)?;
+    let now = chrono::Utc::now();
+    Ok(Some(store.record_deliveries(
+        &rows,
+        |inserted| announce(inserted, now),
+        feed_position,
+        now,
+    )?))
+}
+
+/// The deliveries a posted message calls for, one per recipient: rendered for those to
+/// mail, marked muted or suppressed for the others. Read-only: nothing is recorded yet.
+pub(crate) fn message_deliveries(
+    config: &NotifierConfig,
+    store: &NotifierStore,
+    envelope: &conversations_events::v1::Envelope,
+    message: &conversations_events::v1::MessagePosted,
+) -> Result<Vec<NewDelivery>, HandleError> {
     let codec = ReplyAddressCodec::new(
         secrecy::ExposeSecret::expose_secret(&config.reply_secret).to_vec(),
         config.reply_domain.clone(),
@@ -140,7 +159,7 @@ pub fn handle_event(
             crate::metrics::mail("suppressed");
             (DeliveryStatus::Suppressed, None)
         } else {
-            let rendered = render(&ctx, &envelope, message, recipient)
+            let rendered = render(&ctx, envelope, message, recipient)
                 .map_err(|e| HandleError::Poison(e.to_string()))?;
             (DeliveryStatus::Pending, Some(rendered))
         };
@@ -159,26 +178,26 @@ pub fn handle_event(
             trace_context: trace_context.clone(),
         });
     }
-    let now = chrono::Utc::now();
-    let announce = |inserted: &[&NewDelivery]| {
-        inserted
-            .iter()
-            .filter_map(|d| {
-                let outcome = match d.status {
-                    DeliveryStatus::Muted => Outcome::Muted,
-                    DeliveryStatus::Suppressed => Outcome::Suppressed,
-                    _ => return None,
-                };
-                Some(notification_event(notification_of(d), outcome, 0, now))
-            })
-            .collect()
-    };
-    Ok(Some(store.record_deliveries(
-        &rows,
-        announce,
-        feed_position,
-        now,
-    )?))
+    Ok(rows)
+}
+
+/// The events about newly recorded deliveries that will not be mailed (muted,
+/// suppressed); mailed ones are announced when they are sent.
+pub(crate) fn announce(
+    inserted: &[&NewDelivery],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Vec<conversations_db::OutboxEvent> {
+    inserted
+        .iter()
+        .filter_map(|d| {
+            let outcome = match d.status {
+                DeliveryStatus::Muted => Outcome::Muted,
+                DeliveryStatus::Suppressed => Outcome::Suppressed,
+                _ => return None,
+            };
+            Some(notification_event(notification_of(d), outcome, 0, now))
+        })
+        .collect()
 }
 
 fn notification_of(d: &NewDelivery) -> Notification<'_> {
@@ -207,24 +226,22 @@ pub struct Consumer {
 }
 
 impl Consumer {
-    /// Handles one event inside `span` (its consumer span, or `Span::none()`).
-    async fn record_event(
-        &self,
-        payload: Vec<u8>,
-        feed_position: Option<i64>,
-        span: tracing::Span,
-    ) -> Result<Option<usize>, HandleError> {
-        let config = self.config.clone();
-        let store = self.store.clone();
-        let handled = tokio::task::spawn_blocking(move || {
-            span.in_scope(|| handle_event(&config, &store, &payload, feed_position))
-        })
-        .await
-        .map_err(|e| HandleError::Store(DbError::Unavailable(e.to_string())))?;
-        if matches!(handled, Ok(Some(n)) if n > 0) {
+    /// Handles a batch of events in order on a blocking thread ([`handle_batch`]), and
+    /// wakes the sender when deliveries were recorded.
+    async fn record_batch(&self, events: Vec<BatchEvent>) -> Vec<Handled> {
+        let n = events.len();
+        let (config, store) = (self.config.clone(), self.store.clone());
+        let results = tokio::task::spawn_blocking(move || handle_batch(&config, &store, &events))
+            .await
+            .unwrap_or_else(|e| {
+                (0..n)
+                    .map(|_| Err(HandleError::Store(DbError::Unavailable(e.to_string()))))
+                    .collect()
+            });
+        if results.iter().any(|r| matches!(r, Ok(Some(n)) if *n > 0)) {
             self.send_wake.notify_one();
         }
-        handled
+        results
     }
 
     /// All-in-one: follows conversation-api's outbox from the position recorded here,
@@ -255,23 +272,26 @@ impl Consumer {
         };
         let full = rows.len() >= PAGE;
         let count = rows.len() as u64;
-        for row in rows {
-            if !HANDLED.contains(&row.event_type.as_str()) {
-                continue;
-            }
-            let span = conversations_bus::process_span(
-                "outbox",
-                &row.event_type,
-                &row.event_id,
-                row.trace_context.as_deref(),
-            );
-            match self
-                .record_event(row.payload, Some(row.position), span)
-                .await
-            {
+        let events: Vec<BatchEvent> = rows
+            .into_iter()
+            .filter(|row| HANDLED.contains(&row.event_type.as_str()))
+            .map(|row| BatchEvent {
+                span: conversations_bus::process_span(
+                    "outbox",
+                    &row.event_type,
+                    &row.event_id,
+                    row.trace_context.as_deref(),
+                ),
+                feed_position: Some(row.position),
+                payload: row.payload,
+            })
+            .collect();
+        let positions: Vec<Option<i64>> = events.iter().map(|e| e.feed_position).collect();
+        for (handled, position) in self.record_batch(events).await.into_iter().zip(positions) {
+            match handled {
                 Ok(_) => {}
                 Err(HandleError::Poison(reason)) => {
-                    tracing::error!(position = row.position, event_id = %row.event_id, %reason, "skipping event that can never be processed");
+                    tracing::error!(?position, %reason, "skipping event that can never be processed");
                 }
                 Err(HandleError::Store(e)) => return Err(e),
             }
@@ -349,10 +369,10 @@ impl Consumer {
             queue: self.config.queue.clone(),
             routing_keys: HANDLED,
             delivery_limit: self.config.delivery_limit,
-            // Bounded work in flight per consumer; the rest stays in the queue for other
-            // replicas.
-            prefetch: 32,
-            batch_size: 1,
+            // Bounded work in flight per consumer (the rest stays in the queue for other
+            // replicas); what has arrived is recorded in one transaction.
+            prefetch: u16::try_from(self.config.batch_size * 2).unwrap_or(u16::MAX),
+            batch_size: self.config.batch_size,
             connect_timeout: Duration::from_secs(10),
         };
         let health = self.health.clone();
@@ -361,21 +381,28 @@ impl Consumer {
 }
 
 impl Handler for Consumer {
+    /// Records the batch's deliveries in one transaction where it can ([`handle_batch`]);
+    /// acknowledged after the commit.
     async fn handle(&self, batch: &[Received<'_>]) -> Vec<Disposition> {
-        let mut dispositions = Vec::with_capacity(batch.len());
-        for event in batch {
-            let handled = self
-                .record_event(event.data.to_vec(), None, event.span.clone())
-                .await;
-            dispositions.push(match handled {
+        let events = batch
+            .iter()
+            .map(|event| BatchEvent {
+                payload: event.data.to_vec(),
+                span: event.span.clone(),
+                feed_position: None,
+            })
+            .collect();
+        self.record_batch(events)
+            .await
+            .into_iter()
+            .map(|handled| match handled {
                 Ok(_) => {
                     self.handled.fetch_add(1, Ordering::Relaxed);
                     Disposition::Processed
                 }
                 Err(HandleError::Poison(reason)) => Disposition::DeadLetter(reason),
                 Err(HandleError::Store(e)) => Disposition::Retry(e.to_string()),
-            });
-        }
-        dispositions
+            })
+            .collect()
     }
 }

@@ -9,6 +9,7 @@
 //! events (`notification_*`, [`events`]) through its own outbox; it never touches another
 //! service's tables.
 
+pub mod batch;
 pub mod compose;
 pub mod config;
 pub mod consumer;

@@ -46,6 +46,9 @@ pub struct Options {
     pub smtp_delay: Duration,
     /// More environment for every service (tracing settings, say).
     pub env: Vec<(&'static str, String)>,
+    /// The services reach RabbitMQ directly, not through the proxy tests cut (the
+    /// benchmark: the proxy would cost CPU in the measuring process).
+    pub direct_broker: bool,
 }
 
 impl Default for Options {
@@ -54,6 +57,7 @@ impl Default for Options {
             smtp_connections: 4,
             smtp_delay: Duration::ZERO,
             env: Vec::new(),
+            direct_broker: false,
         }
     }
 }
@@ -111,7 +115,11 @@ impl System {
         let broker = TcpProxy::start(amqp_addr(&upstream).expect("TEST_AMQP_URL host"))
             .await
             .unwrap();
-        let amqp = proxied(&upstream, broker.port());
+        let amqp = if options.direct_broker {
+            upstream.clone()
+        } else {
+            proxied(&upstream, broker.port())
+        };
         let sink = SmtpSink::start().await.unwrap();
         sink.slow_down(options.smtp_delay);
         let logs = std::env::temp_dir().join(format!("conversations-e2e-{suffix}"));

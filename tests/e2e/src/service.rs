@@ -7,13 +7,16 @@ use std::time::Duration;
 
 use crate::eventually;
 
-/// Where `cargo build` put the service binaries: beside this test's own `deps` folder.
+/// Where `cargo build` put the service binaries: beside this test's own `deps` folder, or
+/// beside the running binary (the benchmark).
 pub fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
+    let parent = exe.parent().expect("target/<profile>");
+    let dir = if parent.ends_with("deps") {
+        parent.parent().expect("target/<profile>/deps")
+    } else {
+        parent
+    };
     let path = dir.join(name);
     assert!(
         path.exists(),
@@ -40,7 +43,8 @@ pub struct Service {
 }
 
 impl Service {
-    pub(crate) fn new(
+    /// A service `name` (its binary's name) with `env`, logging to `logs/<name>.log`.
+    pub fn new(
         name: &'static str,
         logs: &std::path::Path,
         env: Vec<(&str, String)>,
@@ -110,6 +114,11 @@ impl Service {
                 None
             }
         }
+    }
+
+    /// Its process id while it runs.
+    pub async fn pid(&self) -> Option<u32> {
+        self.child.lock().await.as_ref().and_then(|c| c.id())
     }
 
     /// What it has logged so far.

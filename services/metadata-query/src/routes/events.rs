@@ -99,6 +99,16 @@ pub async fn stream(
 ) -> Result<HttpResponse, MetadataError> {
     let contact = viewer.resolve_contact(&path)?;
     let app = viewer.app().to_owned();
+    // An API key streams only a contact of its application (a token, only its own, which
+    // may have no conversation yet).
+    if viewer.contact().is_none() {
+        let (store, a, c) = (state.store.clone(), app.clone(), contact.clone());
+        if web::block(move || store.contact(&a, &c)).await??.is_none() {
+            return Err(MetadataError::NotFound(format!(
+                "contact {path} does not exist"
+            )));
+        }
+    }
     let last_event_id = req
         .headers()
         .get("last-event-id")
