@@ -265,11 +265,19 @@ impl World {
         F: Fn(&Value) -> bool,
     {
         let contact = self.contact_id(replica, email).await;
-        eventually(|| async {
+        // Like `eventually`, but a timeout shows the inbox as it last was.
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
             let body = self.inbox(replica, &contact, query).await;
-            check(&body).then_some(body)
-        })
-        .await
+            if check(&body) {
+                return body;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "replica {replica}'s inbox of {email} never got there; last seen: {body:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Waits until every event committed so far has its feed position (the relay gives
