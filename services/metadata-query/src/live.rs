@@ -137,6 +137,9 @@ pub struct Live {
     /// With RabbitMQ: where [`Live::announce`] sends signals so that every replica gets
     /// them; `None` publishes here only (the all-in-one's single process).
     relay: Arc<Mutex<Option<tokio::sync::mpsc::Sender<Vec<Unnumbered>>>>>,
+    /// Turns true when the process stops: every stream ends, and its client reconnects
+    /// (to another replica) instead of holding the shutdown up.
+    closing: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Default for Live {
@@ -159,7 +162,18 @@ impl Live {
             })),
             sender: broadcast::channel(4096).0,
             relay: Arc::new(Mutex::new(None)),
+            closing: Arc::new(tokio::sync::watch::channel(false).0),
         }
+    }
+
+    /// Ends every stream (the process is stopping).
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Resolves once [`Live::close`] was called.
+    pub fn closing(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.closing.subscribe()
     }
 
     /// Sends announced signals through `relay` from now on (see [`crate::live_relay`]).

@@ -130,6 +130,14 @@ impl Embedded {
                 }
             }
         }
+        // Live streams never end by themselves: when the process is told to stop (SIGTERM
+        // or SIGINT, which the HTTP server serving them handles too), end them, so its
+        // graceful stop does not wait its whole timeout for them.
+        let live = projector.live.clone();
+        tasks.push(tokio::spawn(async move {
+            stop_signal().await;
+            live.close();
+        }));
         let state = web::Data::new(AppState {
             store,
             tokens: config.token_secret.as_ref().map(|s| {
@@ -172,6 +180,7 @@ impl Embedded {
     /// Stops gracefully (SIGTERM): the consumer takes nothing new, and the batch it is
     /// applying is committed and acknowledged within `grace`; then everything stops.
     pub async fn shutdown(mut self, grace: std::time::Duration) {
+        self.state.live.close();
         let _ = self.stopping.send(true);
         if let Some(consumer) = self.consumer.take() {
             let overdue = consumer.abort_handle();
@@ -255,6 +264,28 @@ impl Application {
             .await;
         result
     }
+}
+
+/// Resolves on SIGTERM or SIGINT (never when neither can be listened for).
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => std::future::pending::<()>().await,
+        }
+    }
+    #[cfg(not(unix))]
+    std::future::pending::<()>().await;
 }
 
 /// The largest request body metadata-query reads (its bodies are small JSON documents).

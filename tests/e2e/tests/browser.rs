@@ -6,8 +6,9 @@
 //! reload (Server-Sent Events); nobody's address reaches the other's DOM; markup in a
 //! message runs nothing; expired, altered and left-behind links show what happened and
 //! nothing of the conversation; axe-core finds no serious or critical accessibility
-//! violation; and screenshots of both pages at phone and desktop width are saved to
-//! target/screenshots (README shows copies from docs/screenshots).
+//! violation; pin, archive and the inbox filters work from the keyboard; and screenshots
+//! of both pages at phone and desktop width are saved to target/screenshots (README shows
+//! copies from docs/screenshots).
 //! Skipped when Chromium, chromedriver or nginx is missing (scripts/test installs them).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -94,6 +95,19 @@ async fn reply_by_mail(system: &System, gateway: &Gateway, who: &str, needle: &s
         .await
         .unwrap();
     assert!(taken.status().is_success(), "{}", taken.status());
+}
+
+/// Activates the element `selector` names with the Enter key, as a keyboard user would
+/// (no pointer, so no coordinates that a re-render could move).
+async fn press(browser: &e2e::browser::Browser, selector: &str) {
+    browser
+        .client
+        .find(Locator::Css(selector))
+        .await
+        .unwrap_or_else(|e| panic!("{selector}: {e}"))
+        .send_keys(ENTER)
+        .await
+        .unwrap();
 }
 
 fn screenshots() -> PathBuf {
@@ -309,6 +323,28 @@ async fn people_open_their_link_read_and_answer_live_and_see_nothing_of_others()
         let violations = who.accessibility_violations(&axe).await;
         assert!(violations.is_empty(), "{page} on a phone: {violations:#?}");
     }
+
+    // Ann pins the conversation, then archives it, with the keyboard: her inbox says so
+    // at once, and the filters find it where it now belongs.
+    let item = format!("li.conversation[data-id='{id}']");
+    let has = |what: &str| format!("const li = document.querySelector(\"{item}\"); return {what};");
+    press(&ann, &format!("{item} button[data-action='pin']")).await;
+    ann.until("pinned", &has("!!li && li.classList.contains('pinned')"))
+        .await;
+    press(&ann, "button.filter[data-filter='pinned']").await;
+    ann.until(
+        "the Pinned filter lists it",
+        &has("document.querySelector(\"button.filter[data-filter='pinned']\").getAttribute('aria-pressed') === 'true' && !!li"),
+    )
+    .await;
+    press(&ann, "button.filter[data-filter='all']").await;
+    ann.until("back to all", &has("!!li")).await;
+    press(&ann, &format!("{item} button[data-action='archive']")).await;
+    ann.until("archived: gone from All", &has("li === null"))
+        .await;
+    press(&ann, "button.filter[data-filter='archived']").await;
+    ann.until("the Archived filter lists it", &has("!!li"))
+        .await;
 
     // An expired link, an altered one, and Bob's own after he left: each says what
     // happened, and shows nothing of the conversation.

@@ -42,6 +42,7 @@ struct Stream {
     receiver: broadcast::Receiver<Arc<Signal>>,
     last_sent: u64,
     ticker: tokio::time::Interval,
+    closing: tokio::sync::watch::Receiver<bool>,
     done: bool,
 }
 
@@ -50,11 +51,16 @@ impl Stream {
         if let Some(bytes) = self.queued.pop_front() {
             return Some((Ok(bytes), self));
         }
-        if self.done {
+        if self.done || *self.closing.borrow() {
             return None;
         }
         loop {
             tokio::select! {
+                // The process is stopping: end here; the client reconnects elsewhere.
+                _ = self.closing.changed() => {
+                    self.done = true;
+                    return None;
+                }
                 received = self.receiver.recv() => match received {
                     Ok(signal) => {
                         // Already replayed from the backlog, or someone else's.
@@ -140,6 +146,7 @@ pub async fn stream(
             receiver,
             last_sent,
             ticker,
+            closing: state.live.closing(),
             done: false,
         },
         Stream::next,
