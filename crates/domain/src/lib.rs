@@ -14,6 +14,7 @@ pub mod limits;
 pub mod participant_token;
 pub mod reply_address;
 pub mod sign_in_link;
+mod signed;
 pub mod values;
 
 pub use application::{ApplicationSettings, ConversationUrl};

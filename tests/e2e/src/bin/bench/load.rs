@@ -223,6 +223,27 @@ async fn post(
 
 type Sent = Arc<Mutex<Vec<(String, u64, Instant, f64)>>>;
 
+/// Notes a post sent at `at` to conversation `id`: accepted (its number and latency) or
+/// failed.
+fn record(
+    sent: &Sent,
+    failed: &std::sync::atomic::AtomicUsize,
+    id: String,
+    at: Instant,
+    result: Option<(u64, f64)>,
+) {
+    match result {
+        Some((seq, ms)) => {
+            if let Ok(mut s) = sent.lock() {
+                s.push((id, seq, at, ms));
+            }
+        }
+        None => {
+            failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
 /// Posts at `rate` per second for `duration` (open loop: the schedule does not wait for
 /// answers), round robin over the conversations.
 pub async fn open_loop(
@@ -254,16 +275,13 @@ pub async fn open_loop(
         };
         tasks.push(tokio::spawn(async move {
             let at = Instant::now();
-            match post(&client, url, &key, &sender, k).await {
-                Some((seq, ms)) => {
-                    if let Ok(mut s) = sent.lock() {
-                        s.push((id, seq, at, ms));
-                    }
-                }
-                None => {
-                    failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                }
-            }
+            record(
+                &sent,
+                &failed,
+                id,
+                at,
+                post(&client, url, &key, &sender, k).await,
+            );
             drop(permit);
         }));
     }
@@ -314,16 +332,8 @@ pub async fn closed_loop(
                 let (id, sender) = &mine[k % mine.len()];
                 let at = Instant::now();
                 let url = format!("{api}/api/v1/conversations/{id}");
-                match post(&client, url, &key, sender, k).await {
-                    Some((seq, ms)) => {
-                        if let Ok(mut s) = sent.lock() {
-                            s.push((id.clone(), seq, at, ms));
-                        }
-                    }
-                    None => {
-                        failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    }
-                }
+                let result = post(&client, url, &key, sender, k).await;
+                record(&sent, &failed, id.clone(), at, result);
                 k += 1;
             }
         }));
