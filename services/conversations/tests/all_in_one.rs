@@ -74,7 +74,7 @@ async fn all_in_one_on_sqlite_serves_api_inbox_and_mail_and_a_fresh_replica_catc
     eventually(|| async {
         let r = client
             .get(format!("{base}/api/v1/settings/unread-sources"))
-            .bearer_auth(key)
+            .bearer_auth(&key)
             .send()
             .await
             .unwrap();
@@ -84,7 +84,7 @@ async fn all_in_one_on_sqlite_serves_api_inbox_and_mail_and_a_fresh_replica_catc
     // A malformed settings body is a problem document here too, not actix's plain text.
     let r = client
         .put(format!("{base}/api/v1/settings/unread-sources"))
-        .bearer_auth(key)
+        .bearer_auth(&key)
         .header("content-type", "application/json")
         .body("{not json")
         .send()
@@ -105,7 +105,7 @@ async fn all_in_one_on_sqlite_serves_api_inbox_and_mail_and_a_fresh_replica_catc
 
     let r = client
         .post(format!("{base}/api/v1/conversations"))
-        .bearer_auth(key)
+        .bearer_auth(&key)
         .json(
             &json!({"sender": {"email": FRED, "name": "Fred"}, "to": [{"email": TINA}],
                       "text": "on one port"}),
@@ -202,7 +202,7 @@ async fn all_in_one_on_sqlite_serves_api_inbox_and_mail_and_a_fresh_replica_catc
     let fresh_config = MetadataConfig::from_lookup(|k| fresh_env.get(k).cloned()).unwrap();
     let idle_bus = conversations_bus::InProcessBus::new();
     let feed = Feed::Local {
-        outbox: conversations_store::Store::open(database_url, 1)
+        outbox: conversations_store::Store::open(&database_url, 1)
             .unwrap()
             .outbox(),
         checkpoint: metadata_query::feed::CONVERSATIONS_FEED,

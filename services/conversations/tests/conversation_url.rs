@@ -52,7 +52,7 @@ async fn notifications_link_to_the_applications_own_conversation_page_when_it_ha
     let patch = |body: Value| {
         let request = client
             .patch(format!("{base}/api/v1/application"))
-            .bearer_auth(key)
+            .bearer_auth(&key)
             .json(&body)
             .send();
         async move {
@@ -64,7 +64,7 @@ async fn notifications_link_to_the_applications_own_conversation_page_when_it_ha
     let post = |subject: &'static str| {
         let request = client
             .post(format!("{base}/api/v1/conversations"))
-            .bearer_auth(key)
+            .bearer_auth(&key)
             .json(
                 &json!({"sender": "seller@example.com", "to": ["buyer@example.com"],
                           "subject": subject, "text": subject}),
@@ -87,7 +87,7 @@ async fn notifications_link_to_the_applications_own_conversation_page_when_it_ha
 
     // Without a template: our own page, with the recipient's sign-in code in the fragment.
     let ours = post("Order one").await;
-    let link = link_in(mail_dir, "Order one").await;
+    let link = link_in(&mail_dir, "Order one").await;
     let (page, code) = link.split_once("#code=").unwrap();
     assert_eq!(
         page,
@@ -107,7 +107,7 @@ async fn notifications_link_to_the_applications_own_conversation_page_when_it_ha
     );
     let theirs = post("Order two").await;
     assert_eq!(
-        link_in(mail_dir, "Order two").await,
+        link_in(&mail_dir, "Order two").await,
         format!("https://shop.example/messages/{theirs}?from=mail")
     );
 
@@ -116,7 +116,11 @@ async fn notifications_link_to_the_applications_own_conversation_page_when_it_ha
     assert_eq!(status, 200);
     assert_eq!(view["settings"]["conversation_url"], Value::Null);
     let again = post("Order three").await;
-    assert!(link_in(mail_dir, "Order three").await.starts_with(&format!(
-        "https://conversations.example/conversations/{again}#code="
-    )));
+    assert!(
+        link_in(&mail_dir, "Order three")
+            .await
+            .starts_with(&format!(
+                "https://conversations.example/conversations/{again}#code="
+            ))
+    );
 }

@@ -137,7 +137,7 @@ async fn the_all_in_one_receives_replies_and_bounces_on_its_own_port() {
     let id = created["conversation"]["id"].as_str().unwrap().to_owned();
     let to_bob = eventually("Bob's notification", || {
         std::future::ready(
-            mails(mail_dir, "To: bob@example.com")
+            mails(&mail_dir, "To: bob@example.com")
                 .into_iter()
                 .find(|m| m.contains(&id)),
         )
@@ -166,7 +166,7 @@ async fn the_all_in_one_receives_replies_and_bounces_on_its_own_port() {
     assert_eq!(view["conversation"]["messages"][1]["source"], "email");
     eventually("Ann's notification of Bob's reply", || {
         std::future::ready(
-            mails(mail_dir, "To: ann@example.com")
+            mails(&mail_dir, "To: ann@example.com")
                 .into_iter()
                 .find(|m| m.contains("Got it, thanks!")),
         )
@@ -181,7 +181,7 @@ async fn the_all_in_one_receives_replies_and_bounces_on_its_own_port() {
     assert_eq!(handled["outcome"], "rejected", "{handled}");
     assert_eq!(handled["notice"], "queued", "{handled}");
     let notice = eventually("Eve's rejection notice", || {
-        std::future::ready(mails(mail_dir, "To: eve@example.org").into_iter().next())
+        std::future::ready(mails(&mail_dir, "To: eve@example.org").into_iter().next())
     })
     .await;
     assert!(notice.contains("could not be delivered"), "{notice}");
