@@ -4,13 +4,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::TcpListener;
 use std::time::Duration;
 
+use conversations::AllInOne;
 use metadata_query::{Embedded, EventSource, Feed, MetadataConfig};
 use serde_json::{Value, json};
 
@@ -27,13 +26,34 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_in_one_on_sqlite_serves_api_inbox_and_mail_and_a_fresh_replica_catches_up() {
-    let running = common::start("Local", &[("PUBLIC_URL", "https://app.example.com")]).await;
-    let (dir, base, key, mail_dir) = (&running.dir, &running.base, &running.key, &running.mail_dir);
-    let database_url = &running.database_url;
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = format!("sqlite://{}/conversations.db", dir.path().display());
+    let mail_dir = dir.path().join("mail");
+    let env: HashMap<&str, String> = HashMap::from([
+        ("DATABASE_URL", database_url.clone()),
+        ("MAIL_DIR", mail_dir.display().to_string()),
+        ("PUBLIC_URL", "https://app.example.com".to_owned()),
+    ]);
+    let server = AllInOne::start(
+        |k| env.get(k).cloned(),
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+    )
+    .await
+    .unwrap();
+    let base = format!("http://127.0.0.1:{}", server.port());
+    let store = server.store();
+    tokio::spawn(server.run_until_stopped());
     assert!(
         dir.path().join("metadata.db").exists(),
         "the projection lives beside the SQLite database"
     );
+    let key = tokio::task::spawn_blocking(move || {
+        conversation_api::admin::create_application(&store, "Local")
+    })
+    .await
+    .unwrap()
+    .unwrap()
+    .key;
 
     let client = reqwest::Client::new();
 

@@ -5,11 +5,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use std::collections::HashMap;
+use std::net::TcpListener;
 use std::path::Path;
 use std::time::Duration;
 
+use conversations::AllInOne;
 use serde_json::{Value, json};
 
 /// The notification mails (written to MAIL_DIR) whose text mentions `needle`, with the
@@ -46,8 +47,32 @@ async fn link_in(mail_dir: &Path, subject: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notifications_link_to_the_applications_own_conversation_page_when_it_has_one() {
-    let running = common::start("Shop", &[("PUBLIC_URL", "https://conversations.example")]).await;
-    let (base, key, mail_dir) = (&running.base, &running.key, &running.mail_dir);
+    let dir = tempfile::tempdir().unwrap();
+    let mail_dir = dir.path().join("mail");
+    let env: HashMap<&str, String> = HashMap::from([
+        (
+            "DATABASE_URL",
+            format!("sqlite://{}/conversations.db", dir.path().display()),
+        ),
+        ("MAIL_DIR", mail_dir.display().to_string()),
+        ("PUBLIC_URL", "https://conversations.example".to_owned()),
+    ]);
+    let server = AllInOne::start(
+        |k| env.get(k).cloned(),
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+    )
+    .await
+    .unwrap();
+    let base = format!("http://127.0.0.1:{}", server.port());
+    let store = server.store();
+    tokio::spawn(server.run_until_stopped());
+    let key = tokio::task::spawn_blocking(move || {
+        conversation_api::admin::create_application(&store, "Shop")
+    })
+    .await
+    .unwrap()
+    .unwrap()
+    .key;
     let client = reqwest::Client::new();
     let patch = |body: Value| {
         let request = client

@@ -5,11 +5,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
-
+use std::collections::HashMap;
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use conversations::AllInOne;
 use serde_json::{Value, json};
 
 async fn eventually<T, Fut: std::future::Future<Output = Option<T>>>(
@@ -115,16 +116,40 @@ fn address(value: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_all_in_one_receives_replies_and_bounces_on_its_own_port() {
-    let running = common::start("Local", &[("REPLY_DOMAIN", "reply.example.com")]).await;
-    let (dir, base, key, mail_dir) = (&running.dir, &running.base, &running.key, &running.mail_dir);
+    let dir = tempfile::tempdir().unwrap();
+    let mail_dir = dir.path().join("mail");
+    let env: HashMap<&str, String> = HashMap::from([
+        (
+            "DATABASE_URL",
+            format!("sqlite://{}/conversations.db", dir.path().display()),
+        ),
+        ("MAIL_DIR", mail_dir.display().to_string()),
+        ("REPLY_DOMAIN", "reply.example.com".to_owned()),
+    ]);
+    let server = AllInOne::start(
+        |k| env.get(k).cloned(),
+        TcpListener::bind("127.0.0.1:0").unwrap(),
+    )
+    .await
+    .unwrap();
+    let base = format!("http://127.0.0.1:{}", server.port());
+    let store = server.store();
+    tokio::spawn(server.run_until_stopped());
     assert!(
         dir.path().join("inbound.db").exists(),
         "inbound-mail's own database"
     );
+    let key = tokio::task::spawn_blocking(move || {
+        conversation_api::admin::create_application(&store, "Local")
+    })
+    .await
+    .unwrap()
+    .unwrap()
+    .key;
     let api = Api {
         client: reqwest::Client::new(),
-        base: base.clone(),
-        key: key.clone(),
+        base,
+        key,
     };
     let created = api
         .send(

@@ -265,24 +265,19 @@ impl World {
         F: Fn(&Value) -> bool,
     {
         let contact = self.contact_id(replica, email).await;
-        // Each inbox that does not pass is printed (once per change): a timeout then shows
-        // with the test's output how the inbox last was.
-        let last_shown = std::sync::Mutex::new(String::new());
-        eventually(|| async {
+        // Like `eventually`, but a timeout shows the inbox as it last was.
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
             let body = self.inbox(replica, &contact, query).await;
             if check(&body) {
-                return Some(body);
+                return body;
             }
-            let shown = body.to_string();
-            if let Ok(mut last) = last_shown.lock()
-                && *last != shown
-            {
-                eprintln!("replica {replica}'s inbox of {email}, not there yet: {shown}");
-                *last = shown;
-            }
-            None
-        })
-        .await
+            assert!(
+                std::time::Instant::now() < deadline,
+                "replica {replica}'s inbox of {email} never got there; last seen: {body:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Waits until every event committed so far has its feed position (the relay gives
