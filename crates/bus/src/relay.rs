@@ -165,8 +165,11 @@ impl Relay {
         }
         let (confirmed, error) = sink.publish(self.outbox.table(), &rows).await;
         let published = confirmed.len();
-        let outbox = self.outbox.clone();
-        blocking(move || outbox.mark_published(&confirmed, chrono::Utc::now())).await?;
+        // Confirms are a prefix of the rows, in position order.
+        if let Some(&up_to) = confirmed.last() {
+            let outbox = self.outbox.clone();
+            blocking(move || outbox.mark_published(up_to)).await?;
+        }
         if published > 0 {
             tracing::debug!(published, "outbox events published");
         }

@@ -25,6 +25,7 @@ pub enum Value<'a> {
     Time(NaiveDateTime),
     OptTime(Option<NaiveDateTime>),
     Bytes(&'a [u8]),
+    OptBytes(Option<&'a [u8]>),
 }
 
 /// SQL text with `?` placeholders and the values for them, in order.
@@ -140,6 +141,7 @@ impl<'a> Statement<'a> {
                 Value::Time(v) => query.bind::<Timestamp, _>(v),
                 Value::OptTime(v) => query.bind::<Nullable<Timestamp>, _>(v),
                 Value::Bytes(v) => query.bind::<Binary, _>(v),
+                Value::OptBytes(v) => query.bind::<Nullable<Binary>, _>(v),
             };
         }
         query
@@ -156,6 +158,7 @@ impl<'a> Statement<'a> {
                 Value::Time(v) => query.bind::<Timestamp, _>(v),
                 Value::OptTime(v) => query.bind::<Nullable<Timestamp>, _>(v),
                 Value::Bytes(v) => query.bind::<Binary, _>(v),
+                Value::OptBytes(v) => query.bind::<Nullable<Binary>, _>(v),
             };
         }
         query

@@ -81,7 +81,6 @@ diesel::table! {
         event_type -> Text,
         payload -> Binary,
         created_at -> Timestamp,
-        published_at -> Nullable<Timestamp>,
         position -> Nullable<BigInt>,
         trace_context -> Nullable<Text>,
     }
@@ -93,6 +92,7 @@ diesel::table! {
         holder -> Text,
         expires_at -> Timestamp,
         last_position -> BigInt,
+        published_position -> BigInt,
     }
 }
 

@@ -148,7 +148,7 @@ fn pruning_keeps_what_is_unpublished_or_above_the_floor_and_the_feed_says_where_
     let left = store.events_after(0, 10).unwrap();
     assert_eq!(left.len(), 1, "the unpublished event stays");
     assert_eq!(left[0].position, 5);
-    outbox.mark_published(&[5], Utc::now()).unwrap();
+    outbox.mark_published(5).unwrap();
     assert_eq!(outbox.prune(later, i64::MAX).unwrap(), 1);
     // Empty, yet five events were sequenced: a reader at 0 learns it missed them.
     assert_eq!(outbox.oldest().unwrap(), 6);

@@ -6,6 +6,7 @@
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::prelude::*;
 
+use conversations_db::statement::{Statement, Value, rows_per_statement};
 use conversations_db::{AnyConnection, DbError, OutboxEvent};
 
 use super::schema::{
@@ -197,7 +198,6 @@ impl NotifierStore {
         let _guard = self.write_guard();
         let mut conn = self.conn()?;
         conn.transaction(|conn| {
-            let mut inserted = Vec::with_capacity(rows.len());
             let deleted: Vec<String> = nt_deleted_conversations::table
                 .filter(
                     nt_deleted_conversations::conversation_id
@@ -205,39 +205,26 @@ impl NotifierStore {
                 )
                 .select(nt_deleted_conversations::conversation_id)
                 .load(conn)?;
-            for row in rows
+            let candidates: Vec<&NewDelivery> = rows
                 .iter()
                 .filter(|r| !deleted.contains(&r.conversation_id))
-            {
-                let exists: i64 = d::table
-                    .filter(d::conversation_id.eq(&row.conversation_id))
-                    .filter(d::message_seq.eq(to_i64(row.message_seq)))
-                    .filter(d::participant_id.eq(&row.participant_id))
-                    .count()
-                    .get_result(conn)?;
-                if exists > 0 {
-                    continue;
-                }
-                diesel::insert_into(d::table)
-                    .values((
-                        d::id.eq(uuid::Uuid::now_v7().to_string()),
-                        d::app_id.eq(&row.app_id),
-                        d::conversation_id.eq(&row.conversation_id),
-                        d::message_seq.eq(to_i64(row.message_seq)),
-                        d::participant_id.eq(&row.participant_id),
-                        d::recipient.eq(&row.recipient),
-                        d::status.eq(row.status.as_str()),
-                        d::attempts.eq(0),
-                        d::next_attempt_at.eq(naive(now)),
-                        d::envelope_from.eq(&row.envelope_from),
-                        d::raw_message.eq(row.raw_message.as_deref()),
-                        d::created_at.eq(naive(now)),
-                        d::updated_at.eq(naive(now)),
-                        d::trace_context.eq(row.trace_context.as_deref()),
+                .collect();
+            let mut new_keys: std::collections::HashSet<(String, i64, String)> =
+                insert_new(conn, &candidates, now)?
+                    .into_iter()
+                    .map(|k| (k.conversation_id, k.message_seq, k.participant_id))
+                    .collect();
+            // In the order given, each once.
+            let inserted: Vec<&NewDelivery> = candidates
+                .into_iter()
+                .filter(|r| {
+                    new_keys.remove(&(
+                        r.conversation_id.clone(),
+                        to_i64(r.message_seq),
+                        r.participant_id.clone(),
                     ))
-                    .execute(conn)?;
-                inserted.push(row);
-            }
+                })
+                .collect();
             conversations_db::outbox::insert(conn, OUTBOX_TABLE, &events(&inserted), now)?;
             if let Some(position) = feed_position {
                 set_feed_position(conn, position)?;
@@ -308,36 +295,8 @@ impl NotifierStore {
         let _guard = self.write_guard();
         let mut conn = self.conn()?;
         conn.transaction(|conn| {
-            for (id, outcome) in results {
-                let row = d::table
-                    .filter(d::id.eq(id))
-                    .filter(d::claimed_by.eq(claimer));
-                match outcome {
-                    DeliveryOutcome::Sent { reply } => diesel::update(row)
-                        .set((
-                            d::status.eq(DeliveryStatus::Sent.as_str()),
-                            d::smtp_reply.eq(reply),
-                            d::raw_message.eq(None::<Vec<u8>>),
-                            d::updated_at.eq(naive(now)),
-                        ))
-                        .execute(conn)?,
-                    DeliveryOutcome::Retry { reply, at } => diesel::update(row)
-                        .set((
-                            d::status.eq(DeliveryStatus::Retry.as_str()),
-                            d::smtp_reply.eq(reply),
-                            d::next_attempt_at.eq(naive(*at)),
-                            d::updated_at.eq(naive(now)),
-                        ))
-                        .execute(conn)?,
-                    DeliveryOutcome::Failed { reply } => diesel::update(row)
-                        .set((
-                            d::status.eq(DeliveryStatus::Failed.as_str()),
-                            d::smtp_reply.eq(reply),
-                            d::raw_message.eq(None::<Vec<u8>>),
-                            d::updated_at.eq(naive(now)),
-                        ))
-                        .execute(conn)?,
-                };
+            for chunk in results.chunks(rows_per_statement(4)) {
+                record_outcomes(conn, claimer, chunk, now)?;
             }
             conversations_db::outbox::insert(conn, OUTBOX_TABLE, events, now)
         })
@@ -476,5 +435,110 @@ pub(super) fn set_feed_position(conn: &mut AnyConnection, position: i64) -> Resu
     )
     .set(nt_checkpoint::feed_position.eq(position))
     .execute(conn)?;
+    Ok(())
+}
+
+/// The key of a delivery the insert created.
+#[derive(QueryableByName)]
+struct NewKey {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    conversation_id: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    message_seq: i64,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    participant_id: String,
+}
+
+/// Inserts the deliveries not recorded yet, in multi-row statements (a redelivered event's
+/// rows collide with `nt_deliveries_once` and are skipped); returns the keys it created.
+fn insert_new(
+    conn: &mut AnyConnection,
+    rows: &[&NewDelivery],
+    now: DateTime<Utc>,
+) -> Result<Vec<NewKey>, DbError> {
+    let now = naive(now);
+    let ids: Vec<String> = rows
+        .iter()
+        .map(|_| uuid::Uuid::now_v7().to_string())
+        .collect();
+    let mut created = Vec::with_capacity(rows.len());
+    for (chunk, ids) in rows
+        .chunks(rows_per_statement(14))
+        .zip(ids.chunks(rows_per_statement(14)))
+    {
+        let mut insert = Statement::new(
+            "INSERT INTO nt_deliveries (id, app_id, conversation_id, message_seq, \
+             participant_id, recipient, status, attempts, next_attempt_at, envelope_from, \
+             raw_message, created_at, updated_at, trace_context) VALUES ",
+        );
+        for (row, id) in chunk.iter().zip(ids) {
+            insert.row(&[
+                Value::Text(id),
+                Value::Text(&row.app_id),
+                Value::Text(&row.conversation_id),
+                Value::Int(to_i64(row.message_seq)),
+                Value::Text(&row.participant_id),
+                Value::Text(&row.recipient),
+                Value::Text(row.status.as_str()),
+                Value::Int(0),
+                Value::Time(now),
+                Value::Text(&row.envelope_from),
+                Value::OptBytes(row.raw_message.as_deref()),
+                Value::Time(now),
+                Value::Time(now),
+                Value::OptText(row.trace_context.as_deref()),
+            ]);
+        }
+        created.extend(
+            insert
+                .push(
+                    " ON CONFLICT (conversation_id, message_seq, participant_id) DO NOTHING \
+                     RETURNING conversation_id, message_seq, participant_id",
+                )
+                .load::<NewKey>(conn)?,
+        );
+    }
+    Ok(created)
+}
+
+/// Writes how some sends ended, in one statement; only rows still claimed by `claimer`
+/// change (a sender whose claim expired and was taken over writes nothing).
+fn record_outcomes(
+    conn: &mut AnyConnection,
+    claimer: &str,
+    results: &[(String, DeliveryOutcome)],
+    now: DateTime<Utc>,
+) -> Result<(), DbError> {
+    if results.is_empty() {
+        return Ok(());
+    }
+    let mut update = Statement::new("WITH v (n_id, n_status, n_reply, n_retry_at) AS (VALUES ");
+    for (id, outcome) in results {
+        let (status, reply, retry_at) = match outcome {
+            DeliveryOutcome::Sent { reply } => (DeliveryStatus::Sent, reply, None),
+            DeliveryOutcome::Retry { reply, at } => {
+                (DeliveryStatus::Retry, reply, Some(naive(*at)))
+            }
+            DeliveryOutcome::Failed { reply } => (DeliveryStatus::Failed, reply, None),
+        };
+        update.row(&[
+            Value::Text(id),
+            Value::Text(status.as_str()),
+            Value::Text(reply),
+            Value::OptTime(retry_at),
+        ]);
+    }
+    // A retry keeps its message for the next attempt; a finished one drops it.
+    update
+        .end_list(
+            ") UPDATE nt_deliveries SET status = v.n_status, smtp_reply = v.n_reply, \
+             next_attempt_at = COALESCE(v.n_retry_at, nt_deliveries.next_attempt_at), \
+             raw_message = CASE WHEN v.n_retry_at IS NULL THEN NULL \
+               ELSE nt_deliveries.raw_message END, \
+             updated_at = ? FROM v WHERE nt_deliveries.id = v.n_id AND nt_deliveries.claimed_by = ?",
+        )
+        .bind(Value::Time(naive(now)))
+        .bind(Value::Text(claimer))
+        .execute(conn)?;
     Ok(())
 }

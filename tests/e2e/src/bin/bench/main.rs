@@ -14,7 +14,9 @@
 //! Run (release build, the services built beside it):
 //!   cargo build --release --workspace --bins && target/release/bench
 //! `--smoke` runs every phase briefly and fails when a post does not complete (CI);
-//! `--quick` skips the slow parts (4-person, growth to 10,000).
+//! `--quick` skips the slow parts (4-person, growth to 10,000); `--split-only` runs only
+//! the split deployment with 2 people (for profiling), `--rates 500,1000` sets the
+//! open-loop rates.
 
 // A measuring harness, not a service: a setup that fails ends the run with its reason.
 #![allow(clippy::expect_used)]
@@ -32,11 +34,17 @@ use load::{Measured, Target, percentile};
 struct Mode {
     smoke: bool,
     quick: bool,
+    /// `--split-only`: only the split deployment with 2 people, no growth (for profiling).
+    split_only: bool,
+    /// `--rates 500,1000`: these open-loop rates instead of the usual ones.
+    rates: Option<Vec<f64>>,
 }
 
 impl Mode {
     fn rates(&self) -> Vec<f64> {
-        if self.smoke {
+        if let Some(rates) = &self.rates {
+            rates.clone()
+        } else if self.smoke {
             vec![50.0]
         } else {
             vec![250.0, 500.0, 1000.0, 2000.0]
@@ -192,10 +200,12 @@ async fn split(mode: &Mode) -> bool {
     };
     println!("\n## Split deployment (PostgreSQL, RabbitMQ, SMTP sink)");
     let (mut ok, best) = loads(mode, &target, 2, &processes).await;
-    if !mode.quick || mode.smoke {
+    if (!mode.quick || mode.smoke) && !mode.split_only {
         ok &= loads(mode, &target, 4, &processes).await.0;
     }
-    growth(mode, &target).await;
+    if !mode.split_only {
+        growth(mode, &target).await;
+    }
     println!("\nBest complete end-to-end rate (2 people): {best:.0} posts/s");
     system.cleanup().await;
     ok
@@ -253,6 +263,16 @@ async fn main() {
     let mode = Mode {
         smoke: args.iter().any(|a| a == "--smoke"),
         quick: args.iter().any(|a| a == "--quick"),
+        split_only: args.iter().any(|a| a == "--split-only"),
+        rates: args
+            .iter()
+            .position(|a| a == "--rates")
+            .and_then(|i| args.get(i + 1))
+            .map(|list| {
+                list.split(',')
+                    .filter_map(|r| r.trim().parse().ok())
+                    .collect()
+            }),
     };
     println!(
         "# Benchmark run{}\n",
@@ -262,6 +282,10 @@ async fn main() {
             ""
         }
     );
+    if mode.split_only {
+        let ok = split(&mode).await;
+        std::process::exit(if ok { 0 } else { 1 });
+    }
     println!("## Ceilings of this machine\n\n| What | Rate |\n|---|---:|");
     let pg_seconds = if mode.smoke { 2 } else { 10 };
     match tokio::task::spawn_blocking(move || ceilings::postgres(pg_seconds)).await {

@@ -1,0 +1,11 @@
+-- What has been published is one watermark in the lease row instead of a timestamp on
+-- every row (see crates/db/src/outbox.rs): the relay publishes in position order and the
+-- broker confirms a prefix. Marking rows one by one rewrote each of them and kept two
+-- more indexes.
+ALTER TABLE im_outbox_lease ADD COLUMN published_position BIGINT NOT NULL DEFAULT 0;
+UPDATE im_outbox_lease SET published_position = COALESCE(
+    (SELECT MIN(position) - 1 FROM im_outbox WHERE published_at IS NULL AND position IS NOT NULL),
+    last_position);
+DROP INDEX im_outbox_unpublished;
+DROP INDEX im_outbox_published_at;
+ALTER TABLE im_outbox DROP COLUMN published_at;
