@@ -11,6 +11,7 @@ mod error;
 mod keys;
 pub mod outbox;
 mod pool;
+pub mod prepared;
 pub mod statement;
 
 pub use connection::{

@@ -137,7 +137,12 @@ pub fn insert(
                 Value::OptText(e.trace_context.as_deref()),
             ]);
         }
-        insert.execute(conn)?;
+        // One event (a post's usual case) has a fixed shape: kept prepared.
+        if chunk.len() == 1 {
+            insert.execute_prepared(conn)?;
+        } else {
+            insert.execute(conn)?;
+        }
     }
     Ok(())
 }
@@ -225,7 +230,7 @@ impl Outbox {
                     t = self.table
                 ))
                 .bind(Value::Int(to_limit(limit)));
-            let count = assign.execute(conn)?;
+            let count = assign.execute_prepared(conn)?;
             let head = lease.last_position + i64::try_from(count).unwrap_or(0);
             let mut renew = Statement::new(format!(
                 "UPDATE {} SET holder = ?, expires_at = ?, last_position = ?",
@@ -240,7 +245,7 @@ impl Outbox {
                     .push(", published_position = ?")
                     .bind(Value::Int(head));
             }
-            renew.push(" WHERE id = 1").execute(conn)?;
+            renew.push(" WHERE id = 1").execute_prepared(conn)?;
             Ok(Sequenced::Positions { count, head })
         })
     }
@@ -291,7 +296,7 @@ impl Outbox {
         ))
         .bind(Value::Int(up_to))
         .bind(Value::Int(up_to))
-        .execute(&mut conn)?;
+        .execute_prepared(&mut conn)?;
         Ok(())
     }
 

@@ -8,7 +8,7 @@ use chrono::NaiveDateTime;
 use crate::connection::AnyConnection;
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::query_builder::{BoxedSqlQuery, SqlQuery};
+use diesel::query_builder::{AstPass, BoxedSqlQuery, QueryFragment, QueryId, SqlQuery};
 use diesel::sql_types::{BigInt, Binary, Bool, Nullable, Text, Timestamp};
 use diesel::sqlite::Sqlite;
 
@@ -130,6 +130,17 @@ impl<'a> Statement<'a> {
         }
     }
 
+    /// Runs it as a prepared statement the connection keeps (diesel never keeps a raw
+    /// `sql_query`): for statements of a fixed shape run on every request, which
+    /// PostgreSQL would otherwise parse and plan each time. Not for `VALUES` or `IN`
+    /// lists whose length varies: each length would be kept as a statement of its own.
+    pub fn execute_prepared(&self, conn: &mut AnyConnection) -> QueryResult<usize> {
+        match conn {
+            AnyConnection::Postgresql(c) => Keep(self).execute(c),
+            AnyConnection::Sqlite(c) => Keep(self).execute(c),
+        }
+    }
+
     fn postgres(&self) -> BoxedSqlQuery<'a, Pg, SqlQuery> {
         let mut query = diesel::sql_query(numbered(&self.sql)).into_boxed::<Pg>();
         for value in &self.binds {
@@ -164,6 +175,56 @@ impl<'a> Statement<'a> {
         query
     }
 }
+
+/// A [`Statement`] as a query diesel may keep prepared, keyed by its SQL text: each `?`
+/// becomes the backend's placeholder for the next bound value.
+struct Keep<'s, 'a>(&'s Statement<'a>);
+
+impl QueryId for Keep<'_, '_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<Conn> RunQueryDsl<Conn> for Keep<'_, '_> {}
+
+macro_rules! keep_for {
+    ($backend:ty) => {
+        impl QueryFragment<$backend> for Keep<'_, '_> {
+            fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, $backend>) -> QueryResult<()> {
+                let mut binds = self.0.binds.iter();
+                for (i, part) in self.0.sql.split('?').enumerate() {
+                    if i > 0 {
+                        match binds.next() {
+                            Some(Value::Text(v)) => out.push_bind_param::<Text, str>(*v)?,
+                            Some(Value::OptText(v)) => {
+                                out.push_bind_param::<Nullable<Text>, _>(v)?
+                            }
+                            Some(Value::Int(v)) => out.push_bind_param::<BigInt, _>(v)?,
+                            Some(Value::Bool(v)) => out.push_bind_param::<Bool, _>(v)?,
+                            Some(Value::Time(v)) => out.push_bind_param::<Timestamp, _>(v)?,
+                            Some(Value::OptTime(v)) => {
+                                out.push_bind_param::<Nullable<Timestamp>, _>(v)?
+                            }
+                            Some(Value::Bytes(v)) => out.push_bind_param::<Binary, [u8]>(*v)?,
+                            Some(Value::OptBytes(v)) => {
+                                out.push_bind_param::<Nullable<Binary>, _>(v)?
+                            }
+                            None => {
+                                return Err(diesel::result::Error::QueryBuilderError(
+                                    "more placeholders than bound values".into(),
+                                ));
+                            }
+                        }
+                    }
+                    out.push_sql(part);
+                }
+                Ok(())
+            }
+        }
+    };
+}
+keep_for!(Pg);
+keep_for!(Sqlite);
 
 /// Rewrites `?` placeholders as `$1, $2, …` for PostgreSQL (our SQL has no `?` elsewhere).
 fn numbered(sql: &str) -> String {

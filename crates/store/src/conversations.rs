@@ -11,10 +11,11 @@ use crate::connection::Store;
 use crate::error::{StoreError, is_unique_violation};
 use crate::idempotency::{StoredResponse, insert_response};
 use crate::outbox::insert_outbox;
-use crate::rows::{ConversationRow, MessageRow, ParticipantRow, RecipientJson, naive, to_i64};
+use crate::rows::{ConversationRow, ParticipantRow, RecipientJson, naive, to_i64};
 use crate::schema::{conversations, idempotency_keys, messages, outbox, participants};
 use conversations_db::AnyConnection;
 use conversations_db::OutboxEvent;
+use conversations_db::statement::{Statement, Value};
 
 /// Everything one command changes, written atomically by [`Store::commit`].
 #[derive(Debug)]
@@ -116,13 +117,14 @@ fn write(conn: &mut AnyConnection, c: &Commit<'_>) -> Result<(), StoreError> {
             .values(ConversationRow::from_domain(c.after, c.now))
             .execute(conn)?;
     } else {
-        let updated = diesel::update(
-            conversations::table
-                .filter(conversations::id.eq(&id))
-                .filter(conversations::version.eq(to_i64(c.before.version))),
-        )
-        .set(ConversationRow::from_domain(c.after, c.now))
-        .execute(conn)?;
+        let updated = conversations_db::prepared::update(
+            conn,
+            conversations::table,
+            ConversationRow::from_domain(c.after, c.now),
+            conversations::id
+                .eq(&id)
+                .and(conversations::version.eq(to_i64(c.before.version))),
+        )?;
         if updated != 1 {
             return Err(StoreError::Conflict);
         }
@@ -145,28 +147,34 @@ fn write(conn: &mut AnyConnection, c: &Commit<'_>) -> Result<(), StoreError> {
                     .collect();
                 let recipients = serde_json::to_string(&recipients)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                diesel::insert_into(messages::table)
-                    .values(MessageRow {
-                        conversation_id: id.clone(),
-                        seq: to_i64(m.seq),
-                        sender_id: m.sender.to_string(),
-                        sender_email: m.sender_email.as_str().to_owned(),
-                        sender_name: m.sender_name.as_ref().map(|n| n.as_str().to_owned()),
-                        body: m.text.as_str().to_owned(),
-                        source: m.source.as_str().to_owned(),
-                        created_at: naive(m.created_at),
-                        recipients,
-                        inbound_id: m.inbound_id.map(|id| id.to_string()),
-                        trimmed_text: m.trimmed_text.as_ref().map(|t| t.as_str().to_owned()),
-                    })
-                    .execute(conn)
-                    .map_err(|e| {
-                        if is_unique_violation(&e) {
-                            StoreError::Conflict
-                        } else {
-                            e.into()
-                        }
-                    })?;
+                // A fixed shape, kept prepared (diesel's insert of a row never is).
+                let mut insert = Statement::new(
+                    "INSERT INTO messages (conversation_id, seq, sender_id, sender_email, \
+                     sender_name, body, source, created_at, recipients, inbound_id, \
+                     trimmed_text) VALUES ",
+                );
+                let (sender_id, inbound_id) =
+                    (m.sender.to_string(), m.inbound_id.map(|id| id.to_string()));
+                insert.row(&[
+                    Value::Text(&id),
+                    Value::Int(to_i64(m.seq)),
+                    Value::Text(&sender_id),
+                    Value::Text(m.sender_email.as_str()),
+                    Value::OptText(m.sender_name.as_ref().map(|n| n.as_str())),
+                    Value::Text(m.text.as_str()),
+                    Value::Text(m.source.as_str()),
+                    Value::Time(naive(m.created_at)),
+                    Value::Text(&recipients),
+                    Value::OptText(inbound_id.as_deref()),
+                    Value::OptText(m.trimmed_text.as_ref().map(|t| t.as_str())),
+                ]);
+                insert.execute_prepared(conn).map_err(|e| {
+                    if is_unique_violation(&e) {
+                        StoreError::Conflict
+                    } else {
+                        e.into()
+                    }
+                })?;
             }
         }
     }
@@ -228,9 +236,12 @@ fn write_participants(conn: &mut AnyConnection, c: &Commit<'_>) -> Result<(), St
         let row = ParticipantRow::from_domain(c.after.id, position, p);
         let known = c.before.participants.iter().any(|old| old.id == p.id);
         if known {
-            diesel::update(participants::table.filter(participants::id.eq(&row.id)))
-                .set(&row)
-                .execute(conn)?;
+            conversations_db::prepared::update(
+                conn,
+                participants::table,
+                &row,
+                participants::id.eq(&row.id),
+            )?;
         } else {
             diesel::insert_into(participants::table)
                 .values(&row)

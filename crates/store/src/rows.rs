@@ -170,10 +170,9 @@ impl RecipientJson {
     }
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = messages)]
 pub(crate) struct MessageRow {
-    pub conversation_id: String,
     pub seq: i64,
     pub sender_id: String,
     pub sender_email: String,
