@@ -4,12 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::TcpListener;
 use std::time::Duration;
 
-use conversations::AllInOne;
 use metadata_query::{Embedded, EventSource, Feed, MetadataConfig};
 use serde_json::{Value, json};
 
@@ -26,34 +27,13 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_in_one_on_sqlite_serves_api_inbox_and_mail_and_a_fresh_replica_catches_up() {
-    let dir = tempfile::tempdir().unwrap();
-    let database_url = format!("sqlite://{}/conversations.db", dir.path().display());
-    let mail_dir = dir.path().join("mail");
-    let env: HashMap<&str, String> = HashMap::from([
-        ("DATABASE_URL", database_url.clone()),
-        ("MAIL_DIR", mail_dir.display().to_string()),
-        ("PUBLIC_URL", "https://app.example.com".to_owned()),
-    ]);
-    let server = AllInOne::start(
-        |k| env.get(k).cloned(),
-        TcpListener::bind("127.0.0.1:0").unwrap(),
-    )
-    .await
-    .unwrap();
-    let base = format!("http://127.0.0.1:{}", server.port());
-    let store = server.store();
-    tokio::spawn(server.run_until_stopped());
+    let running = common::start("Local", &[("PUBLIC_URL", "https://app.example.com")]).await;
+    let (dir, base, key, mail_dir) = (&running.dir, &running.base, &running.key, &running.mail_dir);
+    let database_url = &running.database_url;
     assert!(
         dir.path().join("metadata.db").exists(),
         "the projection lives beside the SQLite database"
     );
-    let key = tokio::task::spawn_blocking(move || {
-        conversation_api::admin::create_application(&store, "Local")
-    })
-    .await
-    .unwrap()
-    .unwrap()
-    .key;
 
     let client = reqwest::Client::new();
 
@@ -94,7 +74,7 @@ async fn all_in_one_on_sqlite_serves_api_inbox_and_mail_and_a_fresh_replica_catc
     eventually(|| async {
         let r = client
             .get(format!("{base}/api/v1/settings/unread-sources"))
-            .bearer_auth(&key)
+            .bearer_auth(key)
             .send()
             .await
             .unwrap();
@@ -104,7 +84,7 @@ async fn all_in_one_on_sqlite_serves_api_inbox_and_mail_and_a_fresh_replica_catc
     // A malformed settings body is a problem document here too, not actix's plain text.
     let r = client
         .put(format!("{base}/api/v1/settings/unread-sources"))
-        .bearer_auth(&key)
+        .bearer_auth(key)
         .header("content-type", "application/json")
         .body("{not json")
         .send()
@@ -125,7 +105,7 @@ async fn all_in_one_on_sqlite_serves_api_inbox_and_mail_and_a_fresh_replica_catc
 
     let r = client
         .post(format!("{base}/api/v1/conversations"))
-        .bearer_auth(&key)
+        .bearer_auth(key)
         .json(
             &json!({"sender": {"email": FRED, "name": "Fred"}, "to": [{"email": TINA}],
                       "text": "on one port"}),
@@ -222,7 +202,7 @@ async fn all_in_one_on_sqlite_serves_api_inbox_and_mail_and_a_fresh_replica_catc
     let fresh_config = MetadataConfig::from_lookup(|k| fresh_env.get(k).cloned()).unwrap();
     let idle_bus = conversations_bus::InProcessBus::new();
     let feed = Feed::Local {
-        outbox: conversations_store::Store::open(&database_url, 1)
+        outbox: conversations_store::Store::open(database_url, 1)
             .unwrap()
             .outbox(),
         checkpoint: metadata_query::feed::CONVERSATIONS_FEED,

@@ -5,12 +5,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
-use std::net::TcpListener;
+mod common;
+
 use std::path::Path;
 use std::time::Duration;
 
-use conversations::AllInOne;
 use serde_json::{Value, json};
 
 /// The notification mails (written to MAIL_DIR) whose text mentions `needle`, with the
@@ -47,37 +46,13 @@ async fn link_in(mail_dir: &Path, subject: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn notifications_link_to_the_applications_own_conversation_page_when_it_has_one() {
-    let dir = tempfile::tempdir().unwrap();
-    let mail_dir = dir.path().join("mail");
-    let env: HashMap<&str, String> = HashMap::from([
-        (
-            "DATABASE_URL",
-            format!("sqlite://{}/conversations.db", dir.path().display()),
-        ),
-        ("MAIL_DIR", mail_dir.display().to_string()),
-        ("PUBLIC_URL", "https://conversations.example".to_owned()),
-    ]);
-    let server = AllInOne::start(
-        |k| env.get(k).cloned(),
-        TcpListener::bind("127.0.0.1:0").unwrap(),
-    )
-    .await
-    .unwrap();
-    let base = format!("http://127.0.0.1:{}", server.port());
-    let store = server.store();
-    tokio::spawn(server.run_until_stopped());
-    let key = tokio::task::spawn_blocking(move || {
-        conversation_api::admin::create_application(&store, "Shop")
-    })
-    .await
-    .unwrap()
-    .unwrap()
-    .key;
+    let running = common::start("Shop", &[("PUBLIC_URL", "https://conversations.example")]).await;
+    let (base, key, mail_dir) = (&running.base, &running.key, &running.mail_dir);
     let client = reqwest::Client::new();
     let patch = |body: Value| {
         let request = client
             .patch(format!("{base}/api/v1/application"))
-            .bearer_auth(&key)
+            .bearer_auth(key)
             .json(&body)
             .send();
         async move {
@@ -89,7 +64,7 @@ async fn notifications_link_to_the_applications_own_conversation_page_when_it_ha
     let post = |subject: &'static str| {
         let request = client
             .post(format!("{base}/api/v1/conversations"))
-            .bearer_auth(&key)
+            .bearer_auth(key)
             .json(
                 &json!({"sender": "seller@example.com", "to": ["buyer@example.com"],
                           "subject": subject, "text": subject}),
@@ -112,7 +87,7 @@ async fn notifications_link_to_the_applications_own_conversation_page_when_it_ha
 
     // Without a template: our own page, with the recipient's sign-in code in the fragment.
     let ours = post("Order one").await;
-    let link = link_in(&mail_dir, "Order one").await;
+    let link = link_in(mail_dir, "Order one").await;
     let (page, code) = link.split_once("#code=").unwrap();
     assert_eq!(
         page,
@@ -132,7 +107,7 @@ async fn notifications_link_to_the_applications_own_conversation_page_when_it_ha
     );
     let theirs = post("Order two").await;
     assert_eq!(
-        link_in(&mail_dir, "Order two").await,
+        link_in(mail_dir, "Order two").await,
         format!("https://shop.example/messages/{theirs}?from=mail")
     );
 
@@ -141,11 +116,7 @@ async fn notifications_link_to_the_applications_own_conversation_page_when_it_ha
     assert_eq!(status, 200);
     assert_eq!(view["settings"]["conversation_url"], Value::Null);
     let again = post("Order three").await;
-    assert!(
-        link_in(&mail_dir, "Order three")
-            .await
-            .starts_with(&format!(
-                "https://conversations.example/conversations/{again}#code="
-            ))
-    );
+    assert!(link_in(mail_dir, "Order three").await.starts_with(&format!(
+        "https://conversations.example/conversations/{again}#code="
+    )));
 }

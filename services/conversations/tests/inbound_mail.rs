@@ -5,12 +5,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
-use std::net::TcpListener;
+mod common;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
-use conversations::AllInOne;
 use serde_json::{Value, json};
 
 async fn eventually<T, Fut: std::future::Future<Output = Option<T>>>(
@@ -116,40 +115,16 @@ fn address(value: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_all_in_one_receives_replies_and_bounces_on_its_own_port() {
-    let dir = tempfile::tempdir().unwrap();
-    let mail_dir = dir.path().join("mail");
-    let env: HashMap<&str, String> = HashMap::from([
-        (
-            "DATABASE_URL",
-            format!("sqlite://{}/conversations.db", dir.path().display()),
-        ),
-        ("MAIL_DIR", mail_dir.display().to_string()),
-        ("REPLY_DOMAIN", "reply.example.com".to_owned()),
-    ]);
-    let server = AllInOne::start(
-        |k| env.get(k).cloned(),
-        TcpListener::bind("127.0.0.1:0").unwrap(),
-    )
-    .await
-    .unwrap();
-    let base = format!("http://127.0.0.1:{}", server.port());
-    let store = server.store();
-    tokio::spawn(server.run_until_stopped());
+    let running = common::start("Local", &[("REPLY_DOMAIN", "reply.example.com")]).await;
+    let (dir, base, key, mail_dir) = (&running.dir, &running.base, &running.key, &running.mail_dir);
     assert!(
         dir.path().join("inbound.db").exists(),
         "inbound-mail's own database"
     );
-    let key = tokio::task::spawn_blocking(move || {
-        conversation_api::admin::create_application(&store, "Local")
-    })
-    .await
-    .unwrap()
-    .unwrap()
-    .key;
     let api = Api {
         client: reqwest::Client::new(),
-        base,
-        key,
+        base: base.clone(),
+        key: key.clone(),
     };
     let created = api
         .send(
@@ -162,7 +137,7 @@ async fn the_all_in_one_receives_replies_and_bounces_on_its_own_port() {
     let id = created["conversation"]["id"].as_str().unwrap().to_owned();
     let to_bob = eventually("Bob's notification", || {
         std::future::ready(
-            mails(&mail_dir, "To: bob@example.com")
+            mails(mail_dir, "To: bob@example.com")
                 .into_iter()
                 .find(|m| m.contains(&id)),
         )
@@ -191,7 +166,7 @@ async fn the_all_in_one_receives_replies_and_bounces_on_its_own_port() {
     assert_eq!(view["conversation"]["messages"][1]["source"], "email");
     eventually("Ann's notification of Bob's reply", || {
         std::future::ready(
-            mails(&mail_dir, "To: ann@example.com")
+            mails(mail_dir, "To: ann@example.com")
                 .into_iter()
                 .find(|m| m.contains("Got it, thanks!")),
         )
@@ -206,7 +181,7 @@ async fn the_all_in_one_receives_replies_and_bounces_on_its_own_port() {
     assert_eq!(handled["outcome"], "rejected", "{handled}");
     assert_eq!(handled["notice"], "queued", "{handled}");
     let notice = eventually("Eve's rejection notice", || {
-        std::future::ready(mails(&mail_dir, "To: eve@example.org").into_iter().next())
+        std::future::ready(mails(mail_dir, "To: eve@example.org").into_iter().next())
     })
     .await;
     assert!(notice.contains("could not be delivered"), "{notice}");
