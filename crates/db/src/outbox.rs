@@ -111,6 +111,35 @@ fn to_limit(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
 
+/// Appends `INSERT INTO <table> (…) VALUES (…), …` of `events` to `statement`: the main
+/// statement after a data-modifying `WITH` (PostgreSQL), so a change and its events are
+/// written by one statement, one round trip and one commit. At most
+/// [`rows_per_statement`]`(8)` events.
+pub fn push_insert<'a>(
+    statement: &mut Statement<'a>,
+    table: &str,
+    events: &'a [OutboxEvent],
+    now: DateTime<Utc>,
+) {
+    let now = now.naive_utc();
+    statement.end_list(&format!(
+        "INSERT INTO {table} (event_id, app_id, conversation_id, conversation_seq, \
+         event_type, payload, created_at, trace_context) VALUES "
+    ));
+    for e in events {
+        statement.row(&[
+            Value::Text(&e.event_id),
+            Value::Text(&e.app_id),
+            Value::Text(&e.conversation_id),
+            Value::Int(to_i64(e.conversation_seq)),
+            Value::Text(&e.event_type),
+            Value::Bytes(&e.payload),
+            Value::Time(now),
+            Value::OptText(e.trace_context.as_deref()),
+        ]);
+    }
+}
+
 /// Inserts `events` into the outbox table `table` inside the caller's transaction, so they
 /// commit (or not) with the change they describe.
 pub fn insert(
