@@ -2,11 +2,13 @@
 //! on the real servers the suites run against.
 
 pub mod eventually;
+pub mod ports;
 pub mod postgres;
 pub mod smtp_sink;
 pub mod tcp_proxy;
 
 pub use eventually::eventually;
+pub use ports::{free_addr, free_port};
 pub use postgres::TestDatabase;
 pub use smtp_sink::{ReceivedMail, SmtpSink};
 pub use tcp_proxy::{TcpProxy, amqp_addr};

@@ -15,9 +15,11 @@ pub struct TcpProxy {
 }
 
 impl TcpProxy {
-    /// Listens on a free port of 127.0.0.1.
+    /// Listens on a free port of 127.0.0.1, outside the ephemeral range (see
+    /// [`crate::ports`]), so that after a [`TcpProxy::stop`] no outgoing connection has
+    /// taken it when the proxy starts on it again.
     pub async fn start(upstream: SocketAddr) -> std::io::Result<Self> {
-        Self::start_on(0, upstream).await
+        Self::start_on(crate::free_port(), upstream).await
     }
 
     /// Listens on `port` of 127.0.0.1 (again, after [`TcpProxy::stop`]).

@@ -202,10 +202,7 @@ impl Process {
     }
 }
 
-fn free_addr() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().to_string()
-}
+use conversations_test_support::free_addr;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_mid_burst_the_all_in_one_sends_every_notification_after_a_restart() {

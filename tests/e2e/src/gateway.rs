@@ -14,12 +14,7 @@ pub const NGINX: &str = "/usr/sbin/nginx";
 
 /// A free port on the loopback interface, for the gateway's `listen` (chosen before the
 /// system starts when the services must know the public URL).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
-}
+pub use conversations_test_support::free_port;
 
 fn host_port(base: &str) -> &str {
     base.trim_start_matches("http://")

@@ -31,7 +31,7 @@
 //! Everything here blocks; it only ever waits on Postfix, never on the services.
 
 use std::io::Write;
-use std::net::{Ipv4Addr, TcpListener};
+
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -503,12 +503,12 @@ fn check_reachable(dir: &Path, who: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A port nothing listens on right now.
+/// A port nothing listens on right now (outside the ephemeral range).
 fn free_port() -> Result<u16, String> {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .map_err(|e| format!("no free port: {e}"))
+    match conversations_test_support::free_port() {
+        0 => Err("no free port".into()),
+        port => Ok(port),
+    }
 }
 
 /// Where a Postfix command is: /usr/sbin is not on every user's PATH.

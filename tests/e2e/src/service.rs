@@ -27,10 +27,7 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
-pub(crate) fn free_addr() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().to_string()
-}
+pub(crate) use conversations_test_support::free_addr;
 
 /// One service process.
 pub struct Service {

@@ -24,13 +24,7 @@ async fn proxy_on(port: u16) -> TcpProxy {
     TcpProxy::start_on(port, upstream).await.unwrap()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use conversations_test_support::free_port;
 
 /// A queue bound to every event of a test's own exchange.
 struct Listener {

@@ -214,10 +214,7 @@ async fn split(mode: &Mode) -> bool {
 async fn all_in_one(mode: &Mode) -> bool {
     let sink = SmtpSink::start().await.expect("SMTP sink");
     let dir = tempfile::tempdir().expect("temporary directory");
-    let addr = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+    let addr = conversations_test_support::free_addr();
     let database = format!("sqlite://{}/conversations.db", dir.path().display());
     let env = vec![
         ("DATABASE_URL", database.clone()),
