@@ -11,6 +11,7 @@ pub mod error;
 pub mod idempotency;
 pub mod openapi;
 pub mod outbox_events;
+pub mod recent;
 pub mod redact;
 pub mod retention;
 pub mod routes;

@@ -10,13 +10,14 @@ use chrono::{DurationRound, TimeDelta, Utc};
 use conversations_domain::conversation::Context;
 use conversations_domain::reply_address::ReplyAddressCodec;
 use conversations_domain::{
-    AppId, Command, Conversation, ConversationId, Event, ParticipantId, decide,
+    AppId, Command, Conversation, ConversationId, Event, EventKind, ParticipantId, decide,
 };
 use conversations_store::{Commit, Store, StoreError, StoredResponse};
 
 use crate::error::ApiError;
 use crate::idempotency::IdempotencyRequest;
 use crate::outbox_events;
+use crate::recent::RecentConversations;
 use crate::startup::AppState;
 
 /// How many times a decision is retried when other writers keep winning.
@@ -90,8 +91,10 @@ impl From<StoredResponse> for Reply {
 
 /// Decides and commits one command, retrying on a concurrent change; a colliding
 /// idempotency key is an error here (the caller answers the stored response).
+#[allow(clippy::too_many_arguments)]
 fn attempt<P, R>(
     store: &Store,
+    recent: &RecentConversations,
     codec: &ReplyAddressCodec,
     app: AppId,
     target: Target,
@@ -110,30 +113,36 @@ where
                 name: String::new(),
                 conversation_url: None,
             });
+    // The first attempt may decide on the state this process committed last; a conflict
+    // or a refusal is decided again on what the database holds.
+    let mut remembered = match target {
+        Target::Existing(id) => recent.get(app, id),
+        Target::New(_) => None,
+    };
     for _ in 0..MAX_ATTEMPTS {
         let now = Utc::now()
             .duration_trunc(TimeDelta::microseconds(1))
             .unwrap_or_else(|_| Utc::now());
-        let before = match target {
-            Target::New(id) => Conversation::shell(id, app, now),
-            Target::Existing(id) => store
-                .load_conversation(app, id)?
-                .ok_or_else(|| ApiError::NotFound(format!("conversation {id} does not exist")))?,
+        let from_memory = remembered.take();
+        let was_remembered = from_memory.is_some();
+        let before = match (target, from_memory) {
+            (_, Some(c)) => c,
+            (Target::New(id), None) => Conversation::shell(id, app, now),
+            (Target::Existing(id), None) => match store.load_conversation(app, id)? {
+                Some(c) => c,
+                None => {
+                    recent.forget(app, id);
+                    return Err(ApiError::NotFound(format!(
+                        "conversation {id} does not exist"
+                    )));
+                }
+            },
         };
-        let mut after = before.clone();
-        let mut events = Vec::new();
-        let mut new_id = ParticipantId::new;
-        for command in plan(&before)? {
-            let mut ctx = Context {
-                now,
-                new_participant_id: &mut new_id,
-            };
-            let decided = decide(&after, command, &mut ctx)?;
-            for event in &decided {
-                after.apply(event);
-            }
-            events.extend(decided);
-        }
+        let (after, events) = match decide_all(&before, plan, now) {
+            Ok(decided) => decided,
+            Err(_) if was_remembered => continue,
+            Err(e) => return Err(e),
+        };
         // Inside the transaction's span: the events carry its trace context, which the
         // relay and every consumer continue.
         let outbox = outbox_events::encode(codec, &profile, &before, &events);
@@ -163,13 +172,51 @@ where
             now,
         });
         match committed {
-            Ok(()) => return Ok(reply),
+            Ok(()) => {
+                let deleted = outcome
+                    .events
+                    .iter()
+                    .any(|e| matches!(e.kind, EventKind::ConversationDeleted));
+                if deleted {
+                    recent.forget(app, outcome.after.id);
+                } else {
+                    recent.put(&outcome.after);
+                }
+                return Ok(reply);
+            }
             Err(StoreError::Conflict) => continue,
             Err(StoreError::IdempotencyRace) => return Err(ApiError::Busy),
             Err(other) => return Err(other.into()),
         }
     }
     Err(ApiError::Busy)
+}
+
+/// Applies the commands `plan` makes of `before`, one after the other: the state after
+/// them and their events.
+fn decide_all<P>(
+    before: &Conversation,
+    plan: &P,
+    now: chrono::DateTime<Utc>,
+) -> Result<(Conversation, Vec<Event>), ApiError>
+where
+    P: Fn(&Conversation) -> Result<Vec<Command>, ApiError>,
+{
+    let mut after = before.clone();
+    let mut events = Vec::new();
+    let mut new_id = ParticipantId::new;
+    for command in plan(before)? {
+        let mut ctx = Context {
+            now,
+            new_participant_id: &mut new_id,
+        };
+        let decided = decide(&after, command, &mut ctx)?;
+        for event in &decided {
+            after.apply(event);
+        }
+        events.extend(decided);
+    }
+    Ok((after, events))
 }
 
 /// Runs one command end to end. `plan` turns the current state into commands (it may
@@ -187,6 +234,7 @@ where
     R: Fn(&Store, &Outcome) -> Result<Reply, ApiError> + Send + 'static,
 {
     let store = state.store.clone();
+    let recent = state.recent.clone();
     let codec = state.codec.clone();
     // The transaction as a database client span inside the request's span.
     let span = tracing::info_span!(
@@ -204,6 +252,7 @@ where
         // moved on since the first; either way the first response is answered again.
         let attempted = attempt(
             &store,
+            &recent,
             &codec,
             app,
             target,

@@ -43,6 +43,8 @@ pub struct AppState {
     pub relay_wake: Arc<Notify>,
     /// Whether the relay reaches its broker (for `/readyz`).
     pub sink_health: Arc<SinkHealth>,
+    /// The conversation states this process committed last (see [`crate::recent`]).
+    pub recent: Arc<crate::recent::RecentConversations>,
 }
 
 /// A running conversation-api: HTTP server plus outbox relay.
@@ -149,6 +151,7 @@ impl Application {
             internal_token: config.internal_token.clone(),
             relay_wake: relay_wake.clone(),
             sink_health,
+            recent: Arc::default(),
         });
         let limit = web::Data::new(BodyLimit(config.max_body_bytes));
         let origins = config.cors_allowed_origins.clone();

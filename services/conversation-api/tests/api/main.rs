@@ -14,6 +14,7 @@ mod keys;
 mod metrics;
 mod outbox_relay;
 mod rate_limits;
+mod replicas;
 mod seed_samples;
 mod sign_in;
 mod tenant_isolation;
