@@ -256,6 +256,13 @@ impl Application {
         self.port
     }
 
+    /// Stops the HTTP server (`stop(true)`: gracefully, as SIGTERM does); the future of
+    /// [`Application::run_until_stopped`] then stops the consumer and returns. For
+    /// embedding and tests, which cannot send the process a signal.
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
     /// Serves until stopped, then stops consuming.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let result = self.server.await;

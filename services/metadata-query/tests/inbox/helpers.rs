@@ -40,7 +40,15 @@ pub struct World {
     pub replicas: Vec<Replica>,
     suffix: String,
     api_db: TestDatabase,
+    /// Every metadata-query started, to stop before the queues are deleted (a running
+    /// consumer declares its queue again).
+    running: std::sync::Mutex<Vec<Running>>,
 }
+
+type Running = (
+    actix_web::dev::ServerHandle,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+);
 
 pub async fn world() -> World {
     let suffix = uuid::Uuid::new_v4().simple().to_string();
@@ -73,6 +81,7 @@ pub async fn world() -> World {
         exchange,
         replicas: Vec::new(),
         suffix,
+        running: std::sync::Mutex::default(),
         api_db,
     };
     // The replica first, so its queue exists before any event is published; the key is
@@ -139,7 +148,9 @@ impl World {
                 .await
                 .unwrap();
         let address = format!("http://127.0.0.1:{}", app.port());
-        tokio::spawn(app.run_until_stopped());
+        let server = app.server_handle();
+        let running = tokio::spawn(app.run_until_stopped());
+        self.running.lock().unwrap().push((server, running));
         // Ready = database up, consuming, caught up.
         let url = format!("{address}/readyz");
         eventually(|| async {
@@ -308,6 +319,11 @@ impl World {
     }
 
     pub async fn finish(self) {
+        let running = std::mem::take(&mut *self.running.lock().unwrap());
+        for (server, task) in running {
+            server.stop(true).await;
+            let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
+        }
         if let Ok(amqp) =
             AmqpConnection::connect(&amqp_url(), ConnectionProperties::default()).await
             && let Ok(channel) = amqp.create_channel().await
