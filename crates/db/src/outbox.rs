@@ -148,24 +148,9 @@ pub fn insert(
     events: &[OutboxEvent],
     now: DateTime<Utc>,
 ) -> Result<(), DbError> {
-    let now = now.naive_utc();
     for chunk in events.chunks(rows_per_statement(8)) {
-        let mut insert = Statement::new(format!(
-            "INSERT INTO {table} (event_id, app_id, conversation_id, conversation_seq, \
-             event_type, payload, created_at, trace_context) VALUES "
-        ));
-        for e in chunk {
-            insert.row(&[
-                Value::Text(&e.event_id),
-                Value::Text(&e.app_id),
-                Value::Text(&e.conversation_id),
-                Value::Int(to_i64(e.conversation_seq)),
-                Value::Text(&e.event_type),
-                Value::Bytes(&e.payload),
-                Value::Time(now),
-                Value::OptText(e.trace_context.as_deref()),
-            ]);
-        }
+        let mut insert = Statement::new("");
+        push_insert(&mut insert, table, chunk, now);
         // One event (a post's usual case) has a fixed shape: kept prepared.
         if chunk.len() == 1 {
             insert.execute_prepared(conn)?;

@@ -5,14 +5,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::{HashMap, HashSet};
-use std::net::TcpListener;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use conversations::AllInOne;
 use conversations_test_support::SmtpSink;
 use serde_json::{Value, json};
 
@@ -272,35 +272,20 @@ async fn killed_mid_burst_the_all_in_one_sends_every_notification_after_a_restar
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_notifier_that_cannot_keep_up_works_off_its_backlog_after_the_load() {
-    let dir = tempfile::tempdir().unwrap();
     let sink = SmtpSink::start().await.unwrap();
     // One connection at 10 ms a mail: at most 100 mails/s.
     sink.slow_down(Duration::from_millis(10));
-    let env: HashMap<&str, String> = HashMap::from([
-        (
-            "DATABASE_URL",
-            format!("sqlite://{}/conversations.db", dir.path().display()),
-        ),
-        ("REPLY_SECRET", SECRET.to_owned()),
-        ("SMTP_URL", sink.url()),
-        ("SMTP_CONNECTIONS", "1".to_owned()),
-    ]);
-    let server = AllInOne::start(
-        |k| env.get(k).cloned(),
-        TcpListener::bind("127.0.0.1:0").unwrap(),
+    let smtp_url = sink.url();
+    let running = common::start(
+        "Backlog",
+        &[
+            ("REPLY_SECRET", SECRET),
+            ("SMTP_URL", &smtp_url),
+            ("SMTP_CONNECTIONS", "1"),
+        ],
     )
-    .await
-    .unwrap();
-    let base = format!("http://127.0.0.1:{}", server.port());
-    let store = server.store();
-    tokio::spawn(server.run_until_stopped());
-    let key = tokio::task::spawn_blocking(move || {
-        conversation_api::admin::create_application(&store, "Backlog")
-    })
-    .await
-    .unwrap()
-    .unwrap()
-    .key;
+    .await;
+    let (base, key) = (running.base.clone(), running.key.clone());
     let api = Arc::new(Api {
         base,
         key,

@@ -5,39 +5,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
-use std::net::TcpListener;
+mod common;
+
 use std::time::{Duration, Instant};
 
-use conversations::AllInOne;
 use serde_json::{Value, json};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_key_is_refused_by_every_service_within_seconds() {
-    let dir = tempfile::tempdir().unwrap();
-    let env: HashMap<&str, String> = HashMap::from([
-        (
-            "DATABASE_URL",
-            format!("sqlite://{}/conversations.db", dir.path().display()),
-        ),
-        ("MAIL_DIR", dir.path().join("mail").display().to_string()),
-    ]);
-    let server = AllInOne::start(
-        |k| env.get(k).cloned(),
-        TcpListener::bind("127.0.0.1:0").unwrap(),
-    )
-    .await
-    .unwrap();
-    let base = format!("http://127.0.0.1:{}", server.port());
-    let store = server.store();
-    tokio::spawn(server.run_until_stopped());
-    let first = tokio::task::spawn_blocking(move || {
-        conversation_api::admin::create_application(&store, "Rotating")
-    })
-    .await
-    .unwrap()
-    .unwrap()
-    .key;
+    let running = common::start("Rotating", &[]).await;
+    let (base, first) = (running.base.clone(), running.key.clone());
     let client = reqwest::Client::new();
     let status = |key: String, path: &'static str| {
         let client = client.clone();
