@@ -116,7 +116,7 @@ pub struct Delivery {
     pub trace_context: Option<String>,
 }
 
-#[derive(Queryable, Selectable)]
+#[derive(Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = d)]
 struct DeliveryRow {
     id: String,
@@ -181,8 +181,11 @@ pub enum DeliveryOutcome {
 /// from the query), also in a prepared statement's generic plan. With a bound list the
 /// claim scanned the whole table, growing with every mail ever sent.
 fn is_open() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
-    diesel::dsl::sql::<diesel::sql_types::Bool>("status IN ('pending', 'retry', 'sending')")
+    diesel::dsl::sql::<diesel::sql_types::Bool>(OPEN)
 }
+
+/// The condition of a delivery still to be sent, as SQL.
+const OPEN: &str = "status IN ('pending', 'retry', 'sending')";
 
 impl NotifierStore {
     /// Records notifications, skipping those already recorded (a redelivered event), with
@@ -244,6 +247,30 @@ impl NotifierStore {
     ) -> Result<Vec<Delivery>, DbError> {
         let _guard = self.write_guard();
         let mut conn = self.conn()?;
+        if let AnyConnection::Postgresql(_) = &mut *conn {
+            // One statement: the sender sends nothing while it claims, so a claim's
+            // round trips are a pause in the mail flow. SKIP LOCKED: replicas claiming at
+            // the same moment take different mails instead of waiting for each other.
+            return Statement::new(format!(
+                "UPDATE nt_deliveries SET status = 'sending', claimed_by = ?, \
+                 next_attempt_at = ?, attempts = attempts + 1, updated_at = ? \
+                 WHERE id IN (SELECT id FROM nt_deliveries WHERE {OPEN} \
+                   AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ? \
+                   FOR UPDATE SKIP LOCKED) \
+                 RETURNING id, app_id, conversation_id, message_seq, participant_id, \
+                   recipient, status, attempts, smtp_reply, envelope_from, raw_message, \
+                   updated_at, trace_context"
+            ))
+            .bind(Value::Text(claimer))
+            .bind(Value::Time(naive(now + lease)))
+            .bind(Value::Time(naive(now)))
+            .bind(Value::Time(naive(now)))
+            .bind(Value::Int(i64::try_from(limit).unwrap_or(i64::MAX)))
+            .load::<DeliveryRow>(&mut conn)?
+            .into_iter()
+            .map(DeliveryRow::into_delivery)
+            .collect();
+        }
         conn.transaction(|conn| {
             let due: Vec<String> = d::table
                 .filter(is_open())
