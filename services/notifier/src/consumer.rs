@@ -151,11 +151,18 @@ pub(crate) fn message_deliveries(
     };
     let mut rows = Vec::with_capacity(message.recipients.len());
     let trace_context = conversations_telemetry::traceparent();
+    let to_mail: Vec<&str> = message
+        .recipients
+        .iter()
+        .filter(|r| !r.muted)
+        .map(|r| r.email.as_str())
+        .collect();
+    let suppressed = store.suppressed_among(&envelope.app_id, &to_mail)?;
     for recipient in &message.recipients {
         let (status, rendered) = if recipient.muted {
             crate::metrics::mail("muted");
             (DeliveryStatus::Muted, None)
-        } else if store.is_suppressed(&envelope.app_id, &recipient.email)? {
+        } else if suppressed.contains(&recipient.email) {
             crate::metrics::mail("suppressed");
             (DeliveryStatus::Suppressed, None)
         } else {

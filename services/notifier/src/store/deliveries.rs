@@ -463,6 +463,25 @@ impl NotifierStore {
         Ok(())
     }
 
+    /// Which of `emails` are suppressed: one query for all the recipients of a message.
+    pub fn suppressed_among(
+        &self,
+        app_id: &str,
+        emails: &[&str],
+    ) -> Result<std::collections::HashSet<String>, DbError> {
+        if emails.is_empty() {
+            return Ok(std::collections::HashSet::new());
+        }
+        let mut conn = self.conn()?;
+        Ok(suppressed_addresses::table
+            .filter(suppressed_addresses::app_id.eq(app_id))
+            .filter(suppressed_addresses::email.eq_any(emails))
+            .select(suppressed_addresses::email)
+            .load::<String>(&mut *conn)?
+            .into_iter()
+            .collect())
+    }
+
     /// Whether mail to the address is suppressed.
     pub fn is_suppressed(&self, app_id: &str, email: &str) -> Result<bool, DbError> {
         let mut conn = self.conn()?;

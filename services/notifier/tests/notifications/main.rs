@@ -285,3 +285,35 @@ async fn the_unsubscribe_link_mutes_the_conversation_for_that_recipient() {
     assert_eq!(fred(&c), true);
     w.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suppressed_address_gets_nothing_and_the_others_their_mail() {
+    let mut w = world().await;
+    let (id, _) = w.three_people().await;
+    w.drained(1, 2).await;
+    w.sink.clear();
+    // The address bounced (as inbound-mail's address_suppressed event records it).
+    let store = w.notifier_store.clone();
+    let conversation = id.clone();
+    tokio::task::spawn_blocking(move || {
+        let app = store.deliveries_for_message(&conversation, 1)?[0]
+            .app_id
+            .clone();
+        store.suppress_address(&app, "ann@example.com", "bounced", chrono::Utc::now())
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    w.post(
+        &format!("/api/v1/conversations/{id}"),
+        json!({"sender": "hugo@example.com", "text": "second"}),
+    )
+    .await;
+    w.drained(2, 1).await;
+    assert_eq!(w.mails_to("fred@example.com").len(), 1);
+    assert!(w.mails_to("ann@example.com").is_empty());
+    let deliveries = w.deliveries(&id, 2).await;
+    assert_eq!(deliveries["ann@example.com"].0, "suppressed");
+    assert_eq!(deliveries["fred@example.com"].0, "sent");
+    w.cleanup().await;
+}
