@@ -288,7 +288,7 @@ async fn the_unsubscribe_link_mutes_the_conversation_for_that_recipient() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_suppressed_address_gets_nothing_and_the_others_their_mail() {
-    let mut w = world().await;
+    let w = world().await;
     let (id, _) = w.three_people().await;
     w.drained(1, 2).await;
     w.sink.clear();
