@@ -91,12 +91,15 @@ mod tests {
         n: i64,
     }
 
+    /// A connection to the test server's `postgres` database (temporary tables only).
+    fn connection() -> AnyConnection {
+        let url = conversations_test_support::postgres::admin_url();
+        AnyConnection::Postgresql(diesel::PgConnection::establish(&url).unwrap())
+    }
+
     #[test]
     fn an_update_stays_prepared() {
-        let url = std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| {
-            "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable".into()
-        });
-        let mut conn = AnyConnection::Postgresql(diesel::PgConnection::establish(&url).unwrap());
+        let mut conn = connection();
         diesel::sql_query("CREATE TEMP TABLE probe (id BIGINT PRIMARY KEY, n BIGINT NOT NULL)")
             .execute(&mut conn)
             .unwrap();
@@ -118,10 +121,7 @@ mod tests {
     #[test]
     fn a_raw_statement_can_stay_prepared_with_its_values_in_place() {
         use crate::statement::{Statement, Value};
-        let url = std::env::var("TEST_POSTGRES_URL").unwrap_or_else(|_| {
-            "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable".into()
-        });
-        let mut conn = AnyConnection::Postgresql(diesel::PgConnection::establish(&url).unwrap());
+        let mut conn = connection();
         diesel::sql_query("CREATE TEMP TABLE kept (id BIGINT PRIMARY KEY, t TEXT, b BYTEA)")
             .execute(&mut conn)
             .unwrap();

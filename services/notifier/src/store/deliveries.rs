@@ -9,10 +9,7 @@ use diesel::prelude::*;
 use conversations_db::statement::{Statement, Value, rows_per_statement};
 use conversations_db::{AnyConnection, DbError, OutboxEvent};
 
-use super::schema::{
-    nt_checkpoint, nt_deleted_conversations, nt_deliveries as d, nt_outbox,
-    nt_suppressed as suppressed_addresses,
-};
+use super::schema::{nt_checkpoint, nt_deleted_conversations, nt_deliveries as d, nt_outbox};
 use super::{NotifierStore, OUTBOX_TABLE, naive, to_i64, to_u64, utc};
 
 /// Where one notification stands.
@@ -424,73 +421,6 @@ impl NotifierStore {
             .select(diesel::dsl::min(d::next_attempt_at))
             .first(&mut *conn)?;
         Ok(next.map(utc))
-    }
-
-    /// Stops all mail to an address of an application (after a bounce).
-    pub fn suppress_address(
-        &self,
-        app_id: &str,
-        email: &str,
-        reason: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), DbError> {
-        if self.is_suppressed(app_id, email)? {
-            return Ok(());
-        }
-        let _guard = self.write_guard();
-        let mut conn = self.conn()?;
-        diesel::insert_into(suppressed_addresses::table)
-            .values((
-                suppressed_addresses::app_id.eq(app_id),
-                suppressed_addresses::email.eq(email),
-                suppressed_addresses::reason.eq(reason),
-                suppressed_addresses::created_at.eq(naive(now)),
-            ))
-            .execute(&mut *conn)?;
-        Ok(())
-    }
-
-    /// Mails the address again (the application lifted the suppression).
-    pub fn unsuppress_address(&self, app_id: &str, email: &str) -> Result<(), DbError> {
-        let _guard = self.write_guard();
-        let mut conn = self.conn()?;
-        diesel::delete(
-            suppressed_addresses::table
-                .filter(suppressed_addresses::app_id.eq(app_id))
-                .filter(suppressed_addresses::email.eq(email)),
-        )
-        .execute(&mut *conn)?;
-        Ok(())
-    }
-
-    /// Which of `emails` are suppressed: one query for all the recipients of a message.
-    pub fn suppressed_among(
-        &self,
-        app_id: &str,
-        emails: &[&str],
-    ) -> Result<std::collections::HashSet<String>, DbError> {
-        if emails.is_empty() {
-            return Ok(std::collections::HashSet::new());
-        }
-        let mut conn = self.conn()?;
-        Ok(suppressed_addresses::table
-            .filter(suppressed_addresses::app_id.eq(app_id))
-            .filter(suppressed_addresses::email.eq_any(emails))
-            .select(suppressed_addresses::email)
-            .load::<String>(&mut *conn)?
-            .into_iter()
-            .collect())
-    }
-
-    /// Whether mail to the address is suppressed.
-    pub fn is_suppressed(&self, app_id: &str, email: &str) -> Result<bool, DbError> {
-        let mut conn = self.conn()?;
-        let n: i64 = suppressed_addresses::table
-            .filter(suppressed_addresses::app_id.eq(app_id))
-            .filter(suppressed_addresses::email.eq(email))
-            .count()
-            .get_result(&mut *conn)?;
-        Ok(n > 0)
     }
 }
 

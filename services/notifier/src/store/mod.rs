@@ -4,6 +4,7 @@
 
 mod deliveries;
 mod schema;
+mod suppressions;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
